@@ -1,0 +1,95 @@
+//! The API groups of the Agora Link REST API, their endpoints and their typed models.
+//!
+//! * [`token`]: `oauth/rest-token` (three grants).
+//! * [`cloud_storage`]: cloud-storage packages (`getAll`, `getById`) and orders (`open`).
+//! * [`third_party`]: third-party accounts (`register`, `login`, `removeAccount`).
+
+pub mod cloud_storage;
+pub(crate) mod envelope;
+pub mod third_party;
+pub mod token;
+pub(crate) mod wire;
+
+use std::fmt;
+
+/// One endpoint of the Agora Link REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `POST oauth/rest-token`.
+    RestToken,
+    /// `POST cloud-recorder/cloud-record-package/v1/getAll`.
+    PackagesGetAll,
+    /// `POST cloud-recorder/cloud-record-package/v1/getById`.
+    PackagesGetById,
+    /// `POST cloud-recorder/cloud-record-order/v1/open` (a purchase; not idempotent).
+    OrderOpen,
+    /// `POST oauth/third-party/register` (not idempotent).
+    ThirdPartyRegister,
+    /// `POST oauth/third-party/login`.
+    ThirdPartyLogin,
+    /// `POST oauth/third-party/removeAccount` (not idempotent).
+    ThirdPartyRemoveAccount,
+}
+
+impl Endpoint {
+    /// Every endpoint, in spec order.
+    pub const ALL: [Endpoint; 7] = [
+        Endpoint::RestToken,
+        Endpoint::PackagesGetAll,
+        Endpoint::PackagesGetById,
+        Endpoint::OrderOpen,
+        Endpoint::ThirdPartyRegister,
+        Endpoint::ThirdPartyLogin,
+        Endpoint::ThirdPartyRemoveAccount,
+    ];
+
+    /// The path below the API base (`/agoralink/<cn|na>/api`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::RestToken => "/oauth/rest-token",
+            Endpoint::PackagesGetAll => "/cloud-recorder/cloud-record-package/v1/getAll",
+            Endpoint::PackagesGetById => "/cloud-recorder/cloud-record-package/v1/getById",
+            Endpoint::OrderOpen => "/cloud-recorder/cloud-record-order/v1/open",
+            Endpoint::ThirdPartyRegister => "/oauth/third-party/register",
+            Endpoint::ThirdPartyLogin => "/oauth/third-party/login",
+            Endpoint::ThirdPartyRemoveAccount => "/oauth/third-party/removeAccount",
+        }
+    }
+
+    /// A short, stable name (`rest-token`, `getAll`, ...), used in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::RestToken => "rest-token",
+            Endpoint::PackagesGetAll => "getAll",
+            Endpoint::PackagesGetById => "getById",
+            Endpoint::OrderOpen => "open",
+            Endpoint::ThirdPartyRegister => "register",
+            Endpoint::ThirdPartyLogin => "login",
+            Endpoint::ThirdPartyRemoveAccount => "removeAccount",
+        }
+    }
+
+    /// `true` when repeating the call cannot change the outcome on the server.
+    /// `open`, `register` and `removeAccount` are not idempotent.
+    pub fn is_idempotent(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::OrderOpen | Endpoint::ThirdPartyRegister | Endpoint::ThirdPartyRemoveAccount
+        )
+    }
+
+    /// `true` for the cloud-storage calls, which use the `{header, payload}` envelope.
+    pub fn uses_envelope(self) -> bool {
+        matches!(
+            self,
+            Endpoint::PackagesGetAll | Endpoint::PackagesGetById | Endpoint::OrderOpen
+        )
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

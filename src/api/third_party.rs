@@ -1,0 +1,235 @@
+//! Third-party account systems (对接自研或第三方账户系统): `register`, `login`, `removeAccount`.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::token::{RestToken, TokenWire};
+use super::wire::{from_epoch_ms, serialize_epoch_ms, serialize_secs};
+use super::Endpoint;
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::secret::SecretString;
+
+/// The result of `register`: the user id and the account's login token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredAccount {
+    /// `userId`: the Agora Link user id.
+    pub user_id: String,
+    /// `token`: the account token; `login` and `removeAccount` need it, so keep it.
+    pub token: SecretString,
+}
+
+/// The result of `login`: an Agora Link token (`lsToken`) and the IoT credentials (`gyToken`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResult {
+    /// `lsToken`: an Agora Link token for the account.
+    pub ls_token: RestToken,
+    /// `gyToken`: the AWS IoT credentials for MQTT over WebSocket.
+    pub gy_token: IotCredentials,
+}
+
+/// `gyToken`: what a device or app needs to connect to AWS IoT.
+#[derive(Debug, Clone, Serialize)]
+pub struct IotCredentials {
+    /// `endpoint`: the AWS IoT ATS host, e.g. `xxxx.ats.iot.cn-north-1.amazonaws.com.cn`.
+    pub endpoint: String,
+    /// `region`: the AWS region, e.g. `cn-north-1`.
+    pub region: String,
+    /// `account`: the app user name.
+    pub account: String,
+    /// `expiration`: lifetime of `granwin_token` (seconds, relative to the response).
+    #[serde(serialize_with = "serialize_secs")]
+    pub expiration: Duration,
+    /// When `granwin_token` expires: the time the response arrived plus `expiration`.
+    #[serde(serialize_with = "serialize_epoch_ms")]
+    pub expires_at: SystemTime,
+    /// `granwin_token`: the session token of the interface.
+    pub granwin_token: SecretString,
+    /// `pool`: the Cognito identity.
+    pub pool: IdentityPool,
+    /// `proof`: the temporary AWS credentials.
+    pub proof: AwsProof,
+}
+
+/// `gyToken.pool`: the Cognito identity of the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityPool {
+    /// `identifier`: the unique identifier of the AWS user identity.
+    #[serde(default)]
+    pub identifier: String,
+    /// `identityId`: the Cognito identity id; also the MQTT client id.
+    pub identity_id: String,
+    /// `identityPoolId`: the Cognito identity pool id.
+    #[serde(default)]
+    pub identity_pool_id: String,
+    /// `token`: the Cognito OpenID token.
+    pub token: SecretString,
+}
+
+/// `gyToken.proof`: temporary AWS credentials for a SigV4-signed MQTT-over-WebSocket connection.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsProof {
+    /// `accessKeyId`.
+    pub access_key_id: String,
+    /// `secretKey`.
+    pub secret_key: SecretString,
+    /// `sessionToken`.
+    pub session_token: SecretString,
+    /// `sessionExpiration`: when the credentials expire (sent as ms since the Unix epoch).
+    #[serde(serialize_with = "serialize_epoch_ms")]
+    pub session_expiration: SystemTime,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginWire {
+    #[serde(rename = "lsToken")]
+    ls_token: TokenWire,
+    #[serde(rename = "gyToken")]
+    gy_token: GyTokenWire,
+}
+
+#[derive(Deserialize)]
+struct GyTokenWire {
+    endpoint: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    account: String,
+    #[serde(deserialize_with = "super::wire::flexible_seconds")]
+    expiration: u64,
+    #[serde(default)]
+    granwin_token: SecretString,
+    pool: IdentityPool,
+    proof: ProofWire,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofWire {
+    access_key_id: String,
+    secret_key: SecretString,
+    session_token: SecretString,
+    #[serde(deserialize_with = "super::wire::flexible_i64")]
+    session_expiration: i64,
+}
+
+impl LoginWire {
+    pub(crate) fn into_model(self, received_at: SystemTime) -> LoginResult {
+        let gy = self.gy_token;
+        let expiration = Duration::from_secs(gy.expiration);
+        LoginResult {
+            ls_token: self.ls_token.into_model(received_at),
+            gy_token: IotCredentials {
+                endpoint: gy.endpoint,
+                region: gy.region,
+                account: gy.account,
+                expiration,
+                expires_at: received_at + expiration,
+                granwin_token: gy.granwin_token,
+                pool: gy.pool,
+                proof: AwsProof {
+                    access_key_id: gy.proof.access_key_id,
+                    secret_key: gy.proof.secret_key,
+                    session_token: gy.proof.session_token,
+                    session_expiration: from_epoch_ms(gy.proof.session_expiration),
+                },
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    project_id: &'a str,
+    third_party_account: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
+fn require(name: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        Err(Error::InvalidArgument(format!("{name} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+fn encode(body: &AccountBody<'_>) -> Result<Vec<u8>> {
+    serde_json::to_vec(body)
+        .map_err(|e| Error::InvalidArgument(format!("cannot encode the request: {e}")))
+}
+
+impl Client {
+    /// Registers a third-party account in a project (`register`). Not idempotent.
+    pub async fn register_account(
+        &self,
+        project_id: &str,
+        account: &str,
+    ) -> Result<RegisteredAccount> {
+        require("projectId", project_id)?;
+        require("thirdPartyAccount", account)?;
+        let body = encode(&AccountBody {
+            client_id: None,
+            client_secret: None,
+            project_id,
+            third_party_account: account,
+            token: None,
+        })?;
+        self.call(Endpoint::ThirdPartyRegister, body).await
+    }
+
+    /// Logs a third-party account in (`login`) with the token `register` returned, and returns
+    /// its Agora Link token and IoT credentials. Sends the configured client id and secret.
+    pub async fn login_account(
+        &self,
+        project_id: &str,
+        account: &str,
+        account_token: &SecretString,
+    ) -> Result<LoginResult> {
+        require("projectId", project_id)?;
+        require("thirdPartyAccount", account)?;
+        require("token", account_token.expose())?;
+        let config = self.config();
+        let body = encode(&AccountBody {
+            client_id: Some(&config.client_id),
+            client_secret: Some(config.client_secret.expose()),
+            project_id,
+            third_party_account: account,
+            token: Some(account_token.expose()),
+        })?;
+        let wire: LoginWire = self.call(Endpoint::ThirdPartyLogin, body).await?;
+        Ok(wire.into_model(SystemTime::now()))
+    }
+
+    /// Removes a third-party account (`removeAccount`). Not idempotent.
+    pub async fn remove_account(
+        &self,
+        project_id: &str,
+        account: &str,
+        account_token: &SecretString,
+    ) -> Result<()> {
+        require("projectId", project_id)?;
+        require("thirdPartyAccount", account)?;
+        require("token", account_token.expose())?;
+        let body = encode(&AccountBody {
+            client_id: None,
+            client_secret: None,
+            project_id,
+            third_party_account: account,
+            token: Some(account_token.expose()),
+        })?;
+        self.call::<serde::de::IgnoredAny>(Endpoint::ThirdPartyRemoveAccount, body)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,440 @@
+//! Client configuration: region, credentials, grant, endpoint override, timeouts and trust.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::error::{Error, Result};
+use crate::secret::SecretString;
+
+/// The default limit on the size of a response body: 4 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default timeout of one whole HTTP exchange.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The Agora Link deployment to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Region {
+    /// Mainland China: `https://api.sd-rtn.com/agoralink/cn/api`.
+    China,
+    /// North America: `https://api.agora.io/agoralink/na/api`.
+    NorthAmerica,
+}
+
+impl Region {
+    /// The primary host of this region.
+    pub fn primary_host(self) -> &'static str {
+        match self {
+            Region::China => "api.sd-rtn.com",
+            Region::NorthAmerica => "api.agora.io",
+        }
+    }
+
+    /// The path segment of this region (`cn` or `na`).
+    pub fn path_segment(self) -> &'static str {
+        match self {
+            Region::China => "cn",
+            Region::NorthAmerica => "na",
+        }
+    }
+
+    /// The API path prefix of this region: `/agoralink/<segment>/api`.
+    pub fn api_path(self) -> String {
+        format!("/agoralink/{}/api", self.path_segment())
+    }
+}
+
+impl std::str::FromStr for Region {
+    type Err = Error;
+
+    /// Parses `cn`/`china` or `na`/`north-america` (case-insensitive).
+    fn from_str(value: &str) -> Result<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "cn" | "china" => Ok(Region::China),
+            "na" | "north-america" | "northamerica" => Ok(Region::NorthAmerica),
+            other => Err(Error::Config(format!(
+                "unknown region {other:?}; expected \"cn\" or \"na\""
+            ))),
+        }
+    }
+}
+
+/// How the client obtains its REST token.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// `grant_type=password` with a user name and password.
+    Password {
+        /// The user name.
+        username: String,
+        /// The password (redacted in `Debug`, zeroized on drop).
+        password: SecretString,
+    },
+    /// `grant_type=client_credentials`: the client id and secret alone.
+    ClientCredentials,
+}
+
+impl fmt::Debug for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Grant::Password { username, password } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", password)
+                .finish(),
+            Grant::ClientCredentials => f.write_str("ClientCredentials"),
+        }
+    }
+}
+
+/// A validated client configuration. Build one with [`ClientConfig::builder`].
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub(crate) region: Region,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: SecretString,
+    pub(crate) grant: Grant,
+    pub(crate) api_base: Url,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) root_certificates_pem: Vec<Vec<u8>>,
+    pub(crate) use_bundled_roots: bool,
+    pub(crate) resolve_overrides: Vec<(String, SocketAddr)>,
+    pub(crate) user_agent: String,
+    pub(crate) max_response_bytes: usize,
+}
+
+impl ClientConfig {
+    /// Starts a configuration for `region` with the client id and secret Agora issued.
+    pub fn builder(
+        region: Region,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> ClientConfigBuilder {
+        ClientConfigBuilder {
+            region,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            grant: Grant::ClientCredentials,
+            base_url: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            root_certificates_pem: Vec::new(),
+            use_bundled_roots: true,
+            resolve_overrides: Vec::new(),
+            user_agent: default_user_agent(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// The region.
+    pub fn region(&self) -> Region {
+        self.region
+    }
+
+    /// The API base URL every endpoint path is appended to, e.g.
+    /// `https://api.sd-rtn.com/agoralink/cn/api`.
+    pub fn api_base(&self) -> &Url {
+        &self.api_base
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The configured grant.
+    pub fn grant(&self) -> &Grant {
+        &self.grant
+    }
+}
+
+/// Builder of a [`ClientConfig`]; [`ClientConfigBuilder::build`] validates everything at once.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientConfigBuilder {
+    region: Region,
+    client_id: String,
+    client_secret: SecretString,
+    grant: Grant,
+    base_url: Option<String>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    root_certificates_pem: Vec<Vec<u8>>,
+    use_bundled_roots: bool,
+    resolve_overrides: Vec<(String, SocketAddr)>,
+    user_agent: String,
+    max_response_bytes: usize,
+}
+
+impl ClientConfigBuilder {
+    /// Uses the password grant with this user name and password.
+    pub fn password_grant(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
+        self.grant = Grant::Password {
+            username: username.into(),
+            password: password.into(),
+        };
+        self
+    }
+
+    /// Uses the client-credentials grant (the default).
+    pub fn client_credentials_grant(mut self) -> Self {
+        self.grant = Grant::ClientCredentials;
+        self
+    }
+
+    /// Sets the grant.
+    pub fn grant(mut self, grant: Grant) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// Replaces scheme, host and port (e.g. `http://127.0.0.1:8080`); the region's
+    /// `/agoralink/<cn|na>/api` path is still appended to any path the URL has.
+    /// Plain `http` is accepted only for loopback hosts.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Sets the TCP+TLS connect timeout (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the timeout of one whole HTTP exchange (default 15 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Adds trusted root certificates from a PEM bundle (one or more certificates).
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates_pem.push(pem.into());
+        self
+    }
+
+    /// Whether to trust the bundled Mozilla web PKI roots (default `true`). Turn it off to trust
+    /// only the certificates added with [`Self::add_root_certificates_pem`].
+    pub fn use_bundled_roots(mut self, enabled: bool) -> Self {
+        self.use_bundled_roots = enabled;
+        self
+    }
+
+    /// Sends connections for `host` to `address` instead of resolving it, like curl's
+    /// `--resolve host:port:address`. TLS still checks the certificate against `host`.
+    pub fn resolve(mut self, host: impl Into<String>, address: SocketAddr) -> Self {
+        self.resolve_overrides.push((host.into(), address));
+        self
+    }
+
+    /// Sets the `User-Agent` header (default `agora-link-rust/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Sets the largest response body accepted, in bytes (default 4 MiB).
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// Validates the settings and returns the configuration.
+    pub fn build(self) -> Result<ClientConfig> {
+        if self.client_id.trim().is_empty() {
+            return Err(Error::Config("client_id is empty".into()));
+        }
+        if self.client_secret.is_empty() {
+            return Err(Error::Config("client_secret is empty".into()));
+        }
+        if let Grant::Password { username, password } = &self.grant {
+            if username.trim().is_empty() || password.is_empty() {
+                return Err(Error::Config(
+                    "the password grant needs a non-empty username and password".into(),
+                ));
+            }
+        }
+        if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err(Error::Config("timeouts must be greater than zero".into()));
+        }
+        if self.max_response_bytes < 1024 {
+            return Err(Error::Config(
+                "max_response_bytes must be at least 1024".into(),
+            ));
+        }
+        if !self.use_bundled_roots && self.root_certificates_pem.is_empty() {
+            return Err(Error::Config(
+                "bundled roots are disabled and no root certificate was added".into(),
+            ));
+        }
+        reqwest::header::HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| Error::Config("user agent is not a valid header value".into()))?;
+        let api_base = api_base_url(self.region, self.base_url.as_deref())?;
+        Ok(ClientConfig {
+            region: self.region,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            grant: self.grant,
+            api_base,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            root_certificates_pem: self.root_certificates_pem,
+            use_bundled_roots: self.use_bundled_roots,
+            resolve_overrides: self.resolve_overrides,
+            user_agent: self.user_agent,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+fn default_user_agent() -> String {
+    format!("agora-link-rust/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Builds `<scheme>://<host>[:port][/path]/agoralink/<seg>/api` and enforces HTTPS for remote hosts.
+fn api_base_url(region: Region, base_url: Option<&str>) -> Result<Url> {
+    let raw = base_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("https://{}", region.primary_host()));
+    let mut url = Url::parse(raw.trim())
+        .map_err(|e| Error::Config(format!("base URL {raw:?} is not a valid URL: {e}")))?;
+    if url.cannot_be_a_base() || url.host_str().is_none() {
+        return Err(Error::Config(format!("base URL {raw:?} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "base URL must not carry user info; use the client id/secret settings".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::Config(format!(
+            "base URL {raw:?} must not have a query or fragment"
+        )));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => {
+            return Err(Error::Config(format!(
+                "plain HTTP is allowed only to a loopback host, not {:?}; use https",
+                url.host_str().unwrap_or_default()
+            )))
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "unsupported URL scheme {other:?}; use https"
+            )))
+        }
+    }
+    let path = format!(
+        "{}{}",
+        url.path().trim_end_matches('/'),
+        region.api_path()
+    );
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ClientConfigBuilder {
+        ClientConfig::builder(Region::China, "id", "secret")
+    }
+
+    #[test]
+    fn regions_map_to_the_spec_hosts_and_paths() {
+        let cn = builder().build().unwrap();
+        assert_eq!(
+            cn.api_base().as_str(),
+            "https://api.sd-rtn.com/agoralink/cn/api"
+        );
+        let na = ClientConfig::builder(Region::NorthAmerica, "id", "secret")
+            .build()
+            .unwrap();
+        assert_eq!(
+            na.api_base().as_str(),
+            "https://api.agora.io/agoralink/na/api"
+        );
+    }
+
+    #[test]
+    fn base_url_override_keeps_the_region_path() {
+        let config = builder().base_url("http://127.0.0.1:8080/").build().unwrap();
+        assert_eq!(
+            config.api_base().as_str(),
+            "http://127.0.0.1:8080/agoralink/cn/api"
+        );
+        let config = builder()
+            .base_url("https://gw.example.com/prefix")
+            .build()
+            .unwrap();
+        assert_eq!(
+            config.api_base().as_str(),
+            "https://gw.example.com/prefix/agoralink/cn/api"
+        );
+        assert!(builder().base_url("http://[::1]:9/").build().is_ok());
+        assert!(builder().base_url("http://localhost:9").build().is_ok());
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_is_refused() {
+        let err = builder()
+            .base_url("http://api.sd-rtn.com")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(ref m) if m.contains("loopback")), "{err}");
+        for bad in ["ftp://x", "not a url", "https://u:p@host", "https://h/?q=1", "data:text"] {
+            assert!(builder().base_url(bad).build().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_credentials_and_zero_timeouts_are_refused() {
+        assert!(ClientConfig::builder(Region::China, " ", "s").build().is_err());
+        assert!(ClientConfig::builder(Region::China, "i", "").build().is_err());
+        assert!(builder().password_grant("", "p").build().is_err());
+        assert!(builder().password_grant("u", "").build().is_err());
+        assert!(builder().connect_timeout(Duration::ZERO).build().is_err());
+        assert!(builder().user_agent("bad\nagent").build().is_err());
+        assert!(builder().use_bundled_roots(false).build().is_err());
+    }
+
+    #[test]
+    fn regions_parse_from_cli_names() {
+        assert_eq!("cn".parse::<Region>().unwrap(), Region::China);
+        assert_eq!("NA".parse::<Region>().unwrap(), Region::NorthAmerica);
+        assert!("eu".parse::<Region>().is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let config = builder()
+            .password_grant("alice", "pa55word-XYZ")
+            .build()
+            .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("pa55word-XYZ"));
+        assert!(!debug.contains("\"secret\""));
+        assert!(debug.contains("alice"));
+    }
+}

@@ -1,0 +1,234 @@
+//! The client's error type: one enum for the whole core, every variant typed and secret-free.
+
+use std::fmt;
+
+use crate::api::Endpoint;
+
+/// The result type of every fallible call in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a call to the Agora Link REST API.
+///
+/// No variant ever carries a password, client secret, token or AWS key: server messages are kept
+/// as sent (they name accounts and projects, not credentials), and body excerpts are redacted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client configuration is invalid (bad URL, plain HTTP to a remote host, bad PEM, ...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// An argument of a call is invalid (empty account name, empty project id, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The request did not produce an HTTP response (DNS, connect, TLS, timeout, reset).
+    #[error("{endpoint}: {kind} error: {message}")]
+    Transport {
+        /// The endpoint that was called.
+        endpoint: Endpoint,
+        /// What kind of transport failure it was.
+        kind: TransportErrorKind,
+        /// A description of the failure from the HTTP stack.
+        message: String,
+        /// The envelope trace id, for cloud-storage calls.
+        trace_id: Option<String>,
+    },
+
+    /// The server answered with a well-formed body whose `code` is not 0.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+
+    /// The server's answer could not be decoded (not JSON, truncated, wrong shape).
+    #[error("{endpoint}: cannot decode response (HTTP {http_status}): {message}; body starts with: {excerpt}")]
+    Decode {
+        /// The endpoint that was called.
+        endpoint: Endpoint,
+        /// The HTTP status of the response.
+        http_status: u16,
+        /// What the decoder reported.
+        message: String,
+        /// The start of the body, at most 160 characters, with secret values masked.
+        excerpt: String,
+        /// The envelope trace id, for cloud-storage calls.
+        trace_id: Option<String>,
+    },
+
+    /// The response body was larger than the configured limit; it was not read to the end.
+    #[error("{endpoint}: response body exceeds the {limit}-byte limit (HTTP {http_status})")]
+    BodyTooLarge {
+        /// The endpoint that was called.
+        endpoint: Endpoint,
+        /// The HTTP status of the response.
+        http_status: u16,
+        /// The configured limit in bytes.
+        limit: usize,
+        /// The envelope trace id, for cloud-storage calls.
+        trace_id: Option<String>,
+    },
+}
+
+/// A failure reported by the server: the response envelope's `code` was not 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The endpoint that was called.
+    pub endpoint: Endpoint,
+    /// The HTTP status (Agora reports failures with 200, 201 and 4xx alike).
+    pub http_status: u16,
+    /// The server's `code` (for example 400, 401 or 999999).
+    pub code: i64,
+    /// The server's `msg`, as sent.
+    pub msg: String,
+    /// The server's `timestamp` (ms since the Unix epoch), when present.
+    pub server_timestamp_ms: Option<i64>,
+    /// The envelope trace id, for cloud-storage calls.
+    pub trace_id: Option<String>,
+}
+
+impl ApiError {
+    /// `true` when the failure is an authentication failure: HTTP 401 or JSON `code` 401.
+    pub fn is_unauthorized(&self) -> bool {
+        self.http_status == 401 || self.code == 401
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: server error code {} (HTTP {}): {}",
+            self.endpoint, self.code, self.http_status, self.msg
+        )?;
+        if let Some(trace_id) = &self.trace_id {
+            write!(f, " [traceId {trace_id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The kind of a transport failure, and what it says about whether the request reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The host name could not be resolved. Nothing was sent.
+    Dns,
+    /// The connection could not be established (refused, unreachable). Nothing was sent.
+    Connect,
+    /// Establishing the connection took longer than the connect timeout. Nothing was sent.
+    ConnectTimeout,
+    /// The TLS handshake failed (unknown CA, wrong name, protocol error). Nothing was sent.
+    Tls,
+    /// The whole request took longer than the request timeout; the server may have processed it.
+    Timeout,
+    /// The connection failed after the request may have been sent (reset, closed early).
+    Io,
+    /// Any other failure of the HTTP stack.
+    Other,
+}
+
+impl TransportErrorKind {
+    /// `true` when the failure provably happened before any byte of the request was sent, so the
+    /// server cannot have acted on it.
+    pub fn before_request_sent(self) -> bool {
+        matches!(
+            self,
+            Self::Dns | Self::Connect | Self::ConnectTimeout | Self::Tls
+        )
+    }
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dns => "DNS",
+            Self::Connect => "connect",
+            Self::ConnectTimeout => "connect timeout",
+            Self::Tls => "TLS",
+            Self::Timeout => "timeout",
+            Self::Io => "I/O",
+            Self::Other => "HTTP",
+        })
+    }
+}
+
+/// A coarse classification of [`Error`], stable across versions, for foreign bindings and for
+/// callers that only branch on the kind of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Config`].
+    Config,
+    /// [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// A transport failure other than a timeout or TLS.
+    Network,
+    /// A connect or request timeout.
+    Timeout,
+    /// A TLS failure.
+    Tls,
+    /// The credentials or the token were refused (HTTP 401, code 401, or a token grant refused).
+    Auth,
+    /// Any other server-reported failure.
+    Api,
+    /// An undecodable or oversized response.
+    Decode,
+}
+
+impl Error {
+    /// The coarse kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::Config,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::Transport { kind, .. } => match kind {
+                TransportErrorKind::Timeout | TransportErrorKind::ConnectTimeout => {
+                    ErrorKind::Timeout
+                }
+                TransportErrorKind::Tls => ErrorKind::Tls,
+                _ => ErrorKind::Network,
+            },
+            Error::Api(api) if api.is_unauthorized() || api.endpoint == Endpoint::RestToken => {
+                ErrorKind::Auth
+            }
+            Error::Api(_) => ErrorKind::Api,
+            Error::Decode { .. } | Error::BodyTooLarge { .. } => ErrorKind::Decode,
+        }
+    }
+
+    /// The server's error, when the server answered with a non-zero `code`.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the response, when there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Api(api) => Some(api.http_status),
+            Error::Decode { http_status, .. } | Error::BodyTooLarge { http_status, .. } => {
+                Some(*http_status)
+            }
+            _ => None,
+        }
+    }
+
+    /// The envelope trace id of the failed call, for cloud-storage calls.
+    pub fn trace_id(&self) -> Option<&str> {
+        match self {
+            Error::Api(api) => api.trace_id.as_deref(),
+            Error::Transport { trace_id, .. }
+            | Error::Decode { trace_id, .. }
+            | Error::BodyTooLarge { trace_id, .. } => trace_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `true` for an authentication failure (see [`ApiError::is_unauthorized`]).
+    pub fn is_unauthorized(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_unauthorized)
+    }
+}

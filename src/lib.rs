@@ -1,0 +1,47 @@
+//! # agora-link
+//!
+//! A Rust SDK for the REST API of Agora Link (声网灵隼), Agora's IoT platform.
+//!
+//! * [`Client`]: an async client for every endpoint: the REST token (three grants), cloud-storage
+//!   packages (`getAll`, `getById`, `open`) and third-party accounts (`register`, `login`,
+//!   `removeAccount`). It caches and renews the REST token, replays a call once after a 401, never
+//!   repeats a purchase, and never logs a secret.
+//! * [`ClientConfig`]: region, credentials, grant, endpoint override, timeouts, trust, resolve
+//!   overrides.
+//! * [`Error`]: one error type, keeping the server's `code`, `msg`, HTTP status and trace id.
+//!
+//! ```no_run
+//! use agora_link::{Client, ClientConfig, Region, SecretString};
+//!
+//! # async fn run() -> agora_link::Result<()> {
+//! let config = ClientConfig::builder(Region::China, "client-id", "client-secret")
+//!     .password_grant("username", "password")
+//!     .build()?;
+//! let client = Client::new(config)?;
+//! let account = client.register_account("project-id", "alice").await?;
+//! let login = client.login_account("project-id", "alice", &account.token).await?;
+//! println!("MQTT client id: {}", login.gy_token.pool.identity_id);
+//! # Ok(()) }
+//! ```
+//!
+//! Layers, from the bottom: [`config`], `transport` (HTTP, TLS), [`auth`] (token cache),
+//! [`api`] (endpoints and models per API group), [`client`].
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod secret;
+mod transport;
+
+pub use api::cloud_storage::{CloudStoragePackage, OpenPackageRequest};
+pub use api::third_party::{AwsProof, IdentityPool, IotCredentials, LoginResult, RegisteredAccount};
+pub use api::token::{RestToken, TokenGrant};
+pub use api::Endpoint;
+pub use client::Client;
+pub use config::{ClientConfig, ClientConfigBuilder, Grant, Region};
+pub use error::{ApiError, Error, ErrorKind, Result, TransportErrorKind};
+pub use secret::SecretString;

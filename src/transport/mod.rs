@@ -1,0 +1,213 @@
+//! The HTTP transport: one pooled `reqwest` client, JSON POSTs with a capped response body,
+//! and transport failures classified by whether the request can have reached the server.
+
+mod tls;
+
+use std::error::Error as StdError;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Url;
+
+use crate::api::Endpoint;
+use crate::config::ClientConfig;
+use crate::error::{Error, Result, TransportErrorKind};
+use crate::secret::SecretString;
+
+/// A response read in full: status and body (at most the configured number of bytes).
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// Sends JSON requests over one connection pool. Cheap to share: `reqwest::Client` is an `Arc`.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpTransport {
+    http: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+impl HttpTransport {
+    /// Builds the connection pool for `config`.
+    pub fn new(config: &ClientConfig) -> Result<Self> {
+        let tls = tls::client_tls_config(config)?;
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(config.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(256);
+        for (host, address) in &config.resolve_overrides {
+            builder = builder.resolve(host, *address);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            max_response_bytes: config.max_response_bytes,
+        })
+    }
+
+    /// POSTs `body` (JSON) to `url`, with `Authorization: Bearer <token>` when a token is given,
+    /// and reads the whole response body up to the size limit.
+    pub async fn post_json(
+        &self,
+        endpoint: Endpoint,
+        url: Url,
+        body: Bytes,
+        bearer: Option<&SecretString>,
+        trace_id: Option<&str>,
+    ) -> Result<HttpResponse> {
+        let started = Instant::now();
+        let mut request = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body);
+        if let Some(token) = bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| {
+                    Error::InvalidArgument("the access token is not a valid header value".into())
+                })?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint, &e, trace_id))?;
+        let status = response.status().as_u16();
+        let body = self
+            .read_body(endpoint, status, response, trace_id)
+            .await?;
+        tracing::debug!(
+            endpoint = endpoint.name(),
+            status,
+            bytes = body.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            trace_id,
+            "agora link response"
+        );
+        Ok(HttpResponse { status, body })
+    }
+
+    async fn read_body(
+        &self,
+        endpoint: Endpoint,
+        status: u16,
+        mut response: reqwest::Response,
+        trace_id: Option<&str>,
+    ) -> Result<Bytes> {
+        let limit = self.max_response_bytes;
+        let too_large = || Error::BodyTooLarge {
+            endpoint,
+            http_status: status,
+            limit,
+            trace_id: trace_id.map(str::to_owned),
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::with_capacity(
+            response
+                .content_length()
+                .map_or(8 * 1024, |len| len as usize),
+        );
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body.freeze()),
+                Err(e) if e.is_timeout() => return Err(transport_error(endpoint, &e, trace_id)),
+                Err(e) => {
+                    return Err(crate::api::envelope::decode_error(
+                        endpoint,
+                        status,
+                        &body,
+                        trace_id,
+                        format!("the body ended early: {}", error_chain(&e)),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Classifies a `reqwest` error by walking its source chain.
+fn transport_error(endpoint: Endpoint, error: &reqwest::Error, trace_id: Option<&str>) -> Error {
+    Error::Transport {
+        endpoint,
+        kind: classify(error),
+        message: error_chain(error),
+        trace_id: trace_id.map(str::to_owned),
+    }
+}
+
+fn classify(error: &reqwest::Error) -> TransportErrorKind {
+    let mut saw_tls = false;
+    let mut saw_dns = false;
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<rustls::Error>() {
+            saw_tls = true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+                saw_tls = true;
+            }
+        }
+        let text = current.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            saw_dns = true;
+        }
+        source = current.source();
+    }
+    if error.is_connect() {
+        if error.is_timeout() {
+            TransportErrorKind::ConnectTimeout
+        } else if saw_tls {
+            TransportErrorKind::Tls
+        } else if saw_dns {
+            TransportErrorKind::Dns
+        } else {
+            TransportErrorKind::Connect
+        }
+    } else if saw_tls {
+        TransportErrorKind::Tls
+    } else if error.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if error.is_request() || error.is_body() {
+        TransportErrorKind::Io
+    } else {
+        TransportErrorKind::Other
+    }
+}
+
+/// `outer: inner: innermost`, without the URL.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(current) = source {
+        let part = current.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        source = current.source();
+    }
+    text
+}
