@@ -1,0 +1,37 @@
+//! # agora-link-sandbox
+//!
+//! A local emulator of the Agora Link (声网灵隼) cloud REST API, written from the spec alone (it
+//! shares no code with the `agora-link` client, so each checks the other). It keeps real state:
+//! tokens that expire, Bearer checks, refresh tokens, third-party accounts, a package catalogue
+//! seeded with the spec's examples, and orders. Faults (delays, error responses, dropped
+//! connections) can be injected per path and count.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let sandbox = agora_link_sandbox::Sandbox::builder().start().await?;
+//! println!("base URL: {}", sandbox.base_url());
+//! # Ok(()) }
+//! ```
+//!
+//! Served paths: `/agoralink/{cn|na}/api/...` for every endpoint of the spec, and an admin API
+//! under `/_sandbox/` (`GET stats`, `GET orders`, `POST faults`, `DELETE faults`,
+//! `POST revoke-tokens`) for tests in other languages.
+
+#![warn(missing_docs)]
+
+mod faults;
+mod server;
+mod state;
+
+pub use faults::{Fault, FaultAction};
+pub use server::{Sandbox, SandboxBuilder, TlsIdentity};
+pub use state::{Lifetimes, Order, SandboxClient, Stats};
+
+/// The client id the sandbox accepts by default.
+pub const DEFAULT_CLIENT_ID: &str = "sandbox-client-id";
+/// The client secret the sandbox accepts by default.
+pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-client-secret";
+/// The password-grant user name the sandbox accepts by default.
+pub const DEFAULT_USERNAME: &str = "sandbox-user";
+/// The password-grant password the sandbox accepts by default.
+pub const DEFAULT_PASSWORD: &str = "sandbox-password";

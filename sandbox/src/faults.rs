@@ -1,0 +1,132 @@
+//! Fault injection: delays, error responses and dropped connections for chosen paths and counts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What to do to a matching request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Wait this long, then handle the request normally.
+    Delay {
+        /// The delay in milliseconds.
+        millis: u64,
+    },
+    /// Answer with this status and body instead of handling the request.
+    Respond {
+        /// The HTTP status.
+        status: u16,
+        /// The body, sent as is.
+        body: String,
+        /// The `Content-Type` (default `application/json`).
+        #[serde(default)]
+        content_type: Option<String>,
+    },
+    /// Close the connection without answering; the request is not handled.
+    DropConnection,
+}
+
+impl FaultAction {
+    /// A delay of `duration`.
+    pub fn delay(duration: Duration) -> Self {
+        FaultAction::Delay {
+            millis: duration.as_millis() as u64,
+        }
+    }
+
+    /// A JSON response with this status and body.
+    pub fn respond(status: u16, body: impl Into<String>) -> Self {
+        FaultAction::Respond {
+            status,
+            body: body.into(),
+            content_type: None,
+        }
+    }
+}
+
+/// A fault rule: requests whose path ends with `path_suffix` (or every request, for `*`) get
+/// `action`, for the next `times` matching requests (for ever when `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// The path suffix to match, e.g. `/oauth/rest-token` or `getAll`; `*` matches every path.
+    pub path_suffix: String,
+    /// What to do.
+    pub action: FaultAction,
+    /// How many matching requests get the fault; `None` for all of them.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+impl Fault {
+    /// A fault for the next `times` requests to paths ending with `path_suffix`.
+    pub fn new(path_suffix: impl Into<String>, action: FaultAction, times: u32) -> Self {
+        Self {
+            path_suffix: path_suffix.into(),
+            action,
+            times: Some(times),
+        }
+    }
+
+    /// A fault for every request to paths ending with `path_suffix`, until cleared.
+    pub fn always(path_suffix: impl Into<String>, action: FaultAction) -> Self {
+        Self {
+            path_suffix: path_suffix.into(),
+            action,
+            times: None,
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        self.path_suffix == "*" || path.ends_with(&self.path_suffix)
+    }
+}
+
+/// The active fault rules, first match wins.
+#[derive(Debug, Default)]
+pub(crate) struct FaultPlan {
+    rules: Vec<Fault>,
+}
+
+impl FaultPlan {
+    pub(crate) fn add(&mut self, fault: Fault) {
+        if fault.times != Some(0) {
+            self.rules.push(fault);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.rules.clear();
+    }
+
+    /// The action for a request to `path`, consuming one use of the matching rule.
+    pub(crate) fn take(&mut self, path: &str) -> Option<FaultAction> {
+        let index = self.rules.iter().position(|rule| rule.matches(path))?;
+        let rule = &mut self.rules[index];
+        let action = rule.action.clone();
+        if let Some(times) = rule.times.as_mut() {
+            *times -= 1;
+            if *times == 0 {
+                self.rules.remove(index);
+            }
+        }
+        Some(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_rules_expire_and_first_match_wins() {
+        let mut plan = FaultPlan::default();
+        plan.add(Fault::new("getAll", FaultAction::DropConnection, 2));
+        plan.add(Fault::always("*", FaultAction::delay(Duration::from_millis(5))));
+        assert_eq!(plan.take("/x/getAll"), Some(FaultAction::DropConnection));
+        assert_eq!(plan.take("/x/getAll"), Some(FaultAction::DropConnection));
+        assert_eq!(plan.take("/x/getAll"), Some(FaultAction::Delay { millis: 5 }));
+        plan.clear();
+        assert_eq!(plan.take("/x/getAll"), None);
+    }
+}

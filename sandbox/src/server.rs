@@ -1,0 +1,430 @@
+//! The HTTP(S) server: listener, TLS, fault injection in front of the axum router, admin API.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Request, Response, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use crate::faults::{Fault, FaultAction, FaultPlan};
+use crate::state::{now_ms, Db, Failure, Lifetimes, Order, Outcome, SandboxClient, Stats};
+
+/// A certificate chain and private key (PEM) for serving HTTPS.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain, leaf first, PEM.
+    pub cert_chain_pem: String,
+    /// The private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+/// Configures and starts a [`Sandbox`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SandboxBuilder {
+    listen: SocketAddr,
+    clients: Vec<SandboxClient>,
+    lifetimes: Lifetimes,
+    iot_region: String,
+    tls: Option<TlsIdentity>,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            clients: vec![SandboxClient {
+                client_id: crate::DEFAULT_CLIENT_ID.into(),
+                client_secret: crate::DEFAULT_CLIENT_SECRET.into(),
+                users: vec![(crate::DEFAULT_USERNAME.into(), crate::DEFAULT_PASSWORD.into())],
+            }],
+            lifetimes: Lifetimes::default(),
+            iot_region: "cn-north-1".into(),
+            tls: None,
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// The address to listen on (default `127.0.0.1:0`, an ephemeral port).
+    pub fn listen(mut self, address: SocketAddr) -> Self {
+        self.listen = address;
+        self
+    }
+
+    /// Replaces the accepted clients (default: [`crate::DEFAULT_CLIENT_ID`] and friends).
+    pub fn clients(mut self, clients: Vec<SandboxClient>) -> Self {
+        self.clients = clients;
+        self
+    }
+
+    /// Sets every lifetime at once.
+    pub fn lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// Sets the lifetime of REST tokens (`expires_in`).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.rest_token = lifetime;
+        self
+    }
+
+    /// Sets the AWS region of the IoT credentials `login` returns (default `cn-north-1`).
+    pub fn iot_region(mut self, region: impl Into<String>) -> Self {
+        self.iot_region = region.into();
+        self
+    }
+
+    /// Serves HTTPS with this identity instead of plain HTTP.
+    pub fn tls(mut self, identity: TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
+    /// Binds the listener and starts serving on the current tokio runtime.
+    pub async fn start(self) -> std::io::Result<Sandbox> {
+        let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
+        let listener = TcpListener::bind(self.listen).await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            db: Mutex::new(Db::new(self.clients.clone(), self.lifetimes.clone(), self.iot_region.clone())),
+            faults: Mutex::new(FaultPlan::default()),
+        });
+        let router = router(shared.clone());
+        let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), router));
+        tracing::info!(%address, tls = self.tls.is_some(), "agora link sandbox listening");
+        Ok(Sandbox {
+            address,
+            scheme: if self.tls.is_some() { "https" } else { "http" },
+            shared,
+            task,
+            clients: self.clients,
+        })
+    }
+}
+
+/// A running sandbox. Dropping it stops the server and closes its connections.
+#[derive(Debug)]
+pub struct Sandbox {
+    address: SocketAddr,
+    scheme: &'static str,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+    clients: Vec<SandboxClient>,
+}
+
+impl Sandbox {
+    /// A builder with the defaults: ephemeral loopback port, plain HTTP, default credentials.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The address the sandbox listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The base URL (scheme, host and port), e.g. `http://127.0.0.1:41234`. Clients append
+    /// `/agoralink/<cn|na>/api` to it.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.address)
+    }
+
+    /// The clients the sandbox accepts.
+    pub fn clients(&self) -> &[SandboxClient] {
+        &self.clients
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.db().stats()
+    }
+
+    /// The orders opened so far.
+    pub fn orders(&self) -> Vec<Order> {
+        self.shared.db().orders()
+    }
+
+    /// Adds a fault rule (first matching rule wins).
+    pub fn inject(&self, fault: Fault) {
+        self.shared.plan().add(fault);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.plan().clear();
+    }
+
+    /// Forgets every issued access token: the next call with one gets HTTP 401.
+    pub fn revoke_access_tokens(&self) {
+        self.shared.db().revoke_access_tokens();
+    }
+
+    /// Stops the server now (also done on drop).
+    pub fn shutdown(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    db: Mutex<Db>,
+    faults: Mutex<FaultPlan>,
+}
+
+impl Shared {
+    fn db(&self) -> MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn plan(&self) -> MutexGuard<'_, FaultPlan> {
+        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+fn tls_acceptor(identity: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_slice_iter(identity.cert_chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("bad certificate PEM", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(identity.private_key_pem.as_bytes())
+        .map_err(|e| invalid("bad private key PEM", &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("TLS setup", &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid("TLS identity", &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    router: Router,
+) {
+    // Connection tasks live in this set: aborting the accept loop drops them all.
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, _) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        let router = router.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                handle(shared.clone(), router.clone(), request)
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let result = match acceptor {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), service).await,
+                    Err(error) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => builder.serve_connection(TokioIo::new(stream), service).await,
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The error a service returns to make hyper close the connection without a response.
+#[derive(Debug)]
+struct DroppedByFault;
+
+impl std::fmt::Display for DroppedByFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DroppedByFault {}
+
+async fn handle(
+    shared: Arc<Shared>,
+    router: Router,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, DroppedByFault> {
+    let path = request.uri().path().to_owned();
+    let admin = path.starts_with("/_sandbox/");
+    if !admin {
+        shared.db().count_request(&path);
+        let fault = shared.plan().take(&path);
+        if let Some(action) = fault {
+            shared.db().stats.faults_injected += 1;
+            match action {
+                FaultAction::Delay { millis } => {
+                    tokio::time::sleep(Duration::from_millis(millis)).await;
+                }
+                FaultAction::Respond {
+                    status,
+                    body,
+                    content_type,
+                } => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let content_type = content_type.unwrap_or_else(|| "application/json".into());
+                    let mut response = Response::new(Body::from(body));
+                    *response.status_mut() = status;
+                    if let Ok(value) = content_type.parse() {
+                        response.headers_mut().insert(header::CONTENT_TYPE, value);
+                    }
+                    return Ok(response);
+                }
+                FaultAction::DropConnection => return Err(DroppedByFault),
+            }
+        }
+    }
+    match router.oneshot(request.map(Body::new)).await {
+        Ok(response) => Ok(response),
+        Err(never) => match never {},
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/agoralink/{segment}/api/{*endpoint}", post(api))
+        .route("/_sandbox/stats", get(admin_stats))
+        .route("/_sandbox/orders", get(admin_orders))
+        .route("/_sandbox/faults", post(admin_add_fault).delete(admin_clear_faults))
+        .route("/_sandbox/revoke-tokens", post(admin_revoke))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+fn envelope_response(outcome: Outcome) -> Response<Body> {
+    let (status, body) = match outcome {
+        Ok(data) => {
+            let mut body = json!({"code": 0, "msg": "SUCCESS", "timestamp": now_ms(), "success": true});
+            if !data.is_null() {
+                body["data"] = data;
+            }
+            (200, body)
+        }
+        Err(Failure { status, code, msg }) => (
+            status,
+            json!({"code": code, "msg": msg, "timestamp": now_ms(), "success": false}),
+        ),
+    };
+    let mut response = axum::response::IntoResponse::into_response(Json(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    response
+}
+
+async fn not_found() -> Response<Body> {
+    envelope_response(Err(Failure::new(404, 404, "Not Found")))
+}
+
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    Path((segment, endpoint)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    envelope_response(serve_api(&shared, &segment, &endpoint, &headers, &body))
+}
+
+fn serve_api(shared: &Shared, segment: &str, endpoint: &str, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    if segment != "cn" && segment != "na" {
+        return Err(Failure::new(404, 404, "Not Found"));
+    }
+    type Handler = fn(&mut Db, &Value) -> Outcome;
+    let (authorized, handler): (bool, Handler) = match endpoint {
+        "oauth/rest-token" => (false, Db::rest_token),
+        "cloud-recorder/cloud-record-package/v1/getAll" => (true, Db::get_all),
+        "cloud-recorder/cloud-record-package/v1/getById" => (true, Db::get_by_id),
+        "cloud-recorder/cloud-record-order/v1/open" => (true, Db::open),
+        "oauth/third-party/register" => (true, Db::register),
+        "oauth/third-party/login" => (true, Db::login),
+        "oauth/third-party/removeAccount" => (true, Db::remove_account),
+        _ => return Err(Failure::new(404, 404, "Not Found")),
+    };
+    let mut db = shared.db();
+    if authorized {
+        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        db.check_bearer(authorization)?;
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.starts_with("application/json") {
+        return Err(Failure::new(415, 415, format!("Content type '{content_type}' not supported")));
+    }
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| Failure::new(400, 400, format!("JSON parse error: {e}")))?;
+    if !body.is_object() {
+        return Err(Failure::new(400, 400, "the request body must be a JSON object"));
+    }
+    handler(&mut db, &body)
+}
+
+async fn admin_stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
+    Json(shared.db().stats())
+}
+
+async fn admin_orders(State(shared): State<Arc<Shared>>) -> Json<Vec<Order>> {
+    Json(shared.db().orders())
+}
+
+async fn admin_add_fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
+    shared.plan().add(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.plan().clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_revoke(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.db().revoke_access_tokens();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,515 @@
+//! The sandbox's state: clients, tokens, accounts, the package catalogue, orders and counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// A client (client id and secret) the sandbox accepts, with the users of its password grant.
+#[derive(Debug, Clone)]
+pub struct SandboxClient {
+    /// The `client_id`.
+    pub client_id: String,
+    /// The `client_secret`.
+    pub client_secret: String,
+    /// `(username, password)` pairs accepted by the password grant.
+    pub users: Vec<(String, String)>,
+}
+
+/// Lifetimes the sandbox gives what it issues.
+#[derive(Debug, Clone)]
+pub struct Lifetimes {
+    /// REST tokens (`expires_in` of `rest-token`).
+    pub rest_token: Duration,
+    /// Refresh tokens.
+    pub refresh_token: Duration,
+    /// The `lsToken` of a login.
+    pub account_token: Duration,
+    /// `gyToken.expiration` (the `granwin_token`).
+    pub granwin_token: Duration,
+    /// `gyToken.proof` (temporary AWS credentials).
+    pub aws_session: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            rest_token: Duration::from_secs(31969),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
+            account_token: Duration::from_secs(43199),
+            granwin_token: Duration::from_secs(7200),
+            aws_session: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct IssuedToken {
+    client_id: String,
+    expires_at: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Account {
+    user_id: String,
+    token: String,
+    account_name: String,
+}
+
+/// One opened package.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// The id returned by `open`.
+    pub order_id: String,
+    /// `appId`.
+    pub app_id: String,
+    /// `userId`.
+    pub user_id: String,
+    /// `deviceId`.
+    pub device_id: String,
+    /// `paymentOrderId`.
+    pub payment_order_id: String,
+    /// `cloudRecordPackageId`.
+    pub cloud_record_package_id: i64,
+    /// `orderNumber`.
+    pub order_number: i64,
+}
+
+/// Counters of what the sandbox served, for assertions in tests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Requests received, by path (faulted ones included).
+    pub requests_by_path: HashMap<String, u64>,
+    /// Token requests handled, by `grant_type`.
+    pub token_requests_by_grant: HashMap<String, u64>,
+    /// Responses with HTTP 401 sent by the Bearer check.
+    pub unauthorized_responses: u64,
+    /// Faults injected.
+    pub faults_injected: u64,
+    /// Orders opened.
+    pub orders_opened: u64,
+    /// Trace ids of the cloud-storage requests, in arrival order (the last 10,000).
+    pub trace_ids: Vec<String>,
+}
+
+impl Stats {
+    /// Requests received on paths ending with `suffix` (e.g. `"/oauth/rest-token"`).
+    pub fn requests_to(&self, suffix: &str) -> u64 {
+        self.requests_by_path
+            .iter()
+            .filter(|(path, _)| path.ends_with(suffix))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Token requests handled, every grant.
+    pub fn token_requests(&self) -> u64 {
+        self.token_requests_by_grant.values().sum()
+    }
+}
+
+/// A failure body and status, as the handlers return them.
+pub(crate) struct Failure {
+    pub status: u16,
+    pub code: i64,
+    pub msg: String,
+}
+
+impl Failure {
+    pub(crate) fn new(status: u16, code: i64, msg: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            msg: msg.into(),
+        }
+    }
+}
+
+pub(crate) type Outcome = Result<Value, Failure>;
+
+/// The whole mutable state, behind one mutex (no lock is held across an await).
+pub(crate) struct Db {
+    pub clients: Vec<SandboxClient>,
+    pub lifetimes: Lifetimes,
+    pub iot_region: String,
+    tokens: HashMap<String, IssuedToken>,
+    refresh_tokens: HashMap<String, IssuedToken>,
+    accounts: HashMap<(String, String), Account>,
+    packages: Vec<Value>,
+    orders: Vec<Order>,
+    pub stats: Stats,
+    trace_ids: VecDeque<String>,
+    next_user: u64,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A random lowercase hex string of `len` characters (UUID v4 randomness).
+pub(crate) fn random_hex(len: usize) -> String {
+    let mut out = String::with_capacity(len + 32);
+    while out.len() < len {
+        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A random string of `len` characters from `alphabet`.
+fn random_from(alphabet: &[u8], len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for byte in uuid::Uuid::new_v4().as_bytes() {
+            if out.len() == len {
+                break;
+            }
+            out.push(alphabet[*byte as usize % alphabet.len()] as char);
+        }
+    }
+    out
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The spec's two catalogue examples, and three more of the same shape.
+fn seed_packages() -> Vec<Value> {
+    let rows = [
+        (1, "包年365-1天", "YEAR", "ONE", "iot-one", 1662111196000i64),
+        (2, "包年365-3天", "YEAR", "THREE", "iot-three", 1662111198000),
+        (3, "包年365-7天", "YEAR", "SEVEN", "iot-seven", 1662111199000),
+        (4, "包月30-1天", "MONTH", "ONE", "iot-one", 1662111200000),
+        (5, "包月30-3天", "MONTH", "THREE", "iot-three", 1662111201000),
+    ];
+    rows.iter()
+        .map(|(id, name, kind, life, dir, changed)| {
+            json!({
+                "cloudRecordPackageId": id,
+                "packageName": name,
+                "packageType": kind,
+                "lifeCycle": life,
+                "bucket": "agora-link-sandbox",
+                "preDir": dir,
+                "deleted": false,
+                "createdBy": 1,
+                "createdTime": 1659597359000i64,
+                "changedTime": changed,
+            })
+        })
+        .collect()
+}
+
+impl Db {
+    pub(crate) fn new(clients: Vec<SandboxClient>, lifetimes: Lifetimes, iot_region: String) -> Self {
+        Self {
+            clients,
+            lifetimes,
+            iot_region,
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            accounts: HashMap::new(),
+            packages: seed_packages(),
+            orders: Vec::new(),
+            stats: Stats::default(),
+            trace_ids: VecDeque::new(),
+            next_user: 712573185701490688,
+        }
+    }
+
+    pub(crate) fn count_request(&mut self, path: &str) {
+        *self
+            .stats
+            .requests_by_path
+            .entry(path.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.trace_ids = self.trace_ids.iter().cloned().collect();
+        stats
+    }
+
+    pub(crate) fn orders(&self) -> Vec<Order> {
+        self.orders.clone()
+    }
+
+    /// Makes every issued access token unknown (as if the server had restarted its token store).
+    pub(crate) fn revoke_access_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
+    fn client(&self, id: &str, secret: &str) -> Option<&SandboxClient> {
+        self.clients
+            .iter()
+            .find(|c| c.client_id == id && c.client_secret == secret)
+    }
+
+    fn issue_access_token(&mut self, client_id: &str, lifetime: Duration) -> String {
+        let token = random_from(ALNUM, 40);
+        self.tokens.insert(
+            token.clone(),
+            IssuedToken {
+                client_id: client_id.to_owned(),
+                expires_at: Instant::now() + lifetime,
+            },
+        );
+        token
+    }
+
+    /// Checks `Authorization: Bearer <token>`; the failure message says why (never the token).
+    pub(crate) fn check_bearer(&mut self, header: Option<&str>) -> Result<(), Failure> {
+        let result = match header.and_then(|h| h.strip_prefix("Bearer ")) {
+            None => Err("unauthorized: a Bearer token is required"),
+            Some(token) => match self.tokens.get(token.trim()) {
+                None => Err("invalid_token: the token is unknown"),
+                Some(issued) if issued.expires_at <= Instant::now() => {
+                    Err("invalid_token: the token has expired")
+                }
+                Some(_) => Ok(()),
+            },
+        };
+        result.map_err(|msg| {
+            self.stats.unauthorized_responses += 1;
+            Failure::new(401, 401, msg)
+        })
+    }
+
+    pub(crate) fn rest_token(&mut self, body: &Value) -> Outcome {
+        let field = |name: &str| body.get(name).and_then(Value::as_str);
+        let grant_type = field("grant_type").unwrap_or_default().to_owned();
+        *self
+            .stats
+            .token_requests_by_grant
+            .entry(if grant_type.is_empty() { "<none>".into() } else { grant_type.clone() })
+            .or_default() += 1;
+        let (Some(client_id), Some(client_secret)) = (field("client_id"), field("client_secret"))
+        else {
+            return Err(Failure::new(400, 400, "invalid_request: client_id and client_secret are required"));
+        };
+        if field("scope") != Some("read") {
+            return Err(Failure::new(400, 400, "invalid_scope"));
+        }
+        let Some(client) = self.client(client_id, client_secret).cloned() else {
+            return Err(Failure::new(401, 401, "invalid_client"));
+        };
+        match grant_type.as_str() {
+            "password" => {
+                let (Some(username), Some(password)) = (field("username"), field("password")) else {
+                    return Err(Failure::new(400, 400, "invalid_request: username and password are required"));
+                };
+                if !client.users.iter().any(|(u, p)| u == username && p == password) {
+                    return Err(Failure::new(400, 400, "invalid_grant"));
+                }
+            }
+            "client_credentials" => {}
+            "refresh_token" => {
+                let valid = field("refresh_token")
+                    .and_then(|t| self.refresh_tokens.get(t))
+                    .is_some_and(|r| r.client_id == client.client_id && r.expires_at > Instant::now());
+                if !valid {
+                    return Err(Failure::new(400, 400, "invalid_grant"));
+                }
+            }
+            _ => return Err(Failure::new(400, 400, "unsupported_grant_type")),
+        }
+        Ok(self.token_data(&client.client_id, self.lifetimes.rest_token))
+    }
+
+    fn token_data(&mut self, client_id: &str, lifetime: Duration) -> Value {
+        let access_token = self.issue_access_token(client_id, lifetime);
+        let refresh_token = random_from(ALNUM, 40);
+        self.refresh_tokens.insert(
+            refresh_token.clone(),
+            IssuedToken {
+                client_id: client_id.to_owned(),
+                expires_at: Instant::now() + self.lifetimes.refresh_token,
+            },
+        );
+        json!({
+            "access_token": access_token,
+            "token_type": "bearer",
+            "refresh_token": refresh_token,
+            "expires_in": lifetime.as_secs(),
+            "scope": "read",
+        })
+    }
+
+    fn record_trace_id(&mut self, body: &Value) -> Result<(), Failure> {
+        let header = body.get("header");
+        let trace_id = header.and_then(|h| h.get("traceId")).and_then(Value::as_str);
+        let timestamp = header.and_then(|h| h.get("timestamp")).and_then(Value::as_i64);
+        match (trace_id, timestamp) {
+            (Some(trace_id), Some(_)) if !trace_id.is_empty() => {
+                if self.trace_ids.len() == 10_000 {
+                    self.trace_ids.pop_front();
+                }
+                self.trace_ids.push_back(trace_id.to_owned());
+                Ok(())
+            }
+            _ => Err(Failure::new(
+                200,
+                400,
+                "header.traceId (string) and header.timestamp (number) are required",
+            )),
+        }
+    }
+
+    pub(crate) fn get_all(&mut self, body: &Value) -> Outcome {
+        self.record_trace_id(body)?;
+        Ok(Value::Array(self.packages.clone()))
+    }
+
+    pub(crate) fn get_by_id(&mut self, body: &Value) -> Outcome {
+        self.record_trace_id(body)?;
+        let Some(id) = body.get("payload").and_then(Value::as_i64) else {
+            return Err(Failure::new(200, 400, "payload must be a package id (integer)"));
+        };
+        self.package(id)
+            .cloned()
+            .ok_or_else(|| Failure::new(200, 999999, format!("The package not exists. cloudRecordPackageId={{{id}}}")))
+    }
+
+    fn package(&self, id: i64) -> Option<&Value> {
+        self.packages
+            .iter()
+            .find(|p| p.get("cloudRecordPackageId").and_then(Value::as_i64) == Some(id))
+    }
+
+    pub(crate) fn open(&mut self, body: &Value) -> Outcome {
+        self.record_trace_id(body)?;
+        let payload = body.get("payload").cloned().unwrap_or(Value::Null);
+        let text = |name: &str| {
+            payload
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| Failure::new(200, 400, format!("payload.{name} (non-empty string) is required")))
+        };
+        let number = |name: &str| {
+            payload
+                .get(name)
+                .and_then(Value::as_i64)
+                .ok_or_else(|| Failure::new(200, 400, format!("payload.{name} (integer) is required")))
+        };
+        let order = Order {
+            order_id: format!("b{}", random_hex(25)),
+            app_id: text("appId")?,
+            user_id: text("userId")?,
+            device_id: text("deviceId")?,
+            payment_order_id: text("paymentOrderId")?,
+            cloud_record_package_id: number("cloudRecordPackageId")?,
+            order_number: number("orderNumber")?,
+        };
+        if order.order_number < 1 {
+            return Err(Failure::new(200, 400, "payload.orderNumber must be at least 1"));
+        }
+        if self.package(order.cloud_record_package_id).is_none() {
+            return Err(Failure::new(
+                200,
+                999999,
+                format!("The package not exists. cloudRecordPackageId={{{}}}", order.cloud_record_package_id),
+            ));
+        }
+        let id = order.order_id.clone();
+        self.orders.push(order);
+        self.stats.orders_opened += 1;
+        Ok(Value::String(id))
+    }
+
+    fn account_key(body: &Value) -> Result<(String, String), Failure> {
+        let project = body.get("projectId").and_then(Value::as_str).unwrap_or_default();
+        let account = body.get("thirdPartyAccount").and_then(Value::as_str).unwrap_or_default();
+        if project.trim().is_empty() || account.trim().is_empty() {
+            return Err(Failure::new(201, 400, "invalid_grant"));
+        }
+        Ok((project.to_owned(), account.to_owned()))
+    }
+
+    fn not_exists((project, account): &(String, String)) -> Failure {
+        Failure::new(
+            201,
+            999999,
+            format!("The user not exists. projectId={{{project}}}, thirdPartyAccount={{{account}}}"),
+        )
+    }
+
+    pub(crate) fn register(&mut self, body: &Value) -> Outcome {
+        let key = Self::account_key(body)?;
+        if self.accounts.contains_key(&key) {
+            return Err(Failure::new(
+                201,
+                999999,
+                format!("The user already exists. projectId={{{}}}, thirdPartyAccount={{{}}}", key.0, key.1),
+            ));
+        }
+        self.next_user += 1;
+        let account = Account {
+            user_id: format!("100000000000000000_{}", self.next_user),
+            token: random_from(ALNUM, 38),
+            account_name: random_hex(32),
+        };
+        let data = json!({"userId": account.user_id, "token": account.token});
+        self.accounts.insert(key, account);
+        Ok(data)
+    }
+
+    fn checked_account(&self, body: &Value) -> Result<((String, String), Account), Failure> {
+        let key = Self::account_key(body)?;
+        let account = self.accounts.get(&key).cloned().ok_or_else(|| Self::not_exists(&key))?;
+        if body.get("token").and_then(Value::as_str) != Some(account.token.as_str()) {
+            return Err(Failure::new(201, 400, "invalid_grant"));
+        }
+        Ok((key, account))
+    }
+
+    pub(crate) fn login(&mut self, body: &Value) -> Outcome {
+        let client_id = body.get("clientId").and_then(Value::as_str).unwrap_or_default();
+        let client_secret = body.get("clientSecret").and_then(Value::as_str).unwrap_or_default();
+        let Some(client) = self.client(client_id, client_secret).cloned() else {
+            return Err(Failure::new(201, 400, "invalid_client"));
+        };
+        let (_, account) = self.checked_account(body)?;
+        let ls_token = self.token_data(&client.client_id, self.lifetimes.account_token);
+        let region = self.iot_region.clone();
+        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+        let user_suffix = account.user_id.rsplit('_').next().unwrap_or_default().to_owned();
+        let hyphenated = |u: uuid::Uuid| u.hyphenated().to_string();
+        Ok(json!({
+            "lsToken": ls_token,
+            "gyToken": {
+                "endpoint": format!("a{}-ats.iot.{region}.{suffix}", random_hex(13)),
+                "pool": {
+                    "identifier": format!("100000000000000000_{}_{user_suffix}", account.account_name),
+                    "identityId": format!("{region}:{}", hyphenated(uuid::Uuid::new_v4())),
+                    "identityPoolId": format!("{region}:{}", hyphenated(uuid::Uuid::new_v4())),
+                    "token": format!("eyJraWQiOiJ{}.{}.{}", random_from(ALNUM, 40), random_from(ALNUM, 120), random_from(ALNUM, 86)),
+                },
+                "expiration": self.lifetimes.granwin_token.as_secs(),
+                "granwin_token": format!("granwin_aws_user_info_hash:_{}_{}", self.lifetimes.granwin_token.as_secs(), random_hex(24)),
+                "proof": {
+                    "accessKeyId": format!("ASIA{}", random_from(UPPER_ALNUM, 16)),
+                    "secretKey": random_from(BASE64, 40),
+                    "sessionToken": format!("FwoDYXdzE{}", random_from(BASE64, 300)),
+                    "sessionExpiration": now_ms() + self.lifetimes.aws_session.as_millis() as i64,
+                },
+                "region": region,
+                "account": account.account_name,
+            }
+        }))
+    }
+
+    pub(crate) fn remove_account(&mut self, body: &Value) -> Outcome {
+        let (key, _) = self.checked_account(body)?;
+        self.accounts.remove(&key);
+        Ok(Value::Null)
+    }
+}
