@@ -428,3 +428,36 @@ async fn admin_revoke(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.db().revoke_access_tokens();
     StatusCode::NO_CONTENT
 }
+
+impl TlsIdentity {
+    /// Generates a throw-away certificate authority and a server certificate it signs for
+    /// `hosts` (DNS names or IP addresses). Returns the server identity and the CA certificate
+    /// (PEM) that a client must trust. For tests and local HTTPS only.
+    pub fn generate_for(hosts: &[&str]) -> std::io::Result<(TlsIdentity, String)> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let failed = |e: rcgen::Error| std::io::Error::other(format!("certificate generation: {e}"));
+        let ca_key = KeyPair::generate().map_err(failed)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "agora-link-sandbox test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(failed)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().map_err(failed)?;
+        let mut leaf_params =
+            CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>()).map_err(failed)?;
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, hosts.first().copied().unwrap_or("localhost"));
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(failed)?;
+        Ok((
+            TlsIdentity {
+                cert_chain_pem: leaf.pem(),
+                private_key_pem: leaf_key.serialize_pem(),
+            },
+            ca_cert.pem(),
+        ))
+    }
+}

@@ -163,16 +163,11 @@ fn classify(error: &reqwest::Error) -> TransportErrorKind {
         if current.is::<rustls::Error>() {
             saw_tls = true;
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
-                saw_tls = true;
-            }
-        }
         let text = current.to_string();
         if text.contains("dns error") || text.contains("failed to lookup address") {
             saw_dns = true;
         }
-        source = current.source();
+        source = next_cause(current);
     }
     if error.is_connect() {
         if error.is_timeout() {
@@ -195,6 +190,18 @@ fn classify(error: &reqwest::Error) -> TransportErrorKind {
     }
 }
 
+/// The cause of `error`. `std::io::Error::source` skips the error it wraps (it returns the
+/// wrapped error's own source), so the wrapped error is taken with `get_ref` instead.
+fn next_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match error.downcast_ref::<std::io::Error>() {
+        Some(io) => match io.get_ref() {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => None,
+        },
+        None => error.source(),
+    }
+}
+
 /// `outer: inner: innermost`, without the URL.
 fn error_chain(error: &reqwest::Error) -> String {
     let mut text = String::new();
@@ -207,7 +214,7 @@ fn error_chain(error: &reqwest::Error) -> String {
             }
             text.push_str(&part);
         }
-        source = current.source();
+        source = next_cause(current);
     }
     text
 }
