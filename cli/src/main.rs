@@ -1,1 +1,398 @@
-fn main() {}
+//! `agora-link`: the Agora Link REST API from the command line.
+//!
+//! Exit codes: 0 success, 1 internal error, 2 usage or configuration error, 3 network error
+//! (DNS, connect, TLS, timeout), 4 authentication error, 5 API error (the server refused),
+//! 6 undecodable response.
+
+mod output;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agora_link::{Client, ClientConfig, Error, ErrorKind, OpenPackageRequest, Region, SecretString};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+/// Command-line client for the Agora Link (声网灵隼) REST API.
+#[derive(Parser, Debug)]
+#[command(name = "agora-link", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct GlobalOptions {
+    /// Region: cn (api.sd-rtn.com) or na (api.agora.io).
+    #[arg(long, global = true, env = "AGORA_LINK_REGION", default_value = "cn")]
+    region: String,
+    /// Base URL replacing scheme and host (the /agoralink/<cn|na>/api path is still appended).
+    #[arg(long, global = true, env = "AGORA_LINK_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Client id.
+    #[arg(long, global = true, env = "AGORA_LINK_CLIENT_ID")]
+    client_id: Option<String>,
+    /// Client secret.
+    #[arg(long, global = true, env = "AGORA_LINK_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// User name of the password grant (without it, the client-credentials grant is used).
+    #[arg(long, global = true, env = "AGORA_LINK_USERNAME")]
+    username: Option<String>,
+    /// Password of the password grant.
+    #[arg(long, global = true, env = "AGORA_LINK_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Extra trusted root certificates (PEM file).
+    #[arg(long, global = true, value_name = "PEM_FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Send connections for HOST to IP:PORT (repeatable), like curl --resolve.
+    #[arg(long, global = true, value_name = "HOST=IP:PORT", value_parser = parse_resolve)]
+    resolve: Vec<(String, SocketAddr)>,
+    /// Request timeout in seconds.
+    #[arg(long, global = true, default_value_t = 15)]
+    timeout: u64,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Show secrets (tokens, keys) instead of masking them.
+    #[arg(long, global = true)]
+    show_secrets: bool,
+    /// Run the command against an embedded sandbox (a fresh one per invocation).
+    #[arg(long, global = true)]
+    sandbox: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Get a REST token with the configured grant.
+    Token,
+    /// Cloud-storage packages.
+    #[command(subcommand)]
+    Packages(PackagesCommand),
+    /// Third-party accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PackagesCommand {
+    /// List every package (getAll).
+    List,
+    /// Get one package by id (getById).
+    Get {
+        /// The package id.
+        id: i64,
+    },
+    /// Open (buy) a package. Never retried once sent.
+    Open {
+        /// Agora App ID.
+        #[arg(long)]
+        app_id: String,
+        /// User id.
+        #[arg(long)]
+        user_id: String,
+        /// Device id.
+        #[arg(long)]
+        device_id: String,
+        /// Your payment order id.
+        #[arg(long)]
+        payment_order_id: String,
+        /// The package id.
+        #[arg(long)]
+        package_id: i64,
+        /// How many packages to open.
+        #[arg(long)]
+        order_number: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Register a third-party account.
+    Register {
+        /// Agora project id.
+        #[arg(long)]
+        project_id: String,
+        /// The third-party account name.
+        #[arg(long)]
+        account: String,
+    },
+    /// Log a third-party account in and print its IoT credentials.
+    Login {
+        /// Agora project id.
+        #[arg(long)]
+        project_id: String,
+        /// The third-party account name.
+        #[arg(long)]
+        account: String,
+        /// The account token returned by register (with --sandbox: optional, the account is
+        /// registered in the fresh sandbox first).
+        #[arg(long, env = "AGORA_LINK_ACCOUNT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Remove a third-party account.
+    Remove {
+        /// Agora project id.
+        #[arg(long)]
+        project_id: String,
+        /// The third-party account name.
+        #[arg(long)]
+        account: String,
+        /// The account token returned by register (with --sandbox: optional, as for login).
+        #[arg(long, env = "AGORA_LINK_ACCOUNT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+fn parse_resolve(value: &str) -> Result<(String, SocketAddr), String> {
+    let (host, address) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected HOST=IP:PORT, got {value:?}"))?;
+    if host.trim().is_empty() {
+        return Err(format!("expected HOST=IP:PORT, got {value:?}"));
+    }
+    let address = address
+        .parse::<SocketAddr>()
+        .map_err(|e| format!("{address:?} is not IP:PORT: {e}"))?;
+    Ok((host.trim().to_owned(), address))
+}
+
+/// Exit codes, documented in the crate docs and the README.
+mod exit {
+    pub const INTERNAL: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NETWORK: u8 = 3;
+    pub const AUTH: u8 = 4;
+    pub const API: u8 = 5;
+    pub const DECODE: u8 = 6;
+}
+
+/// A failure of the CLI: what to print and which exit code to use.
+struct Failure {
+    code: u8,
+    body: Value,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            code: exit::USAGE,
+            body: json!({"kind": "usage", "message": message}),
+            message,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let (code, kind) = match error.kind() {
+            ErrorKind::Config | ErrorKind::InvalidArgument => (exit::USAGE, "usage"),
+            ErrorKind::Network => (exit::NETWORK, "network"),
+            ErrorKind::Timeout => (exit::NETWORK, "timeout"),
+            ErrorKind::Tls => (exit::NETWORK, "tls"),
+            ErrorKind::Auth => (exit::AUTH, "auth"),
+            ErrorKind::Api => (exit::API, "api"),
+            ErrorKind::Decode => (exit::DECODE, "decode"),
+            _ => (exit::INTERNAL, "internal"),
+        };
+        let api = error.api_error();
+        Self {
+            code,
+            body: json!({
+                "kind": kind,
+                "message": error.to_string(),
+                "code": api.map(|a| a.code),
+                "msg": api.map(|a| a.msg.clone()),
+                "httpStatus": error.http_status(),
+                "traceId": error.trace_id(),
+            }),
+            message: error.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGORA_LINK_LOG")
+                .unwrap_or_else(|_| "off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let json_output = cli.global.json;
+    let show_secrets = cli.global.show_secrets;
+    match runtime.block_on(run(cli)) {
+        Ok(value) => {
+            output::print(&value, json_output, show_secrets);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            if json_output {
+                eprintln!("{}", json!({"error": failure.body}));
+            } else {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<Value, Failure> {
+    let global = cli.global;
+    // The embedded sandbox lives until the command is done.
+    let sandbox = if global.sandbox {
+        Some(
+            agora_link_sandbox::Sandbox::builder()
+                .start()
+                .await
+                .map_err(|e| Failure {
+                    code: exit::INTERNAL,
+                    body: json!({"kind": "internal", "message": e.to_string()}),
+                    message: format!("cannot start the embedded sandbox: {e}"),
+                })?,
+        )
+    } else {
+        None
+    };
+    let client = build_client(&global, sandbox.as_ref())?;
+    let to_value = |value: Result<Value, serde_json::Error>| {
+        value.map_err(|e| Failure {
+            code: exit::INTERNAL,
+            body: json!({"kind": "internal", "message": e.to_string()}),
+            message: e.to_string(),
+        })
+    };
+    match cli.command {
+        Command::Token => to_value(serde_json::to_value(client.access_token().await?)),
+        Command::Packages(PackagesCommand::List) => {
+            to_value(serde_json::to_value(client.list_packages().await?))
+        }
+        Command::Packages(PackagesCommand::Get { id }) => {
+            to_value(serde_json::to_value(client.get_package(id).await?))
+        }
+        Command::Packages(PackagesCommand::Open {
+            app_id,
+            user_id,
+            device_id,
+            payment_order_id,
+            package_id,
+            order_number,
+        }) => {
+            let order_id = client
+                .open_package(&OpenPackageRequest {
+                    app_id,
+                    user_id,
+                    device_id,
+                    payment_order_id,
+                    cloud_record_package_id: package_id,
+                    order_number,
+                })
+                .await?;
+            Ok(json!({"orderId": order_id}))
+        }
+        Command::Account(AccountCommand::Register { project_id, account }) => {
+            to_value(serde_json::to_value(client.register_account(&project_id, &account).await?))
+        }
+        Command::Account(AccountCommand::Login {
+            project_id,
+            account,
+            token,
+        }) => {
+            let token = account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
+            to_value(serde_json::to_value(
+                client.login_account(&project_id, &account, &token).await?,
+            ))
+        }
+        Command::Account(AccountCommand::Remove {
+            project_id,
+            account,
+            token,
+        }) => {
+            let token = account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
+            client.remove_account(&project_id, &account, &token).await?;
+            Ok(json!({"removed": true, "projectId": project_id, "thirdPartyAccount": account}))
+        }
+    }
+}
+
+/// The account token: as given, or (with `--sandbox` and none given) from a registration in
+/// the fresh sandbox.
+async fn account_token(
+    client: &Client,
+    sandbox: bool,
+    project_id: &str,
+    account: &str,
+    token: Option<String>,
+) -> Result<SecretString, Failure> {
+    match token {
+        Some(token) => Ok(SecretString::new(token)),
+        None if sandbox => Ok(client.register_account(project_id, account).await?.token),
+        None => Err(Failure::usage("--token is required (the token returned by `account register`)")),
+    }
+}
+
+fn build_client(
+    global: &GlobalOptions,
+    sandbox: Option<&agora_link_sandbox::Sandbox>,
+) -> Result<Client, Failure> {
+    let region: Region = global.region.parse()?;
+    let (client_id, client_secret, endpoint, username, password) = match sandbox {
+        Some(sandbox) => (
+            global.client_id.clone().unwrap_or_else(|| agora_link_sandbox::DEFAULT_CLIENT_ID.into()),
+            global.client_secret.clone().unwrap_or_else(|| agora_link_sandbox::DEFAULT_CLIENT_SECRET.into()),
+            Some(sandbox.base_url()),
+            global.username.clone().or_else(|| Some(agora_link_sandbox::DEFAULT_USERNAME.into())),
+            global.password.clone().or_else(|| Some(agora_link_sandbox::DEFAULT_PASSWORD.into())),
+        ),
+        None => (
+            global
+                .client_id
+                .clone()
+                .ok_or_else(|| Failure::usage("--client-id (or AGORA_LINK_CLIENT_ID) is required"))?,
+            global.client_secret.clone().ok_or_else(|| {
+                Failure::usage("--client-secret (or AGORA_LINK_CLIENT_SECRET) is required")
+            })?,
+            global.endpoint.clone(),
+            global.username.clone(),
+            global.password.clone(),
+        ),
+    };
+    let mut builder = ClientConfig::builder(region, client_id, client_secret)
+        .request_timeout(Duration::from_secs(global.timeout.max(1)));
+    match (username, password) {
+        (Some(username), Some(password)) => builder = builder.password_grant(username, password),
+        (None, None) => {}
+        _ => return Err(Failure::usage("--username and --password go together")),
+    }
+    if let Some(endpoint) = endpoint {
+        builder = builder.base_url(endpoint);
+    }
+    if let Some(path) = &global.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("cannot read --ca-cert {}: {e}", path.display())))?;
+        builder = builder.add_root_certificates_pem(pem);
+    }
+    for (host, address) in &global.resolve {
+        builder = builder.resolve(host.clone(), *address);
+    }
+    Ok(Client::new(builder.build()?)?)
+}

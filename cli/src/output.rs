@@ -1,0 +1,81 @@
+//! Printing results: JSON or `key: value` lines, with secrets masked unless asked for.
+
+use serde_json::Value;
+
+/// JSON keys whose string values are secrets.
+const SECRET_KEYS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "token",
+    "granwin_token",
+    "secretKey",
+    "sessionToken",
+];
+
+/// Keys holding ms since the Unix epoch, shown with an RFC 3339 form in human output.
+const INSTANT_KEYS: &[&str] = &["expires_at", "sessionExpiration", "createdTime", "changedTime"];
+
+/// Prints `value` on stdout.
+pub fn print(value: &Value, json: bool, show_secrets: bool) {
+    let mut value = value.clone();
+    if !show_secrets {
+        mask(&mut value);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        let mut lines = Vec::new();
+        flatten("", &value, &mut lines);
+        println!("{}", lines.join("\n"));
+    }
+}
+
+/// Replaces the values of [`SECRET_KEYS`] with a masked form (`abcd…(40)` or `***`).
+pub fn mask(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match child {
+                    Value::String(text) if SECRET_KEYS.contains(&key.as_str()) => {
+                        *text = agora_link::SecretString::new(text.as_str()).masked();
+                    }
+                    _ => mask(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, lines: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten(&path, child, lines);
+                if let (true, Some(ms)) = (INSTANT_KEYS.contains(&key.as_str()), child.as_i64()) {
+                    if let Some(at) = u64::try_from(ms)
+                        .ok()
+                        .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+                    {
+                        if let Some(last) = lines.last_mut() {
+                            last.push_str(&format!(" ({})", humantime::format_rfc3339_seconds(at)));
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if items.is_empty() {
+                lines.push(format!("{prefix}: (none)"));
+            }
+            for (index, child) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{index}]"), child, lines);
+            }
+        }
+        Value::String(text) => lines.push(format!("{prefix}: {text}")),
+        Value::Null => lines.push(format!("{prefix}: -")),
+        other => lines.push(format!("{prefix}: {other}")),
+    }
+}
