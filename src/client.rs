@@ -91,12 +91,8 @@ impl Client {
             .send(Endpoint::RestToken, Bytes::from(body), None, None)
             .await?;
         let received_at = SystemTime::now();
-        let wire: TokenWire = decode_response(
-            Endpoint::RestToken,
-            response.status,
-            &response.body,
-            None,
-        )?;
+        let wire: TokenWire =
+            decode_response(Endpoint::RestToken, response.status, &response.body, None)?;
         Ok(wire.into_model(received_at))
     }
 
@@ -132,7 +128,7 @@ impl Client {
                 endpoint,
                 self.endpoint_url(endpoint).clone(),
                 body,
-                token.map(|t| &t.token.access_token),
+                token.map(|t| &t.authorization),
                 trace_id,
             )
             .await
@@ -140,7 +136,11 @@ impl Client {
 
     /// An authorized call: sends `Authorization: Bearer`, and after an authentication failure
     /// (HTTP 401 or code 401) renews the token and replays the call once.
-    pub(crate) async fn call<T: DeserializeOwned>(&self, endpoint: Endpoint, body: Vec<u8>) -> Result<T> {
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        body: Vec<u8>,
+    ) -> Result<T> {
         let body = Bytes::from(body);
         self.call_with(endpoint, |_| Ok(body.clone()), false).await
     }
@@ -152,8 +152,12 @@ impl Client {
         T: DeserializeOwned,
         F: Fn(&str) -> Result<Vec<u8>>,
     {
-        self.call_with(endpoint, |trace_id| make_body(trace_id).map(Bytes::from), true)
-            .await
+        self.call_with(
+            endpoint,
+            |trace_id| make_body(trace_id).map(Bytes::from),
+            true,
+        )
+        .await
     }
 
     async fn call_with<T, F>(&self, endpoint: Endpoint, make_body: F, traced: bool) -> Result<T>

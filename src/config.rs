@@ -335,11 +335,7 @@ fn api_base_url(region: Region, base_url: Option<&str>) -> Result<Url> {
             )))
         }
     }
-    let path = format!(
-        "{}{}",
-        url.path().trim_end_matches('/'),
-        region.api_path()
-    );
+    let path = format!("{}{}", url.path().trim_end_matches('/'), region.api_path());
     url.set_path(&path);
     Ok(url)
 }
@@ -379,7 +375,10 @@ mod tests {
 
     #[test]
     fn base_url_override_keeps_the_region_path() {
-        let config = builder().base_url("http://127.0.0.1:8080/").build().unwrap();
+        let config = builder()
+            .base_url("http://127.0.0.1:8080/")
+            .build()
+            .unwrap();
         assert_eq!(
             config.api_base().as_str(),
             "http://127.0.0.1:8080/agoralink/cn/api"
@@ -402,16 +401,29 @@ mod tests {
             .base_url("http://api.sd-rtn.com")
             .build()
             .unwrap_err();
-        assert!(matches!(err, Error::Config(ref m) if m.contains("loopback")), "{err}");
-        for bad in ["ftp://x", "not a url", "https://u:p@host", "https://h/?q=1", "data:text"] {
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("loopback")),
+            "{err}"
+        );
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "https://u:p@host",
+            "https://h/?q=1",
+            "data:text",
+        ] {
             assert!(builder().base_url(bad).build().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn empty_credentials_and_zero_timeouts_are_refused() {
-        assert!(ClientConfig::builder(Region::China, " ", "s").build().is_err());
-        assert!(ClientConfig::builder(Region::China, "i", "").build().is_err());
+        assert!(ClientConfig::builder(Region::China, " ", "s")
+            .build()
+            .is_err());
+        assert!(ClientConfig::builder(Region::China, "i", "")
+            .build()
+            .is_err());
         assert!(builder().password_grant("", "p").build().is_err());
         assert!(builder().password_grant("u", "").build().is_err());
         assert!(builder().connect_timeout(Duration::ZERO).build().is_err());

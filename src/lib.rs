@@ -38,7 +38,9 @@ pub mod secret;
 mod transport;
 
 pub use api::cloud_storage::{CloudStoragePackage, OpenPackageRequest};
-pub use api::third_party::{AwsProof, IdentityPool, IotCredentials, LoginResult, RegisteredAccount};
+pub use api::third_party::{
+    AwsProof, IdentityPool, IotCredentials, LoginResult, RegisteredAccount,
+};
 pub use api::token::{RestToken, TokenGrant};
 pub use api::Endpoint;
 pub use client::Client;

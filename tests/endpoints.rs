@@ -8,7 +8,9 @@ use agora_link::{
     Client, ClientConfig, Endpoint, Error, ErrorKind, OpenPackageRequest, Region, SecretString,
     TokenGrant,
 };
-use agora_link_sandbox::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME};
+use agora_link_sandbox::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME,
+};
 use common::{client_for, config_for, sandbox};
 
 fn open_request(package_id: i64) -> OpenPackageRequest {
@@ -39,7 +41,10 @@ async fn token_grants_password_client_credentials_and_refresh() {
     assert_eq!(password.expires_in, Duration::from_secs(31969));
     assert!(password.expires_at >= before + password.expires_in);
     assert!(password.expires_at <= SystemTime::now() + password.expires_in);
-    let refresh = password.refresh_token.clone().expect("refresh token issued");
+    let refresh = password
+        .refresh_token
+        .clone()
+        .expect("refresh token issued");
 
     let credentials = client
         .request_token(&TokenGrant::ClientCredentials)
@@ -48,14 +53,20 @@ async fn token_grants_password_client_credentials_and_refresh() {
     assert_ne!(credentials.access_token, password.access_token);
 
     let refreshed = client
-        .request_token(&TokenGrant::RefreshToken { refresh_token: refresh })
+        .request_token(&TokenGrant::RefreshToken {
+            refresh_token: refresh,
+        })
         .await
         .expect("refresh_token grant");
     assert_ne!(refreshed.access_token, password.access_token);
 
     let stats = sandbox.stats();
     for grant in ["password", "client_credentials", "refresh_token"] {
-        assert_eq!(stats.token_requests_by_grant.get(grant), Some(&1), "{grant}");
+        assert_eq!(
+            stats.token_requests_by_grant.get(grant),
+            Some(&1),
+            "{grant}"
+        );
     }
 }
 
@@ -71,7 +82,10 @@ async fn token_errors_are_typed_auth_errors_with_code_and_status() {
         .await
         .unwrap_err();
     let api = err.api_error().expect("api error");
-    assert_eq!((api.http_status, api.code, api.msg.as_str()), (400, 400, "invalid_grant"));
+    assert_eq!(
+        (api.http_status, api.code, api.msg.as_str()),
+        (400, 400, "invalid_grant")
+    );
     assert_eq!(err.kind(), ErrorKind::Auth);
 
     let err = client
@@ -80,7 +94,10 @@ async fn token_errors_are_typed_auth_errors_with_code_and_status() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.api_error().map(|a| a.msg.as_str()), Some("invalid_grant"));
+    assert_eq!(
+        err.api_error().map(|a| a.msg.as_str()),
+        Some("invalid_grant")
+    );
 
     let wrong_client = Client::new(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, "wrong-secret")
@@ -97,7 +114,10 @@ async fn token_errors_are_typed_auth_errors_with_code_and_status() {
     assert_eq!(err.kind(), ErrorKind::Auth);
     // A refused grant surfaces from every authorized call, with the token endpoint named.
     let err = wrong_client.list_packages().await.unwrap_err();
-    assert!(matches!(&err, Error::Api(api) if api.endpoint == Endpoint::RestToken), "{err}");
+    assert!(
+        matches!(&err, Error::Api(api) if api.endpoint == Endpoint::RestToken),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +138,10 @@ async fn cloud_storage_list_get_and_open() {
     );
 
     let order_id = client.open_package(&open_request(2)).await.expect("open");
-    assert!(order_id.starts_with('b') && order_id.len() == 26, "{order_id}");
+    assert!(
+        order_id.starts_with('b') && order_id.len() == 26,
+        "{order_id}"
+    );
     let orders = sandbox.orders();
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].order_id, order_id);
@@ -148,7 +171,10 @@ async fn cloud_storage_errors_keep_code_message_and_trace_id() {
     assert!(api.msg.contains("cloudRecordPackageId={99}"), "{}", api.msg);
     assert_eq!(err.kind(), ErrorKind::Api);
     let trace_id = err.trace_id().expect("trace id");
-    assert_eq!(sandbox.stats().trace_ids.last().map(String::as_str), Some(trace_id));
+    assert_eq!(
+        sandbox.stats().trace_ids.last().map(String::as_str),
+        Some(trace_id)
+    );
     assert!(err.to_string().contains(trace_id));
 
     let err = client.open_package(&open_request(42)).await.unwrap_err();
@@ -163,7 +189,10 @@ async fn open_rejects_bad_input_before_sending() {
     let mut request = open_request(1);
     request.payment_order_id = "  ".into();
     let err = client.open_package(&request).await.unwrap_err();
-    assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("paymentOrderId")), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("paymentOrderId")),
+        "{err}"
+    );
     let mut request = open_request(1);
     request.order_number = 0;
     assert_eq!(
@@ -177,8 +206,15 @@ async fn open_rejects_bad_input_before_sending() {
 async fn third_party_register_login_remove() {
     let sandbox = sandbox().await;
     let client = client_for(&sandbox);
-    let account = client.register_account("1254", "xiaobai6").await.expect("register");
-    assert!(account.user_id.starts_with("100000000000000000_"), "{}", account.user_id);
+    let account = client
+        .register_account("1254", "xiaobai6")
+        .await
+        .expect("register");
+    assert!(
+        account.user_id.starts_with("100000000000000000_"),
+        "{}",
+        account.user_id
+    );
     assert!(!account.token.is_empty());
 
     let before = SystemTime::now();
@@ -192,21 +228,35 @@ async fn third_party_register_login_remove() {
     assert_eq!(ls.expires_in, Duration::from_secs(43199));
     assert!(ls.refresh_token.is_some());
     let gy = &login.gy_token;
-    assert!(gy.endpoint.ends_with(".iot.cn-north-1.amazonaws.com.cn"), "{}", gy.endpoint);
+    assert!(
+        gy.endpoint.ends_with(".iot.cn-north-1.amazonaws.com.cn"),
+        "{}",
+        gy.endpoint
+    );
     assert_eq!(gy.region, "cn-north-1");
     assert_eq!(gy.account.len(), 32);
     assert_eq!(gy.expiration, Duration::from_secs(7200));
     assert!(gy.expires_at >= before + gy.expiration && gy.expires_at <= after + gy.expiration);
-    assert!(gy.granwin_token.expose().starts_with("granwin_aws_user_info_hash:_7200_"));
+    assert!(gy
+        .granwin_token
+        .expose()
+        .starts_with("granwin_aws_user_info_hash:_7200_"));
     assert!(gy.pool.identity_id.starts_with("cn-north-1:"));
     assert!(gy.pool.identity_pool_id.starts_with("cn-north-1:"));
     assert_ne!(gy.pool.identity_id, gy.pool.identity_pool_id);
-    assert!(gy.pool.identifier.ends_with(account.user_id.rsplit('_').next().unwrap()));
+    assert!(gy
+        .pool
+        .identifier
+        .ends_with(account.user_id.rsplit('_').next().unwrap()));
     assert!(gy.pool.token.expose().starts_with("eyJ"));
     assert!(gy.proof.access_key_id.starts_with("ASIA"));
     assert_eq!(gy.proof.secret_key.expose().len(), 40);
     assert!(!gy.proof.session_token.is_empty());
-    let session = gy.proof.session_expiration.duration_since(before).expect("in the future");
+    let session = gy
+        .proof
+        .session_expiration
+        .duration_since(before)
+        .expect("in the future");
     assert!(session > Duration::from_secs(3500) && session <= Duration::from_secs(3601));
 
     client
@@ -219,7 +269,10 @@ async fn third_party_register_login_remove() {
         .unwrap_err();
     let api = err.api_error().expect("api error");
     assert_eq!((api.http_status, api.code), (201, 999999));
-    assert_eq!(api.msg, "The user not exists. projectId={1254}, thirdPartyAccount={xiaobai6}");
+    assert_eq!(
+        api.msg,
+        "The user not exists. projectId={1254}, thirdPartyAccount={xiaobai6}"
+    );
 }
 
 #[tokio::test]
@@ -230,21 +283,36 @@ async fn third_party_error_paths() {
 
     // Registering twice is refused by the server.
     let err = client.register_account("p1", "bob").await.unwrap_err();
-    assert_eq!(err.api_error().map(|a| (a.http_status, a.code)), Some((201, 999999)));
+    assert_eq!(
+        err.api_error().map(|a| (a.http_status, a.code)),
+        Some((201, 999999))
+    );
     // The same name in another project is another account.
-    client.register_account("p2", "bob").await.expect("other project");
+    client
+        .register_account("p2", "bob")
+        .await
+        .expect("other project");
 
     // Wrong account token: invalid_grant, HTTP 201.
     let wrong = SecretString::new("not-the-token");
     for err in [
         client.login_account("p1", "bob", &wrong).await.unwrap_err(),
-        client.remove_account("p1", "bob", &wrong).await.unwrap_err(),
+        client
+            .remove_account("p1", "bob", &wrong)
+            .await
+            .unwrap_err(),
     ] {
         let api = err.api_error().expect("api error");
-        assert_eq!((api.http_status, api.code, api.msg.as_str()), (201, 400, "invalid_grant"));
+        assert_eq!(
+            (api.http_status, api.code, api.msg.as_str()),
+            (201, 400, "invalid_grant")
+        );
     }
     // Unknown account on remove.
-    let err = client.remove_account("p1", "nobody", &account.token).await.unwrap_err();
+    let err = client
+        .remove_account("p1", "nobody", &account.token)
+        .await
+        .unwrap_err();
     assert_eq!(err.api_error().map(|a| a.code), Some(999999));
 
     // Login checks the client id/secret it is sent.
@@ -265,8 +333,14 @@ async fn third_party_error_paths() {
     for err in [
         client.register_account("", "bob").await.unwrap_err(),
         client.register_account("p1", " ").await.unwrap_err(),
-        client.login_account("p1", "bob", &SecretString::new("")).await.unwrap_err(),
-        client.remove_account("", "bob", &account.token).await.unwrap_err(),
+        client
+            .login_account("p1", "bob", &SecretString::new(""))
+            .await
+            .unwrap_err(),
+        client
+            .remove_account("", "bob", &account.token)
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     }
@@ -277,10 +351,14 @@ async fn third_party_error_paths() {
 async fn north_america_region_uses_its_path_segment() {
     let sandbox = sandbox().await;
     let client = Client::new(
-        ClientConfig::builder(Region::NorthAmerica, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .base_url(sandbox.base_url())
-            .build()
-            .unwrap(),
+        ClientConfig::builder(
+            Region::NorthAmerica,
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+        )
+        .base_url(sandbox.base_url())
+        .build()
+        .unwrap(),
     )
     .unwrap();
     assert!(client
@@ -288,19 +366,30 @@ async fn north_america_region_uses_its_path_segment() {
         .as_str()
         .ends_with("/agoralink/na/api/cloud-recorder/cloud-record-package/v1/getAll"));
     client.list_packages().await.expect("na");
-    assert_eq!(sandbox.stats().requests_to("/agoralink/na/api/oauth/rest-token"), 1);
+    assert_eq!(
+        sandbox
+            .stats()
+            .requests_to("/agoralink/na/api/oauth/rest-token"),
+        1
+    );
 }
 
 #[tokio::test]
 async fn client_credentials_config_grant_works_end_to_end() {
     let sandbox = sandbox().await;
     let client = Client::new(
-        config_for(&sandbox).client_credentials_grant().build().unwrap(),
+        config_for(&sandbox)
+            .client_credentials_grant()
+            .build()
+            .unwrap(),
     )
     .unwrap();
     client.list_packages().await.expect("getAll");
     assert_eq!(
-        sandbox.stats().token_requests_by_grant.get("client_credentials"),
+        sandbox
+            .stats()
+            .token_requests_by_grant
+            .get("client_credentials"),
         Some(&1)
     );
 }

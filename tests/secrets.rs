@@ -24,8 +24,14 @@ impl Write for Capture {
 
 fn assert_absent(haystack: &str, secrets: &[String], what: &str) {
     for secret in secrets {
-        assert!(secret.len() >= 8, "secret too short to search for: {secret:?}");
-        assert!(!haystack.contains(secret.as_str()), "{what} contains a secret: {secret}");
+        assert!(
+            secret.len() >= 8,
+            "secret too short to search for: {secret:?}"
+        );
+        assert!(
+            !haystack.contains(secret.as_str()),
+            "{what} contains a secret: {secret}"
+        );
     }
 }
 
@@ -118,8 +124,14 @@ fn the_full_flow_leaks_no_secret_to_logs_or_debug_output() {
     });
     drop(runtime);
     let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
-    assert!(logs.contains("agora link response"), "our own events were captured");
-    assert!(logs.contains("token rejected; renewing"), "the 401 replay was logged");
+    assert!(
+        logs.contains("agora link response"),
+        "our own events were captured"
+    );
+    assert!(
+        logs.contains("token rejected; renewing"),
+        "the 401 replay was logged"
+    );
     assert_absent(&logs, &secrets, "the log");
     assert_absent(&debug_output, &secrets, "Debug/Display output");
     assert!(debug_output.contains("***"));

@@ -52,7 +52,12 @@ async fn a_thousand_concurrent_calls_with_an_expired_token_cause_one_token_reque
 
     assert_eq!(run_concurrently(&client, 1000).await, 1000);
     let stats = sandbox.stats();
-    assert_eq!(stats.token_requests(), 2, "{:?}", stats.token_requests_by_grant);
+    assert_eq!(
+        stats.token_requests(),
+        2,
+        "{:?}",
+        stats.token_requests_by_grant
+    );
     assert_eq!(stats.token_requests_by_grant.get("refresh_token"), Some(&1));
     assert_eq!(stats.unauthorized_responses, 0);
 }
@@ -67,7 +72,12 @@ async fn a_thousand_concurrent_calls_rejected_with_401_cause_one_token_request()
 
     assert_eq!(run_concurrently(&client, 1000).await, 1000);
     let stats = sandbox.stats();
-    assert_eq!(stats.token_requests(), 2, "{:?}", stats.token_requests_by_grant);
+    assert_eq!(
+        stats.token_requests(),
+        2,
+        "{:?}",
+        stats.token_requests_by_grant
+    );
     assert!(stats.unauthorized_responses >= 1);
 }
 
@@ -82,7 +92,10 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.list_packages().await.unwrap();
     assert_eq!(sandbox.stats().token_requests(), 1);
-    assert_eq!(client.access_token().await.unwrap().access_token, first.access_token);
+    assert_eq!(
+        client.access_token().await.unwrap().access_token,
+        first.access_token
+    );
 
     // After 1.2 s the token is still valid on the server (it lives 2 s) but due for renewal:
     // the next call renews it with the refresh_token grant before using it.
@@ -91,8 +104,14 @@ async fn the_token_is_refreshed_ahead_of_expiry() {
     let stats = sandbox.stats();
     assert_eq!(stats.token_requests(), 2);
     assert_eq!(stats.token_requests_by_grant.get("refresh_token"), Some(&1));
-    assert_eq!(stats.unauthorized_responses, 0, "no call was sent with an expired token");
-    assert_ne!(client.access_token().await.unwrap().access_token, first.access_token);
+    assert_eq!(
+        stats.unauthorized_responses, 0,
+        "no call was sent with an expired token"
+    );
+    assert_ne!(
+        client.access_token().await.unwrap().access_token,
+        first.access_token
+    );
 }
 
 #[tokio::test]
@@ -102,7 +121,10 @@ async fn a_refused_refresh_falls_back_to_the_configured_grant() {
     client.list_packages().await.unwrap();
     sandbox.inject(Fault::new(
         "/oauth/rest-token",
-        FaultAction::respond(400, r#"{"code":400,"msg":"invalid_grant","timestamp":1,"success":false}"#),
+        FaultAction::respond(
+            400,
+            r#"{"code":400,"msg":"invalid_grant","timestamp":1,"success":false}"#,
+        ),
         1,
     ));
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -119,7 +141,10 @@ async fn http_401_invalidates_the_token_and_replays_once() {
     let client = client_for(&sandbox);
     client.register_account("p", "a").await.unwrap();
     sandbox.revoke_access_tokens();
-    let account = client.register_account("p", "b").await.expect("replayed after 401");
+    let account = client
+        .register_account("p", "b")
+        .await
+        .expect("replayed after 401");
     assert!(!account.user_id.is_empty());
     let stats = sandbox.stats();
     assert_eq!(stats.unauthorized_responses, 1);
@@ -133,7 +158,10 @@ async fn json_code_401_with_http_200_also_replays_once() {
     let client = client_for(&sandbox);
     sandbox.inject(Fault::new(
         "/getAll",
-        FaultAction::respond(200, r#"{"code":401,"msg":"token expired","timestamp":1,"success":false}"#),
+        FaultAction::respond(
+            200,
+            r#"{"code":401,"msg":"token expired","timestamp":1,"success":false}"#,
+        ),
         1,
     ));
     let packages = client.list_packages().await.expect("replayed");
@@ -149,12 +177,19 @@ async fn a_second_401_is_returned_not_replayed_again() {
     let client = client_for(&sandbox);
     sandbox.inject(Fault::always(
         "/getAll",
-        FaultAction::respond(401, r#"{"code":401,"msg":"invalid_token","timestamp":1,"success":false}"#),
+        FaultAction::respond(
+            401,
+            r#"{"code":401,"msg":"invalid_token","timestamp":1,"success":false}"#,
+        ),
     ));
     let err = client.list_packages().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth);
     assert!(err.is_unauthorized());
-    assert_eq!(sandbox.stats().requests_to("/getAll"), 2, "one call, one replay");
+    assert_eq!(
+        sandbox.stats().requests_to("/getAll"),
+        2,
+        "one call, one replay"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +207,10 @@ async fn open_is_replayed_after_401_but_never_after_it_may_have_been_processed()
     // A 401 is answered before the purchase is processed: replaying is safe.
     client.list_packages().await.unwrap();
     sandbox.revoke_access_tokens();
-    client.open_package(&request).await.expect("replayed after 401");
+    client
+        .open_package(&request)
+        .await
+        .expect("replayed after 401");
     assert_eq!(sandbox.orders().len(), 1);
 
     // A dropped connection or a 5xx may come after processing: the purchase is not repeated.
@@ -196,5 +234,8 @@ async fn clearing_the_cache_uses_the_configured_grant_again() {
     client.list_packages().await.unwrap();
     client.clear_token_cache();
     client.list_packages().await.unwrap();
-    assert_eq!(sandbox.stats().token_requests_by_grant.get("password"), Some(&2));
+    assert_eq!(
+        sandbox.stats().token_requests_by_grant.get("password"),
+        Some(&2)
+    );
 }

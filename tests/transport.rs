@@ -6,7 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agora_link::{Client, ClientConfig, Error, ErrorKind, Region, TransportErrorKind};
-use agora_link_sandbox::{Fault, FaultAction, Sandbox, TlsIdentity, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
+use agora_link_sandbox::{
+    Fault, FaultAction, Sandbox, TlsIdentity, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+};
 use common::{client_for, config_for, sandbox};
 
 #[tokio::test]
@@ -24,7 +26,12 @@ async fn a_non_json_body_is_a_decode_error_with_status_and_excerpt() {
     ));
     let err = client.list_packages().await.unwrap_err();
     match &err {
-        Error::Decode { http_status, excerpt, trace_id, .. } => {
+        Error::Decode {
+            http_status,
+            excerpt,
+            trace_id,
+            ..
+        } => {
             assert_eq!(*http_status, 502);
             assert!(excerpt.contains("Bad Gateway"), "{excerpt}");
             assert!(trace_id.is_some());
@@ -44,7 +51,16 @@ async fn a_truncated_body_is_a_decode_error_whose_excerpt_hides_secrets() {
         1,
     ));
     let err = client.list_packages().await.unwrap_err();
-    assert!(matches!(err, Error::Decode { http_status: 200, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Decode {
+                http_status: 200,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("TOPSECRET"), "{shown}");
     assert!(shown.contains("access_token"), "{shown}");
@@ -54,7 +70,13 @@ async fn a_truncated_body_is_a_decode_error_whose_excerpt_hides_secrets() {
 async fn empty_and_wrongly_shaped_bodies_are_decode_errors() {
     let sandbox = sandbox().await;
     let client = client_for(&sandbox);
-    for body in ["", "[]", r#"{"msg":"no code"}"#, r#"{"code":0,"data":{"unexpected":true}}"#, "null"] {
+    for body in [
+        "",
+        "[]",
+        r#"{"msg":"no code"}"#,
+        r#"{"code":0,"data":{"unexpected":true}}"#,
+        "null",
+    ] {
         sandbox.inject(Fault::new("/getById", FaultAction::respond(200, body), 1));
         let err = client.get_package(1).await.unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{body:?}: {err:?}");
@@ -64,18 +86,43 @@ async fn empty_and_wrongly_shaped_bodies_are_decode_errors() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let sandbox = sandbox().await;
-    let client = Client::new(config_for(&sandbox).max_response_bytes(64 * 1024).build().unwrap()).unwrap();
+    let client = Client::new(
+        config_for(&sandbox)
+            .max_response_bytes(64 * 1024)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     client.list_packages().await.unwrap();
-    let huge = format!(r#"{{"code":0,"data":[],"pad":"{}"}}"#, "x".repeat(200 * 1024));
+    let huge = format!(
+        r#"{{"code":0,"data":[],"pad":"{}"}}"#,
+        "x".repeat(200 * 1024)
+    );
     sandbox.inject(Fault::new("/getAll", FaultAction::respond(200, huge), 1));
     let err = client.list_packages().await.unwrap_err();
-    assert!(matches!(err, Error::BodyTooLarge { limit: 65536, http_status: 200, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::BodyTooLarge {
+                limit: 65536,
+                http_status: 200,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // The default limit is 4 MiB.
     let default_client = client_for(&sandbox);
-    let huge = format!(r#"{{"code":0,"data":[],"pad":"{}"}}"#, "x".repeat(5 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"code":0,"data":[],"pad":"{}"}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
     sandbox.inject(Fault::new("/getAll", FaultAction::respond(200, huge), 1));
     let err = default_client.list_packages().await.unwrap_err();
-    assert!(matches!(err, Error::BodyTooLarge { limit: 4194304, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::BodyTooLarge { limit: 4194304, .. }),
+        "{err:?}"
+    );
     // The client still works afterwards.
     assert_eq!(client.list_packages().await.unwrap().len(), 5);
 }
@@ -86,13 +133,25 @@ async fn a_dropped_connection_is_a_network_error() {
     let client = client_for(&sandbox);
     sandbox.inject(Fault::new("/login", FaultAction::DropConnection, 1));
     let account = client.register_account("p", "a").await.unwrap();
-    let err = client.login_account("p", "a", &account.token).await.unwrap_err();
+    let err = client
+        .login_account("p", "a", &account.token)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, Error::Transport { kind: TransportErrorKind::Io, .. }),
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::Io,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(err.kind(), ErrorKind::Network);
-    client.login_account("p", "a", &account.token).await.expect("next call works");
+    client
+        .login_account("p", "a", &account.token)
+        .await
+        .expect("next call works");
 }
 
 #[tokio::test]
@@ -106,12 +165,28 @@ async fn a_slow_server_gives_a_timeout_error_not_a_hang() {
     )
     .unwrap();
     client.list_packages().await.unwrap();
-    sandbox.inject(Fault::new("/getAll", FaultAction::delay(Duration::from_secs(5)), 1));
+    sandbox.inject(Fault::new(
+        "/getAll",
+        FaultAction::delay(Duration::from_secs(5)),
+        1,
+    ));
     let started = Instant::now();
     let err = client.list_packages().await.unwrap_err();
-    assert!(matches!(err, Error::Transport { kind: TransportErrorKind::Timeout, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(4), "the timeout cut the call short");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the timeout cut the call short"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +203,16 @@ async fn connection_refused_is_a_connect_error() {
     )
     .unwrap();
     let err = client.list_packages().await.unwrap_err();
-    assert!(matches!(err, Error::Transport { kind: TransportErrorKind::Connect, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::Connect,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(matches!(&err, Error::Transport { kind, .. } if kind.before_request_sent()));
 }
 
@@ -144,13 +228,20 @@ async fn an_unresolvable_host_is_a_dns_error() {
     .unwrap();
     let err = client.list_packages().await.unwrap_err();
     assert!(
-        matches!(err, Error::Transport { kind: TransportErrorKind::Dns | TransportErrorKind::Timeout, .. }),
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::Dns | TransportErrorKind::Timeout,
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
 
 async fn https_sandbox() -> (Sandbox, String) {
-    let (identity, ca_pem) = TlsIdentity::generate_for(&["api.sd-rtn.com", "api.agora.io"]).unwrap();
+    let (identity, ca_pem) =
+        TlsIdentity::generate_for(&["api.sd-rtn.com", "api.agora.io"]).unwrap();
     let sandbox = Sandbox::builder().tls(identity).start().await.unwrap();
     (sandbox, ca_pem)
 }
@@ -167,10 +258,15 @@ async fn https_with_a_private_ca_and_resolve_overrides() {
     )
     .unwrap();
     assert_eq!(
-        client.endpoint_url(agora_link::Endpoint::RestToken).as_str(),
+        client
+            .endpoint_url(agora_link::Endpoint::RestToken)
+            .as_str(),
         "https://api.sd-rtn.com/agoralink/cn/api/oauth/rest-token"
     );
-    let packages = client.list_packages().await.expect("HTTPS through the CA option");
+    let packages = client
+        .list_packages()
+        .await
+        .expect("HTTPS through the CA option");
     assert_eq!(packages.len(), 5);
 }
 
@@ -185,7 +281,16 @@ async fn https_without_the_ca_is_a_tls_error() {
     )
     .unwrap();
     let err = client.list_packages().await.unwrap_err();
-    assert!(matches!(err, Error::Transport { kind: TransportErrorKind::Tls, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::Tls,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.kind(), ErrorKind::Tls);
     assert_eq!(sandbox.stats().requests_to("/oauth/rest-token"), 0);
 }
@@ -208,7 +313,11 @@ async fn https_to_a_host_the_certificate_does_not_name_is_a_tls_error() {
 
 #[test]
 fn bad_pem_is_a_config_error() {
-    for pem in ["", "not a pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
+    for pem in [
+        "",
+        "not a pem",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ] {
         let err = Client::new(
             ClientConfig::builder(Region::China, "id", "secret")
                 .add_root_certificates_pem(pem)

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agora_link::{Client, ClientConfig, Error, ErrorKind, OpenPackageRequest, Region, SecretString};
+use agora_link::{
+    Client, ClientConfig, Error, ErrorKind, OpenPackageRequest, Region, SecretString,
+};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -37,13 +39,23 @@ struct GlobalOptions {
     #[arg(long, global = true, env = "AGORA_LINK_CLIENT_ID")]
     client_id: Option<String>,
     /// Client secret.
-    #[arg(long, global = true, env = "AGORA_LINK_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGORA_LINK_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     client_secret: Option<String>,
     /// User name of the password grant (without it, the client-credentials grant is used).
     #[arg(long, global = true, env = "AGORA_LINK_USERNAME")]
     username: Option<String>,
     /// Password of the password grant.
-    #[arg(long, global = true, env = "AGORA_LINK_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGORA_LINK_PASSWORD",
+        hide_env_values = true
+    )]
     password: Option<String>,
     /// Extra trusted root certificates (PEM file).
     #[arg(long, global = true, value_name = "PEM_FILE")]
@@ -231,7 +243,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -309,15 +324,19 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
                 .await?;
             Ok(json!({"orderId": order_id}))
         }
-        Command::Account(AccountCommand::Register { project_id, account }) => {
-            to_value(serde_json::to_value(client.register_account(&project_id, &account).await?))
-        }
+        Command::Account(AccountCommand::Register {
+            project_id,
+            account,
+        }) => to_value(serde_json::to_value(
+            client.register_account(&project_id, &account).await?,
+        )),
         Command::Account(AccountCommand::Login {
             project_id,
             account,
             token,
         }) => {
-            let token = account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
+            let token =
+                account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
             to_value(serde_json::to_value(
                 client.login_account(&project_id, &account, &token).await?,
             ))
@@ -327,7 +346,8 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             account,
             token,
         }) => {
-            let token = account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
+            let token =
+                account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
             client.remove_account(&project_id, &account, &token).await?;
             Ok(json!({"removed": true, "projectId": project_id, "thirdPartyAccount": account}))
         }
@@ -346,7 +366,9 @@ async fn account_token(
     match token {
         Some(token) => Ok(SecretString::new(token)),
         None if sandbox => Ok(client.register_account(project_id, account).await?.token),
-        None => Err(Failure::usage("--token is required (the token returned by `account register`)")),
+        None => Err(Failure::usage(
+            "--token is required (the token returned by `account register`)",
+        )),
     }
 }
 
@@ -357,17 +379,28 @@ fn build_client(
     let region: Region = global.region.parse()?;
     let (client_id, client_secret, endpoint, username, password) = match sandbox {
         Some(sandbox) => (
-            global.client_id.clone().unwrap_or_else(|| agora_link_sandbox::DEFAULT_CLIENT_ID.into()),
-            global.client_secret.clone().unwrap_or_else(|| agora_link_sandbox::DEFAULT_CLIENT_SECRET.into()),
-            Some(sandbox.base_url()),
-            global.username.clone().or_else(|| Some(agora_link_sandbox::DEFAULT_USERNAME.into())),
-            global.password.clone().or_else(|| Some(agora_link_sandbox::DEFAULT_PASSWORD.into())),
-        ),
-        None => (
             global
                 .client_id
                 .clone()
-                .ok_or_else(|| Failure::usage("--client-id (or AGORA_LINK_CLIENT_ID) is required"))?,
+                .unwrap_or_else(|| agora_link_sandbox::DEFAULT_CLIENT_ID.into()),
+            global
+                .client_secret
+                .clone()
+                .unwrap_or_else(|| agora_link_sandbox::DEFAULT_CLIENT_SECRET.into()),
+            Some(sandbox.base_url()),
+            global
+                .username
+                .clone()
+                .or_else(|| Some(agora_link_sandbox::DEFAULT_USERNAME.into())),
+            global
+                .password
+                .clone()
+                .or_else(|| Some(agora_link_sandbox::DEFAULT_PASSWORD.into())),
+        ),
+        None => (
+            global.client_id.clone().ok_or_else(|| {
+                Failure::usage("--client-id (or AGORA_LINK_CLIENT_ID) is required")
+            })?,
             global.client_secret.clone().ok_or_else(|| {
                 Failure::usage("--client-secret (or AGORA_LINK_CLIENT_SECRET) is required")
             })?,
@@ -387,8 +420,9 @@ fn build_client(
         builder = builder.base_url(endpoint);
     }
     if let Some(path) = &global.ca_cert {
-        let pem = std::fs::read(path)
-            .map_err(|e| Failure::usage(format!("cannot read --ca-cert {}: {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Failure::usage(format!("cannot read --ca-cert {}: {e}", path.display()))
+        })?;
         builder = builder.add_root_certificates_pem(pem);
     }
     for (host, address) in &global.resolve {

@@ -13,7 +13,12 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Keys holding ms since the Unix epoch, shown with an RFC 3339 form in human output.
-const INSTANT_KEYS: &[&str] = &["expires_at", "sessionExpiration", "createdTime", "changedTime"];
+const INSTANT_KEYS: &[&str] = &[
+    "expires_at",
+    "sessionExpiration",
+    "createdTime",
+    "changedTime",
+];
 
 /// Prints `value` on stdout.
 pub fn print(value: &Value, json: bool, show_secrets: bool) {
@@ -22,7 +27,10 @@ pub fn print(value: &Value, json: bool, show_secrets: bool) {
         mask(&mut value);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     } else {
         let mut lines = Vec::new();
         flatten("", &value, &mut lines);
@@ -52,7 +60,11 @@ fn flatten(prefix: &str, value: &Value, lines: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten(&path, child, lines);
                 if let (true, Some(ms)) = (INSTANT_KEYS.contains(&key.as_str()), child.as_i64()) {
                     if let Some(at) = u64::try_from(ms)

@@ -9,10 +9,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_agora-link");
 
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let mut command = std::process::Command::new(BIN);
-        command.args(&args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        command
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
         for (key, value) in env {
             command.env(key, value);
         }
@@ -25,10 +31,22 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn sandbox_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
     vec![
         ("AGORA_LINK_ENDPOINT", sandbox.base_url()),
-        ("AGORA_LINK_CLIENT_ID", agora_link_sandbox::DEFAULT_CLIENT_ID.into()),
-        ("AGORA_LINK_CLIENT_SECRET", agora_link_sandbox::DEFAULT_CLIENT_SECRET.into()),
-        ("AGORA_LINK_USERNAME", agora_link_sandbox::DEFAULT_USERNAME.into()),
-        ("AGORA_LINK_PASSWORD", agora_link_sandbox::DEFAULT_PASSWORD.into()),
+        (
+            "AGORA_LINK_CLIENT_ID",
+            agora_link_sandbox::DEFAULT_CLIENT_ID.into(),
+        ),
+        (
+            "AGORA_LINK_CLIENT_SECRET",
+            agora_link_sandbox::DEFAULT_CLIENT_SECRET.into(),
+        ),
+        (
+            "AGORA_LINK_USERNAME",
+            agora_link_sandbox::DEFAULT_USERNAME.into(),
+        ),
+        (
+            "AGORA_LINK_PASSWORD",
+            agora_link_sandbox::DEFAULT_PASSWORD.into(),
+        ),
     ]
 }
 
@@ -39,7 +57,11 @@ async fn run_against(sandbox: &Sandbox, args: &[&str]) -> Output {
 }
 
 fn stdout_json(output: &Output) -> Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
 
@@ -49,11 +71,30 @@ fn stderr_json(output: &Output) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_sandbox_login_masks_secrets_unless_asked() {
-    let output = run(&["--sandbox", "--json", "account", "login", "--project-id", "1254", "--account", "bob"], &[]).await;
+    let output = run(
+        &[
+            "--sandbox",
+            "--json",
+            "account",
+            "login",
+            "--project-id",
+            "1254",
+            "--account",
+            "bob",
+        ],
+        &[],
+    )
+    .await;
     let login = stdout_json(&output);
     let gy = &login["gyToken"];
-    assert!(gy["endpoint"].as_str().unwrap().contains(".iot.cn-north-1."));
-    assert!(gy["pool"]["identityId"].as_str().unwrap().starts_with("cn-north-1:"));
+    assert!(gy["endpoint"]
+        .as_str()
+        .unwrap()
+        .contains(".iot.cn-north-1."));
+    assert!(gy["pool"]["identityId"]
+        .as_str()
+        .unwrap()
+        .starts_with("cn-north-1:"));
     assert!(gy["proof"]["sessionExpiration"].as_i64().unwrap() > 1_700_000_000_000);
     assert!(gy["expires_at"].as_i64().is_some());
     for secret in [
@@ -85,25 +126,85 @@ async fn every_subcommand_against_a_sandbox_from_the_environment() {
         &run_against(
             &sandbox,
             &[
-                "--json", "packages", "open", "--app-id", "app", "--user-id", "u", "--device-id", "d",
-                "--payment-order-id", "pay-9", "--package-id", "2", "--order-number", "1",
+                "--json",
+                "packages",
+                "open",
+                "--app-id",
+                "app",
+                "--user-id",
+                "u",
+                "--device-id",
+                "d",
+                "--payment-order-id",
+                "pay-9",
+                "--package-id",
+                "2",
+                "--order-number",
+                "1",
             ],
         )
         .await,
     );
-    assert_eq!(order["orderId"].as_str(), Some(sandbox.orders()[0].order_id.as_str()));
+    assert_eq!(
+        order["orderId"].as_str(),
+        Some(sandbox.orders()[0].order_id.as_str())
+    );
     assert_eq!(sandbox.orders()[0].payment_order_id, "pay-9");
 
     let registered = stdout_json(
-        &run_against(&sandbox, &["--json", "--show-secrets", "account", "register", "--project-id", "p", "--account", "carol"]).await,
+        &run_against(
+            &sandbox,
+            &[
+                "--json",
+                "--show-secrets",
+                "account",
+                "register",
+                "--project-id",
+                "p",
+                "--account",
+                "carol",
+            ],
+        )
+        .await,
     );
     let token = registered["token"].as_str().unwrap().to_owned();
     let login = stdout_json(
-        &run_against(&sandbox, &["--json", "account", "login", "--project-id", "p", "--account", "carol", "--token", &token]).await,
+        &run_against(
+            &sandbox,
+            &[
+                "--json",
+                "account",
+                "login",
+                "--project-id",
+                "p",
+                "--account",
+                "carol",
+                "--token",
+                &token,
+            ],
+        )
+        .await,
     );
-    assert!(login["gyToken"]["proof"]["accessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert!(login["gyToken"]["proof"]["accessKeyId"]
+        .as_str()
+        .unwrap()
+        .starts_with("ASIA"));
     let removed = stdout_json(
-        &run_against(&sandbox, &["--json", "account", "remove", "--project-id", "p", "--account", "carol", "--token", &token]).await,
+        &run_against(
+            &sandbox,
+            &[
+                "--json",
+                "account",
+                "remove",
+                "--project-id",
+                "p",
+                "--account",
+                "carol",
+                "--token",
+                &token,
+            ],
+        )
+        .await,
     );
     assert_eq!(removed["removed"], true);
 
@@ -111,7 +212,10 @@ async fn every_subcommand_against_a_sandbox_from_the_environment() {
     let text = run_against(&sandbox, &["token"]).await;
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("token_type: bearer"), "{text}");
-    assert!(text.contains("expires_at: ") && text.contains('Z'), "{text}");
+    assert!(
+        text.contains("expires_at: ") && text.contains('Z'),
+        "{text}"
+    );
     assert!(!text.contains(agora_link_sandbox::DEFAULT_PASSWORD));
 }
 
@@ -121,11 +225,27 @@ async fn exit_codes_distinguish_usage_network_auth_api_and_decode_errors() {
 
     // Usage: missing credentials, a bad --resolve, a bad region, a missing subcommand.
     assert_eq!(run(&["packages", "list"], &[]).await.status.code(), Some(2));
-    assert_eq!(run(&["--sandbox", "--resolve", "nohost", "token"], &[]).await.status.code(), Some(2));
-    assert_eq!(run(&["--sandbox", "--region", "eu", "token"], &[]).await.status.code(), Some(2));
+    assert_eq!(
+        run(&["--sandbox", "--resolve", "nohost", "token"], &[])
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["--sandbox", "--region", "eu", "token"], &[])
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(run(&["packages"], &[]).await.status.code(), Some(2));
     let output = run_against(&sandbox, &["--endpoint", "http://api.sd-rtn.com", "token"]).await;
-    assert_eq!(output.status.code(), Some(2), "plain HTTP to a remote host is refused");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "plain HTTP to a remote host is refused"
+    );
 
     // Network: nothing listens there.
     let closed = {
@@ -143,7 +263,10 @@ async fn exit_codes_distinguish_usage_network_auth_api_and_decode_errors() {
     assert_eq!(error["error"]["kind"], "auth");
     assert_eq!(error["error"]["msg"], "invalid_grant");
     assert_eq!(error["error"]["httpStatus"], 400);
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("wrong\""), "the password is not echoed");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("wrong\""),
+        "the password is not echoed"
+    );
 
     // API: an unknown package; the trace id is reported.
     let output = run_against(&sandbox, &["--json", "packages", "get", "77"]).await;
@@ -153,7 +276,11 @@ async fn exit_codes_distinguish_usage_network_auth_api_and_decode_errors() {
     assert!(error["error"]["traceId"].as_str().is_some());
 
     // Decode: a body that is not JSON.
-    sandbox.inject(Fault::new("/getAll", FaultAction::respond(200, "<html>oops</html>"), 1));
+    sandbox.inject(Fault::new(
+        "/getAll",
+        FaultAction::respond(200, "<html>oops</html>"),
+        1,
+    ));
     let output = run_against(&sandbox, &["packages", "list"]).await;
     assert_eq!(output.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot decode"));
@@ -169,10 +296,28 @@ async fn https_with_ca_cert_and_resolve() {
     std::fs::write(&ca_file, ca_pem).unwrap();
     let resolve = format!("api.sd-rtn.com={}", sandbox.address());
     let env = [
-        ("AGORA_LINK_CLIENT_ID", agora_link_sandbox::DEFAULT_CLIENT_ID),
-        ("AGORA_LINK_CLIENT_SECRET", agora_link_sandbox::DEFAULT_CLIENT_SECRET),
+        (
+            "AGORA_LINK_CLIENT_ID",
+            agora_link_sandbox::DEFAULT_CLIENT_ID,
+        ),
+        (
+            "AGORA_LINK_CLIENT_SECRET",
+            agora_link_sandbox::DEFAULT_CLIENT_SECRET,
+        ),
     ];
-    let ok = run(&["--json", "--ca-cert", ca_file.to_str().unwrap(), "--resolve", &resolve, "packages", "list"], &env).await;
+    let ok = run(
+        &[
+            "--json",
+            "--ca-cert",
+            ca_file.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            "packages",
+            "list",
+        ],
+        &env,
+    )
+    .await;
     assert_eq!(stdout_json(&ok).as_array().unwrap().len(), 5);
     let untrusted = run(&["--json", "--resolve", &resolve, "packages", "list"], &env).await;
     assert_eq!(untrusted.status.code(), Some(3));

@@ -122,10 +122,16 @@ mod tests {
     fn counted_rules_expire_and_first_match_wins() {
         let mut plan = FaultPlan::default();
         plan.add(Fault::new("getAll", FaultAction::DropConnection, 2));
-        plan.add(Fault::always("*", FaultAction::delay(Duration::from_millis(5))));
+        plan.add(Fault::always(
+            "*",
+            FaultAction::delay(Duration::from_millis(5)),
+        ));
         assert_eq!(plan.take("/x/getAll"), Some(FaultAction::DropConnection));
         assert_eq!(plan.take("/x/getAll"), Some(FaultAction::DropConnection));
-        assert_eq!(plan.take("/x/getAll"), Some(FaultAction::Delay { millis: 5 }));
+        assert_eq!(
+            plan.take("/x/getAll"),
+            Some(FaultAction::Delay { millis: 5 })
+        );
         plan.clear();
         assert_eq!(plan.take("/x/getAll"), None);
     }

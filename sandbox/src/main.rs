@@ -11,7 +11,11 @@ use clap::Parser;
 #[command(name = "agora-link-sandbox", version)]
 struct Args {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "AGORA_LINK_SANDBOX_LISTEN")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        env = "AGORA_LINK_SANDBOX_LISTEN"
+    )]
     listen: SocketAddr,
     /// Client id accepted by the token endpoint and by login.
     #[arg(long, default_value = agora_link_sandbox::DEFAULT_CLIENT_ID, env = "AGORA_LINK_SANDBOX_CLIENT_ID")]

@@ -51,7 +51,10 @@ impl Default for SandboxBuilder {
             clients: vec![SandboxClient {
                 client_id: crate::DEFAULT_CLIENT_ID.into(),
                 client_secret: crate::DEFAULT_CLIENT_SECRET.into(),
-                users: vec![(crate::DEFAULT_USERNAME.into(), crate::DEFAULT_PASSWORD.into())],
+                users: vec![(
+                    crate::DEFAULT_USERNAME.into(),
+                    crate::DEFAULT_PASSWORD.into(),
+                )],
             }],
             lifetimes: Lifetimes::default(),
             iot_region: "cn-north-1".into(),
@@ -103,7 +106,11 @@ impl SandboxBuilder {
         let listener = TcpListener::bind(self.listen).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            db: Mutex::new(Db::new(self.clients.clone(), self.lifetimes.clone(), self.iot_region.clone())),
+            db: Mutex::new(Db::new(
+                self.clients.clone(),
+                self.lifetimes.clone(),
+                self.iot_region.clone(),
+            )),
             faults: Mutex::new(FaultPlan::default()),
         });
         let router = router(shared.clone());
@@ -196,11 +203,15 @@ struct Shared {
 
 impl Shared {
     fn db(&self) -> MutexGuard<'_, Db> {
-        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn plan(&self) -> MutexGuard<'_, FaultPlan> {
-        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -258,9 +269,10 @@ async fn accept_loop(
         let shared = shared.clone();
         let router = router.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                handle(shared.clone(), router.clone(), request)
-            });
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    handle(shared.clone(), router.clone(), request)
+                });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let result = match acceptor {
                 Some(acceptor) => match acceptor.accept(stream).await {
@@ -270,7 +282,11 @@ async fn accept_loop(
                         return;
                     }
                 },
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
             };
             if let Err(error) = result {
                 tracing::debug!(%error, "connection ended with an error");
@@ -312,7 +328,8 @@ async fn handle(
                     body,
                     content_type,
                 } => {
-                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let status =
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let content_type = content_type.unwrap_or_else(|| "application/json".into());
                     let mut response = Response::new(Body::from(body));
                     *response.status_mut() = status;
@@ -336,7 +353,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/agoralink/{segment}/api/{*endpoint}", post(api))
         .route("/_sandbox/stats", get(admin_stats))
         .route("/_sandbox/orders", get(admin_orders))
-        .route("/_sandbox/faults", post(admin_add_fault).delete(admin_clear_faults))
+        .route(
+            "/_sandbox/faults",
+            post(admin_add_fault).delete(admin_clear_faults),
+        )
         .route("/_sandbox/revoke-tokens", post(admin_revoke))
         .fallback(not_found)
         .with_state(shared)
@@ -345,7 +365,8 @@ fn router(shared: Arc<Shared>) -> Router {
 fn envelope_response(outcome: Outcome) -> Response<Body> {
     let (status, body) = match outcome {
         Ok(data) => {
-            let mut body = json!({"code": 0, "msg": "SUCCESS", "timestamp": now_ms(), "success": true});
+            let mut body =
+                json!({"code": 0, "msg": "SUCCESS", "timestamp": now_ms(), "success": true});
             if !data.is_null() {
                 body["data"] = data;
             }
@@ -374,7 +395,13 @@ async fn api(
     envelope_response(serve_api(&shared, &segment, &endpoint, &headers, &body))
 }
 
-fn serve_api(shared: &Shared, segment: &str, endpoint: &str, headers: &HeaderMap, body: &[u8]) -> Outcome {
+fn serve_api(
+    shared: &Shared,
+    segment: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Outcome {
     if segment != "cn" && segment != "na" {
         return Err(Failure::new(404, 404, "Not Found"));
     }
@@ -391,17 +418,30 @@ fn serve_api(shared: &Shared, segment: &str, endpoint: &str, headers: &HeaderMap
     };
     let mut db = shared.db();
     if authorized {
-        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         db.check_bearer(authorization)?;
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !content_type.starts_with("application/json") {
-        return Err(Failure::new(415, 415, format!("Content type '{content_type}' not supported")));
+        return Err(Failure::new(
+            415,
+            415,
+            format!("Content type '{content_type}' not supported"),
+        ));
     }
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| Failure::new(400, 400, format!("JSON parse error: {e}")))?;
     if !body.is_object() {
-        return Err(Failure::new(400, 400, "the request body must be a JSON object"));
+        return Err(Failure::new(
+            400,
+            400,
+            "the request body must be a JSON object",
+        ));
     }
     handler(&mut db, &body)
 }
@@ -414,7 +454,10 @@ async fn admin_orders(State(shared): State<Arc<Shared>>) -> Json<Vec<Order>> {
     Json(shared.db().orders())
 }
 
-async fn admin_add_fault(State(shared): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
+async fn admin_add_fault(
+    State(shared): State<Arc<Shared>>,
+    Json(fault): Json<Fault>,
+) -> StatusCode {
     shared.plan().add(fault);
     StatusCode::NO_CONTENT
 }
@@ -434,8 +477,11 @@ impl TlsIdentity {
     /// `hosts` (DNS names or IP addresses). Returns the server identity and the CA certificate
     /// (PEM) that a client must trust. For tests and local HTTPS only.
     pub fn generate_for(hosts: &[&str]) -> std::io::Result<(TlsIdentity, String)> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-        let failed = |e: rcgen::Error| std::io::Error::other(format!("certificate generation: {e}"));
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let failed =
+            |e: rcgen::Error| std::io::Error::other(format!("certificate generation: {e}"));
         let ca_key = KeyPair::generate().map_err(failed)?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -447,10 +493,12 @@ impl TlsIdentity {
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().map_err(failed)?;
         let mut leaf_params =
-            CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>()).map_err(failed)?;
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, hosts.first().copied().unwrap_or("localhost"));
+            CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+                .map_err(failed)?;
+        leaf_params.distinguished_name.push(
+            DnType::CommonName,
+            hosts.first().copied().unwrap_or("localhost"),
+        );
         let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(failed)?;
         Ok((
             TlsIdentity {

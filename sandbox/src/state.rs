@@ -151,25 +151,38 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A random lowercase hex string of `len` characters (UUID v4 randomness).
+thread_local! {
+    /// A per-thread SplitMix64 generator seeded from the OS (through UUID v4). Sandbox tokens
+    /// only need to be unique and unguessable by accident, not cryptographically strong; one
+    /// system call per thread keeps the emulator fast under benchmark load.
+    static RANDOM: std::cell::Cell<u64> = std::cell::Cell::new(uuid::Uuid::new_v4().as_u64_pair().0 | 1);
+}
+
+fn next_random() -> u64 {
+    RANDOM.with(|state| {
+        let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(next);
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
+/// A random lowercase hex string of `len` characters.
 pub(crate) fn random_hex(len: usize) -> String {
-    let mut out = String::with_capacity(len + 32);
-    while out.len() < len {
-        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
-    }
-    out.truncate(len);
-    out
+    random_from(b"0123456789abcdef", len)
 }
 
 /// A random string of `len` characters from `alphabet`.
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut out = String::with_capacity(len);
     while out.len() < len {
-        for byte in uuid::Uuid::new_v4().as_bytes() {
+        for byte in next_random().to_le_bytes() {
             if out.len() == len {
                 break;
             }
-            out.push(alphabet[*byte as usize % alphabet.len()] as char);
+            out.push(alphabet[byte as usize % alphabet.len()] as char);
         }
     }
     out
@@ -183,10 +196,31 @@ const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 fn seed_packages() -> Vec<Value> {
     let rows = [
         (1, "包年365-1天", "YEAR", "ONE", "iot-one", 1662111196000i64),
-        (2, "包年365-3天", "YEAR", "THREE", "iot-three", 1662111198000),
-        (3, "包年365-7天", "YEAR", "SEVEN", "iot-seven", 1662111199000),
+        (
+            2,
+            "包年365-3天",
+            "YEAR",
+            "THREE",
+            "iot-three",
+            1662111198000,
+        ),
+        (
+            3,
+            "包年365-7天",
+            "YEAR",
+            "SEVEN",
+            "iot-seven",
+            1662111199000,
+        ),
         (4, "包月30-1天", "MONTH", "ONE", "iot-one", 1662111200000),
-        (5, "包月30-3天", "MONTH", "THREE", "iot-three", 1662111201000),
+        (
+            5,
+            "包月30-3天",
+            "MONTH",
+            "THREE",
+            "iot-three",
+            1662111201000,
+        ),
     ];
     rows.iter()
         .map(|(id, name, kind, life, dir, changed)| {
@@ -207,7 +241,11 @@ fn seed_packages() -> Vec<Value> {
 }
 
 impl Db {
-    pub(crate) fn new(clients: Vec<SandboxClient>, lifetimes: Lifetimes, iot_region: String) -> Self {
+    pub(crate) fn new(
+        clients: Vec<SandboxClient>,
+        lifetimes: Lifetimes,
+        iot_region: String,
+    ) -> Self {
         Self {
             clients,
             lifetimes,
@@ -288,11 +326,19 @@ impl Db {
         *self
             .stats
             .token_requests_by_grant
-            .entry(if grant_type.is_empty() { "<none>".into() } else { grant_type.clone() })
+            .entry(if grant_type.is_empty() {
+                "<none>".into()
+            } else {
+                grant_type.clone()
+            })
             .or_default() += 1;
         let (Some(client_id), Some(client_secret)) = (field("client_id"), field("client_secret"))
         else {
-            return Err(Failure::new(400, 400, "invalid_request: client_id and client_secret are required"));
+            return Err(Failure::new(
+                400,
+                400,
+                "invalid_request: client_id and client_secret are required",
+            ));
         };
         if field("scope") != Some("read") {
             return Err(Failure::new(400, 400, "invalid_scope"));
@@ -302,10 +348,19 @@ impl Db {
         };
         match grant_type.as_str() {
             "password" => {
-                let (Some(username), Some(password)) = (field("username"), field("password")) else {
-                    return Err(Failure::new(400, 400, "invalid_request: username and password are required"));
+                let (Some(username), Some(password)) = (field("username"), field("password"))
+                else {
+                    return Err(Failure::new(
+                        400,
+                        400,
+                        "invalid_request: username and password are required",
+                    ));
                 };
-                if !client.users.iter().any(|(u, p)| u == username && p == password) {
+                if !client
+                    .users
+                    .iter()
+                    .any(|(u, p)| u == username && p == password)
+                {
                     return Err(Failure::new(400, 400, "invalid_grant"));
                 }
             }
@@ -313,7 +368,9 @@ impl Db {
             "refresh_token" => {
                 let valid = field("refresh_token")
                     .and_then(|t| self.refresh_tokens.get(t))
-                    .is_some_and(|r| r.client_id == client.client_id && r.expires_at > Instant::now());
+                    .is_some_and(|r| {
+                        r.client_id == client.client_id && r.expires_at > Instant::now()
+                    });
                 if !valid {
                     return Err(Failure::new(400, 400, "invalid_grant"));
                 }
@@ -344,8 +401,12 @@ impl Db {
 
     fn record_trace_id(&mut self, body: &Value) -> Result<(), Failure> {
         let header = body.get("header");
-        let trace_id = header.and_then(|h| h.get("traceId")).and_then(Value::as_str);
-        let timestamp = header.and_then(|h| h.get("timestamp")).and_then(Value::as_i64);
+        let trace_id = header
+            .and_then(|h| h.get("traceId"))
+            .and_then(Value::as_str);
+        let timestamp = header
+            .and_then(|h| h.get("timestamp"))
+            .and_then(Value::as_i64);
         match (trace_id, timestamp) {
             (Some(trace_id), Some(_)) if !trace_id.is_empty() => {
                 if self.trace_ids.len() == 10_000 {
@@ -370,11 +431,19 @@ impl Db {
     pub(crate) fn get_by_id(&mut self, body: &Value) -> Outcome {
         self.record_trace_id(body)?;
         let Some(id) = body.get("payload").and_then(Value::as_i64) else {
-            return Err(Failure::new(200, 400, "payload must be a package id (integer)"));
+            return Err(Failure::new(
+                200,
+                400,
+                "payload must be a package id (integer)",
+            ));
         };
-        self.package(id)
-            .cloned()
-            .ok_or_else(|| Failure::new(200, 999999, format!("The package not exists. cloudRecordPackageId={{{id}}}")))
+        self.package(id).cloned().ok_or_else(|| {
+            Failure::new(
+                200,
+                999999,
+                format!("The package not exists. cloudRecordPackageId={{{id}}}"),
+            )
+        })
     }
 
     fn package(&self, id: i64) -> Option<&Value> {
@@ -392,13 +461,18 @@ impl Db {
                 .and_then(Value::as_str)
                 .filter(|v| !v.trim().is_empty())
                 .map(str::to_owned)
-                .ok_or_else(|| Failure::new(200, 400, format!("payload.{name} (non-empty string) is required")))
+                .ok_or_else(|| {
+                    Failure::new(
+                        200,
+                        400,
+                        format!("payload.{name} (non-empty string) is required"),
+                    )
+                })
         };
         let number = |name: &str| {
-            payload
-                .get(name)
-                .and_then(Value::as_i64)
-                .ok_or_else(|| Failure::new(200, 400, format!("payload.{name} (integer) is required")))
+            payload.get(name).and_then(Value::as_i64).ok_or_else(|| {
+                Failure::new(200, 400, format!("payload.{name} (integer) is required"))
+            })
         };
         let order = Order {
             order_id: format!("b{}", random_hex(25)),
@@ -410,13 +484,20 @@ impl Db {
             order_number: number("orderNumber")?,
         };
         if order.order_number < 1 {
-            return Err(Failure::new(200, 400, "payload.orderNumber must be at least 1"));
+            return Err(Failure::new(
+                200,
+                400,
+                "payload.orderNumber must be at least 1",
+            ));
         }
         if self.package(order.cloud_record_package_id).is_none() {
             return Err(Failure::new(
                 200,
                 999999,
-                format!("The package not exists. cloudRecordPackageId={{{}}}", order.cloud_record_package_id),
+                format!(
+                    "The package not exists. cloudRecordPackageId={{{}}}",
+                    order.cloud_record_package_id
+                ),
             ));
         }
         let id = order.order_id.clone();
@@ -426,8 +507,14 @@ impl Db {
     }
 
     fn account_key(body: &Value) -> Result<(String, String), Failure> {
-        let project = body.get("projectId").and_then(Value::as_str).unwrap_or_default();
-        let account = body.get("thirdPartyAccount").and_then(Value::as_str).unwrap_or_default();
+        let project = body
+            .get("projectId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let account = body
+            .get("thirdPartyAccount")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if project.trim().is_empty() || account.trim().is_empty() {
             return Err(Failure::new(201, 400, "invalid_grant"));
         }
@@ -438,7 +525,9 @@ impl Db {
         Failure::new(
             201,
             999999,
-            format!("The user not exists. projectId={{{project}}}, thirdPartyAccount={{{account}}}"),
+            format!(
+                "The user not exists. projectId={{{project}}}, thirdPartyAccount={{{account}}}"
+            ),
         )
     }
 
@@ -448,7 +537,10 @@ impl Db {
             return Err(Failure::new(
                 201,
                 999999,
-                format!("The user already exists. projectId={{{}}}, thirdPartyAccount={{{}}}", key.0, key.1),
+                format!(
+                    "The user already exists. projectId={{{}}}, thirdPartyAccount={{{}}}",
+                    key.0, key.1
+                ),
             ));
         }
         self.next_user += 1;
@@ -464,7 +556,11 @@ impl Db {
 
     fn checked_account(&self, body: &Value) -> Result<((String, String), Account), Failure> {
         let key = Self::account_key(body)?;
-        let account = self.accounts.get(&key).cloned().ok_or_else(|| Self::not_exists(&key))?;
+        let account = self
+            .accounts
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| Self::not_exists(&key))?;
         if body.get("token").and_then(Value::as_str) != Some(account.token.as_str()) {
             return Err(Failure::new(201, 400, "invalid_grant"));
         }
@@ -472,16 +568,31 @@ impl Db {
     }
 
     pub(crate) fn login(&mut self, body: &Value) -> Outcome {
-        let client_id = body.get("clientId").and_then(Value::as_str).unwrap_or_default();
-        let client_secret = body.get("clientSecret").and_then(Value::as_str).unwrap_or_default();
+        let client_id = body
+            .get("clientId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let client_secret = body
+            .get("clientSecret")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(client) = self.client(client_id, client_secret).cloned() else {
             return Err(Failure::new(201, 400, "invalid_client"));
         };
         let (_, account) = self.checked_account(body)?;
         let ls_token = self.token_data(&client.client_id, self.lifetimes.account_token);
         let region = self.iot_region.clone();
-        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-        let user_suffix = account.user_id.rsplit('_').next().unwrap_or_default().to_owned();
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        let user_suffix = account
+            .user_id
+            .rsplit('_')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let hyphenated = |u: uuid::Uuid| u.hyphenated().to_string();
         Ok(json!({
             "lsToken": ls_token,

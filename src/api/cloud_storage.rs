@@ -130,7 +130,9 @@ impl Client {
     pub async fn open_package(&self, request: &OpenPackageRequest) -> Result<String> {
         request.validate()?;
         let id: OrderIdWire = self
-            .call_enveloped(Endpoint::OrderOpen, |trace_id| envelope(trace_id, Some(request)))
+            .call_enveloped(Endpoint::OrderOpen, |trace_id| {
+                envelope(trace_id, Some(request))
+            })
             .await?;
         Ok(match id {
             OrderIdWire::Text(text) => text,

@@ -88,7 +88,9 @@ impl<'a> TokenRequestBody<'a> {
                 (Some(username.as_str()), Some(password.expose()), None)
             }
             TokenGrant::ClientCredentials => (None, None, None),
-            TokenGrant::RefreshToken { refresh_token } => (None, None, Some(refresh_token.expose())),
+            TokenGrant::RefreshToken { refresh_token } => {
+                (None, None, Some(refresh_token.expose()))
+            }
         };
         Self {
             grant_type: grant.grant_type(),

@@ -21,6 +21,8 @@ pub fn refresh_margin(lifetime: Duration) -> Duration {
 #[derive(Debug)]
 pub(crate) struct CachedToken {
     pub token: RestToken,
+    /// `Bearer <access_token>`, built once per token.
+    pub authorization: reqwest::header::HeaderValue,
     pub generation: u64,
     refresh_at: Instant,
     expires_at: Instant,
@@ -75,9 +77,7 @@ impl TokenManager {
         if let Some(token) = current.as_ref().filter(|t| t.fresh(Instant::now())) {
             return Ok(token.clone());
         }
-        let refresh_token = current
-            .as_ref()
-            .and_then(|t| t.token.refresh_token.clone());
+        let refresh_token = current.as_ref().and_then(|t| t.token.refresh_token.clone());
         let issued = match refresh_token {
             Some(refresh_token) => match issue(TokenGrant::RefreshToken { refresh_token }).await {
                 Ok(token) => Ok(token),
@@ -92,12 +92,17 @@ impl TokenManager {
             },
             None => issue(configured.clone()).await,
         };
+        let issued = issued.and_then(|token| {
+            let authorization = crate::transport::bearer_header(&token.access_token)?;
+            Ok((token, authorization))
+        });
         match issued {
-            Ok(token) => {
+            Ok((token, authorization)) => {
                 let now = Instant::now();
                 let lifetime = token.expires_in;
                 let cached = Arc::new(CachedToken {
                     token,
+                    authorization,
                     generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
                     refresh_at: now + lifetime - refresh_margin(lifetime),
                     expires_at: now + lifetime,
@@ -141,9 +146,18 @@ mod tests {
 
     #[test]
     fn margin_is_the_larger_of_60s_and_a_tenth_capped_at_half() {
-        assert_eq!(refresh_margin(Duration::from_secs(31969)), Duration::from_millis(3_196_900));
-        assert_eq!(refresh_margin(Duration::from_secs(300)), Duration::from_secs(60));
-        assert_eq!(refresh_margin(Duration::from_secs(2)), Duration::from_secs(1));
+        assert_eq!(
+            refresh_margin(Duration::from_secs(31969)),
+            Duration::from_millis(3_196_900)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(300)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
         assert_eq!(refresh_margin(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -20,7 +20,9 @@ pub(crate) fn client_tls_config(config: &ClientConfig) -> Result<rustls::ClientC
         let mut added = 0usize;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| {
-                Error::Config(format!("root certificate bundle #{index} is not valid PEM: {e}"))
+                Error::Config(format!(
+                    "root certificate bundle #{index} is not valid PEM: {e}"
+                ))
             })?;
             roots.add(cert).map_err(|e| {
                 Error::Config(format!(

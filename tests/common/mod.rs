@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use agora_link::{Client, ClientConfig, ClientConfigBuilder, Region};
-use agora_link_sandbox::{Sandbox, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME};
+use agora_link_sandbox::{
+    Sandbox, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME,
+};
 
 /// A client configuration for `sandbox` with the password grant.
 pub fn config_for(sandbox: &Sandbox) -> ClientConfigBuilder {
