@@ -47,3 +47,8 @@ pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder, Grant, Region};
 pub use error::{ApiError, Error, ErrorKind, Result, TransportErrorKind};
 pub use secret::SecretString;
+
+/// The README's Rust examples, compiled as doctests so that they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
