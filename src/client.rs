@@ -128,8 +128,8 @@ impl Client {
                 endpoint,
                 self.endpoint_url(endpoint).clone(),
                 body,
-                token.map(|t| &t.authorization),
-                trace_id,
+                token.map(|t| t.authorization.clone()),
+                trace_id.map(str::to_owned),
             )
             .await
     }
@@ -142,7 +142,9 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<T> {
         let body = Bytes::from(body);
-        self.call_with(endpoint, |_| Ok(body.clone()), false).await
+        let result = self.call_with(endpoint, |_| Ok(body.clone()), false).await;
+        crate::transport::wipe(body);
+        result
     }
 
     /// Like [`Client::call`] for the cloud-storage calls: `make_body` builds the envelope around a

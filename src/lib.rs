@@ -34,6 +34,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod runtime;
 pub mod secret;
 mod transport;
 

@@ -16,10 +16,25 @@ use crate::error::{Error, Result, TransportErrorKind};
 use crate::secret::SecretString;
 
 /// A response read in full: status and body (at most the configured number of bytes).
+/// The body may hold tokens and keys: it is overwritten with zeros when dropped.
 #[derive(Debug)]
 pub(crate) struct HttpResponse {
     pub status: u16,
     pub body: Bytes,
+}
+
+impl Drop for HttpResponse {
+    fn drop(&mut self) {
+        wipe(std::mem::take(&mut self.body));
+    }
+}
+
+/// Overwrites a buffer with zeros if this is its last reference (best effort: request and
+/// response bodies carry secrets; a buffer still shared is left to its other owner).
+pub(crate) fn wipe(buffer: Bytes) {
+    if let Ok(mut unique) = buffer.try_into_mut() {
+        zeroize::Zeroize::zeroize(&mut unique[..]);
+    }
 }
 
 /// Sends JSON requests over one connection pool. Cheap to share: `reqwest::Client` is an `Arc`.
@@ -54,8 +69,9 @@ impl HttpTransport {
         })
     }
 
-    /// POSTs `body` (JSON) to `url`, with `Authorization: Bearer <token>` when a token is given,
-    /// and reads the whole response body up to the size limit, all within the request timeout.
+    /// POSTs `body` (JSON) to `url`, with `Authorization: <bearer>` when given, and reads the
+    /// whole response body up to the size limit, all within the request timeout. Runs on the
+    /// caller's tokio runtime, or on the library runtime when polled outside of one.
     ///
     /// The timeout is one `tokio::time::timeout` around the whole exchange rather than reqwest's
     /// per-request timeout, which costs measurably more per call (see the README's figures).
@@ -64,26 +80,32 @@ impl HttpTransport {
         endpoint: Endpoint,
         url: Url,
         body: Bytes,
-        bearer: Option<&HeaderValue>,
-        trace_id: Option<&str>,
+        bearer: Option<HeaderValue>,
+        trace_id: Option<String>,
     ) -> Result<HttpResponse> {
-        match tokio::time::timeout(
-            self.request_timeout,
-            self.exchange(endpoint, url, body, bearer, trace_id),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(Error::Transport {
-                endpoint,
-                kind: TransportErrorKind::Timeout,
-                message: format!(
-                    "no complete response within the request timeout of {} ms",
-                    self.request_timeout.as_millis()
-                ),
-                trace_id: trace_id.map(str::to_owned),
-            }),
-        }
+        let transport = self.clone();
+        let exchange = async move {
+            let timeout = transport.request_timeout;
+            let result = tokio::time::timeout(
+                timeout,
+                transport.exchange(endpoint, url, body.clone(), bearer, trace_id.as_deref()),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Transport {
+                    endpoint,
+                    kind: TransportErrorKind::Timeout,
+                    message: format!(
+                        "no complete response within the request timeout of {} ms",
+                        timeout.as_millis()
+                    ),
+                    trace_id: trace_id.clone(),
+                })
+            });
+            wipe(body);
+            result
+        };
+        crate::runtime::run_on_tokio(exchange).await?
     }
 
     async fn exchange(
@@ -91,7 +113,7 @@ impl HttpTransport {
         endpoint: Endpoint,
         url: Url,
         body: Bytes,
-        bearer: Option<&HeaderValue>,
+        bearer: Option<HeaderValue>,
         trace_id: Option<&str>,
     ) -> Result<HttpResponse> {
         let started = Instant::now();
@@ -101,7 +123,7 @@ impl HttpTransport {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body);
         if let Some(value) = bearer {
-            request = request.header(AUTHORIZATION, value.clone());
+            request = request.header(AUTHORIZATION, value);
         }
         let response = request
             .send()

@@ -1,0 +1,277 @@
+//! The sandbox's own behaviour, checked with raw HTTP/1.1 (no client library involved).
+
+use std::time::Duration;
+
+use agora_link_sandbox::{Fault, FaultAction, Sandbox, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends one request and returns the status and the body parsed as JSON (`Null` if empty).
+async fn request(
+    sandbox: &Sandbox,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(sandbox.address())
+        .await
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+async fn token(sandbox: &Sandbox) -> String {
+    let body = json!({"grant_type": "client_credentials", "scope": "read",
+        "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET});
+    let (status, value) = request(
+        sandbox,
+        "POST",
+        "/agoralink/cn/api/oauth/rest-token",
+        &[JSON],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(value["code"], 0);
+    assert_eq!(value["success"], true);
+    assert!(value["timestamp"].as_i64().unwrap() > 1_600_000_000_000);
+    value["data"]["access_token"].as_str().unwrap().to_owned()
+}
+
+const GET_ALL: &str = "/agoralink/cn/api/cloud-recorder/cloud-record-package/v1/getAll";
+const ENVELOPE: &str =
+    r#"{"header":{"traceId":"00000000-0000-4000-8000-000000000000","timestamp":1}}"#;
+
+#[tokio::test]
+async fn bearer_checks_missing_unknown_and_expired_tokens() {
+    let sandbox = Sandbox::builder()
+        .token_lifetime(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let (status, body) = request(&sandbox, "POST", GET_ALL, &[JSON], ENVELOPE).await;
+    assert_eq!((status, body["code"].as_i64()), (401, Some(401)));
+    assert_eq!(body["success"], false);
+    assert!(body.get("data").is_none());
+
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        GET_ALL,
+        &[JSON, ("Authorization", "Bearer nope")],
+        ENVELOPE,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body["msg"].as_str().unwrap().contains("unknown"));
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        GET_ALL,
+        &[JSON, ("Authorization", "Basic abc")],
+        ENVELOPE,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let token = token(&sandbox).await;
+    let bearer = format!("Bearer {token}");
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        GET_ALL,
+        &[JSON, ("Authorization", &bearer)],
+        ENVELOPE,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"].as_array().unwrap().len(), 5);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        GET_ALL,
+        &[JSON, ("Authorization", &bearer)],
+        ENVELOPE,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body["msg"].as_str().unwrap().contains("expired"), "{body}");
+    assert_eq!(sandbox.stats().unauthorized_responses, 4);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_spec_shaped_errors() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let token_path = "/agoralink/cn/api/oauth/rest-token";
+    let (status, body) = request(&sandbox, "POST", token_path, &[JSON], "{not json").await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(400)));
+    let (status, _) = request(&sandbox, "POST", token_path, &[JSON], "[1,2]").await;
+    assert_eq!(status, 400);
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        token_path,
+        &[("Content-Type", "text/plain")],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        token_path,
+        &[JSON],
+        &json!({"grant_type": "implicit", "scope": "read", "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        token_path,
+        &[JSON],
+        &json!({"grant_type": "client_credentials", "scope": "write", "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}).to_string(),
+    )
+    .await;
+    assert_eq!((status, body["msg"].as_str()), (400, Some("invalid_scope")));
+
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/agoralink/eu/api/oauth/rest-token",
+        &[JSON],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = request(&sandbox, "POST", "/agoralink/cn/api/unknown", &[JSON], "{}").await;
+    assert_eq!(status, 404);
+    let (status, _) = request(&sandbox, "GET", token_path, &[JSON], "").await;
+    assert_eq!(status, 405);
+
+    // The envelope is checked on cloud-storage calls.
+    let bearer = format!("Bearer {}", token(&sandbox).await);
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        GET_ALL,
+        &[JSON, ("Authorization", &bearer)],
+        r#"{"payload":1}"#,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (200, Some(400)));
+    let by_id = "/agoralink/cn/api/cloud-recorder/cloud-record-package/v1/getById";
+    let (_, body) = request(
+        &sandbox,
+        "POST",
+        by_id,
+        &[JSON, ("Authorization", &bearer)],
+        r#"{"header":{"traceId":"t","timestamp":1},"payload":"five"}"#,
+    )
+    .await;
+    assert_eq!(body["code"], 400);
+}
+
+#[tokio::test]
+async fn the_admin_api_injects_faults_and_reports_stats() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let fault = json!({"path_suffix": "/rest-token", "action": {"kind": "respond", "status": 503, "body": "down"}, "times": 1});
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/_sandbox/faults",
+        &[JSON],
+        &fault.to_string(),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let body = json!({"grant_type": "client_credentials", "scope": "read",
+        "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET})
+    .to_string();
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/agoralink/cn/api/oauth/rest-token",
+        &[JSON],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 503);
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/agoralink/cn/api/oauth/rest-token",
+        &[JSON],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "the fault was for one request");
+
+    let (status, stats) = request(&sandbox, "GET", "/_sandbox/stats", &[], "").await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["faults_injected"], 1);
+    assert_eq!(
+        stats["requests_by_path"]["/agoralink/cn/api/oauth/rest-token"],
+        2
+    );
+    assert_eq!(stats["token_requests_by_grant"]["client_credentials"], 1);
+
+    sandbox.inject(Fault::always("*", FaultAction::DropConnection));
+    let (status, _) = request(&sandbox, "DELETE", "/_sandbox/faults", &[], "").await;
+    assert_eq!(status, 204, "the admin API is never faulted");
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/agoralink/cn/api/oauth/rest-token",
+        &[JSON],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = request(&sandbox, "POST", "/_sandbox/revoke-tokens", &[], "").await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_sends_no_response() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    sandbox.inject(Fault::new("/rest-token", FaultAction::DropConnection, 1));
+    let mut stream = tokio::net::TcpStream::connect(sandbox.address())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /agoralink/cn/api/oauth/rest-token HTTP/1.1\r\nHost: s\r\nContent-Length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "closed without a byte: {read:?} {raw:?}"
+    );
+}
