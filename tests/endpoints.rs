@@ -5,8 +5,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use agora_link::{
-    Client, ClientConfig, Endpoint, Error, ErrorKind, OpenPackageRequest, Region, SecretString,
-    TokenGrant,
+    ClientConfig, Endpoint, Error, ErrorKind, OpenPackageRequest, Region, SecretString, TokenGrant,
 };
 use agora_link_sandbox::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME,
@@ -99,13 +98,10 @@ async fn token_errors_are_typed_auth_errors_with_code_and_status() {
         Some("invalid_grant")
     );
 
-    let wrong_client = Client::new(
+    let wrong_client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, "wrong-secret")
-            .base_url(sandbox.base_url())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+            .base_url(sandbox.base_url()),
+    );
     let err = wrong_client
         .request_token(&TokenGrant::ClientCredentials)
         .await
@@ -316,13 +312,10 @@ async fn third_party_error_paths() {
     assert_eq!(err.api_error().map(|a| a.code), Some(999999));
 
     // Login checks the client id/secret it is sent.
-    let other_client = Client::new(
+    let other_client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .base_url(sandbox.base_url())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+            .base_url(sandbox.base_url()),
+    );
     other_client
         .login_account("p1", "bob", &account.token)
         .await
@@ -350,17 +343,14 @@ async fn third_party_error_paths() {
 #[tokio::test]
 async fn north_america_region_uses_its_path_segment() {
     let sandbox = sandbox().await;
-    let client = Client::new(
+    let client = common::build(
         ClientConfig::builder(
             Region::NorthAmerica,
             DEFAULT_CLIENT_ID,
             DEFAULT_CLIENT_SECRET,
         )
-        .base_url(sandbox.base_url())
-        .build()
-        .unwrap(),
-    )
-    .unwrap();
+        .base_url(sandbox.base_url()),
+    );
     assert!(client
         .endpoint_url(Endpoint::PackagesGetAll)
         .as_str()
@@ -377,13 +367,7 @@ async fn north_america_region_uses_its_path_segment() {
 #[tokio::test]
 async fn client_credentials_config_grant_works_end_to_end() {
     let sandbox = sandbox().await;
-    let client = Client::new(
-        config_for(&sandbox)
-            .client_credentials_grant()
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let client = common::build(config_for(&sandbox).client_credentials_grant());
     client.list_packages().await.expect("getAll");
     assert_eq!(
         sandbox

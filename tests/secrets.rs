@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use agora_link::{Client, ClientConfig, OpenPackageRequest, Region, TokenGrant};
+use agora_link::{ClientConfig, OpenPackageRequest, Region, TokenGrant};
 use agora_link_sandbox::{Fault, FaultAction, Sandbox, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD};
 
 #[derive(Clone, Default)]
@@ -92,14 +92,9 @@ fn the_full_flow_leaks_no_secret_to_logs_or_debug_output() {
         debug_output += &format!("{err}\n{err:?}\n");
         let err = client.login_account("p", "alice", &"wrong-account-token".into()).await.unwrap_err();
         debug_output += &format!("{err}\n{err:?}\n");
-        let wrong = Client::new(
-            ClientConfig::builder(Region::China, "sandbox-client-id", "a-wrong-client-secret")
+        let wrong = common::build(ClientConfig::builder(Region::China, "sandbox-client-id", "a-wrong-client-secret")
                 .password_grant("sandbox-user", "a-wrong-password")
-                .base_url(sandbox.base_url())
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+                .base_url(sandbox.base_url()));
         let err = wrong.list_packages().await.unwrap_err();
         debug_output += &format!("{err}\n{err:?}\n{wrong:?}\n");
 

@@ -230,7 +230,7 @@ async fn open_is_replayed_after_401_but_never_after_it_may_have_been_processed()
 #[tokio::test]
 async fn clearing_the_cache_uses_the_configured_grant_again() {
     let sandbox = sandbox().await;
-    let client = Arc::new(Client::new(config_for(&sandbox).build().unwrap()).unwrap());
+    let client = Arc::new(common::build(config_for(&sandbox)));
     client.list_packages().await.unwrap();
     client.clear_token_cache();
     client.list_packages().await.unwrap();

@@ -86,13 +86,7 @@ async fn empty_and_wrongly_shaped_bodies_are_decode_errors() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let sandbox = sandbox().await;
-    let client = Client::new(
-        config_for(&sandbox)
-            .max_response_bytes(64 * 1024)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let client = common::build(config_for(&sandbox).max_response_bytes(64 * 1024));
     client.list_packages().await.unwrap();
     let huge = format!(
         r#"{{"code":0,"data":[],"pad":"{}"}}"#,
@@ -137,16 +131,7 @@ async fn a_dropped_connection_is_a_network_error() {
         .login_account("p", "a", &account.token)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                kind: TransportErrorKind::Io,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    common::assert_transport(&err, TransportErrorKind::Io);
     assert_eq!(err.kind(), ErrorKind::Network);
     client
         .login_account("p", "a", &account.token)
@@ -157,13 +142,7 @@ async fn a_dropped_connection_is_a_network_error() {
 #[tokio::test]
 async fn a_slow_server_gives_a_timeout_error_not_a_hang() {
     let sandbox = sandbox().await;
-    let client = Client::new(
-        config_for(&sandbox)
-            .request_timeout(Duration::from_millis(300))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let client = common::build(config_for(&sandbox).request_timeout(Duration::from_millis(300)));
     client.list_packages().await.unwrap();
     sandbox.inject(Fault::new(
         "/getAll",
@@ -172,16 +151,7 @@ async fn a_slow_server_gives_a_timeout_error_not_a_hang() {
     ));
     let started = Instant::now();
     let err = client.list_packages().await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                kind: TransportErrorKind::Timeout,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    common::assert_transport(&err, TransportErrorKind::Timeout);
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(
         started.elapsed() < Duration::from_secs(4),
@@ -195,37 +165,22 @@ async fn connection_refused_is_a_connect_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = Client::new(
+    let client = common::build(
         ClientConfig::builder(Region::China, "id", "secret")
-            .base_url(format!("http://127.0.0.1:{port}"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let err = client.list_packages().await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                kind: TransportErrorKind::Connect,
-                ..
-            }
-        ),
-        "{err:?}"
+            .base_url(format!("http://127.0.0.1:{port}")),
     );
+    let err = client.list_packages().await.unwrap_err();
+    common::assert_transport(&err, TransportErrorKind::Connect);
     assert!(matches!(&err, Error::Transport { kind, .. } if kind.before_request_sent()));
 }
 
 #[tokio::test]
 async fn an_unresolvable_host_is_a_dns_error() {
-    let client = Client::new(
+    let client = common::build(
         ClientConfig::builder(Region::China, "id", "secret")
             .base_url("https://agora-link-test.invalid")
-            .request_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+            .request_timeout(Duration::from_secs(10)),
+    );
     let err = client.list_packages().await.unwrap_err();
     assert!(
         matches!(
@@ -249,14 +204,11 @@ async fn https_sandbox() -> (Sandbox, String) {
 #[tokio::test]
 async fn https_with_a_private_ca_and_resolve_overrides() {
     let (sandbox, ca_pem) = https_sandbox().await;
-    let client = Client::new(
+    let client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
             .add_root_certificates_pem(ca_pem)
-            .resolve("api.sd-rtn.com", sandbox.address())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+            .resolve("api.sd-rtn.com", sandbox.address()),
+    );
     assert_eq!(
         client
             .endpoint_url(agora_link::Endpoint::RestToken)
@@ -273,24 +225,12 @@ async fn https_with_a_private_ca_and_resolve_overrides() {
 #[tokio::test]
 async fn https_without_the_ca_is_a_tls_error() {
     let (sandbox, _) = https_sandbox().await;
-    let client = Client::new(
+    let client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .resolve("api.sd-rtn.com", sandbox.address())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let err = client.list_packages().await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                kind: TransportErrorKind::Tls,
-                ..
-            }
-        ),
-        "{err:?}"
+            .resolve("api.sd-rtn.com", sandbox.address()),
     );
+    let err = client.list_packages().await.unwrap_err();
+    common::assert_transport(&err, TransportErrorKind::Tls);
     assert_eq!(err.kind(), ErrorKind::Tls);
     assert_eq!(sandbox.stats().requests_to("/oauth/rest-token"), 0);
 }
@@ -298,15 +238,12 @@ async fn https_without_the_ca_is_a_tls_error() {
 #[tokio::test]
 async fn https_to_a_host_the_certificate_does_not_name_is_a_tls_error() {
     let (sandbox, ca_pem) = https_sandbox().await;
-    let client = Client::new(
+    let client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
             .base_url("https://other.example.com")
             .add_root_certificates_pem(ca_pem)
-            .resolve("other.example.com", sandbox.address())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+            .resolve("other.example.com", sandbox.address()),
+    );
     let err = client.list_packages().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
 }

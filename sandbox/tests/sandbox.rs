@@ -62,6 +62,18 @@ const GET_ALL: &str = "/agoralink/cn/api/cloud-recorder/cloud-record-package/v1/
 const ENVELOPE: &str =
     r#"{"header":{"traceId":"00000000-0000-4000-8000-000000000000","timestamp":1}}"#;
 
+/// `getAll` with a valid envelope and this `Authorization` header.
+async fn get_all(sandbox: &Sandbox, authorization: &str) -> (u16, Value) {
+    request(
+        sandbox,
+        "POST",
+        GET_ALL,
+        &[JSON, ("Authorization", authorization)],
+        ENVELOPE,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn bearer_checks_missing_unknown_and_expired_tokens() {
     let sandbox = Sandbox::builder()
@@ -74,48 +86,20 @@ async fn bearer_checks_missing_unknown_and_expired_tokens() {
     assert_eq!(body["success"], false);
     assert!(body.get("data").is_none());
 
-    let (status, body) = request(
-        &sandbox,
-        "POST",
-        GET_ALL,
-        &[JSON, ("Authorization", "Bearer nope")],
-        ENVELOPE,
-    )
-    .await;
+    let (status, body) = get_all(&sandbox, "Bearer nope").await;
     assert_eq!(status, 401);
     assert!(body["msg"].as_str().unwrap().contains("unknown"));
-    let (status, _) = request(
-        &sandbox,
-        "POST",
-        GET_ALL,
-        &[JSON, ("Authorization", "Basic abc")],
-        ENVELOPE,
-    )
-    .await;
+    let (status, _) = get_all(&sandbox, "Basic abc").await;
     assert_eq!(status, 401);
 
     let token = token(&sandbox).await;
     let bearer = format!("Bearer {token}");
-    let (status, body) = request(
-        &sandbox,
-        "POST",
-        GET_ALL,
-        &[JSON, ("Authorization", &bearer)],
-        ENVELOPE,
-    )
-    .await;
+    let (status, body) = get_all(&sandbox, &bearer).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"].as_array().unwrap().len(), 5);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = request(
-        &sandbox,
-        "POST",
-        GET_ALL,
-        &[JSON, ("Authorization", &bearer)],
-        ENVELOPE,
-    )
-    .await;
+    let (status, body) = get_all(&sandbox, &bearer).await;
     assert_eq!(status, 401);
     assert!(body["msg"].as_str().unwrap().contains("expired"), "{body}");
     assert_eq!(sandbox.stats().unauthorized_responses, 4);

@@ -19,7 +19,7 @@ pub fn config_for(sandbox: &Sandbox) -> ClientConfigBuilder {
 
 /// A client for `sandbox` with the password grant.
 pub fn client_for(sandbox: &Sandbox) -> Client {
-    Client::new(config_for(sandbox).build().expect("config")).expect("client")
+    build(config_for(sandbox))
 }
 
 /// A sandbox with the defaults.
@@ -31,4 +31,17 @@ pub async fn sandbox() -> Sandbox {
 pub fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Builds a client from a configuration builder, panicking on a configuration error.
+pub fn build(builder: ClientConfigBuilder) -> Client {
+    Client::new(builder.build().expect("config")).expect("client")
+}
+
+/// Asserts that `error` is a transport error of `kind`.
+pub fn assert_transport(error: &agora_link::Error, kind: agora_link::TransportErrorKind) {
+    assert!(
+        matches!(error, agora_link::Error::Transport { kind: actual, .. } if *actual == kind),
+        "expected a {kind} transport error, got {error:?}"
+    );
 }
