@@ -1,6 +1,5 @@
 //! Client configuration: region, credentials, grant, endpoint override, timeouts and trust.
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -64,7 +63,7 @@ impl std::str::FromStr for Region {
 }
 
 /// How the client obtains its REST token.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Grant {
     /// `grant_type=password` with a user name and password.
     Password {
@@ -75,19 +74,6 @@ pub enum Grant {
     },
     /// `grant_type=client_credentials`: the client id and secret alone.
     ClientCredentials,
-}
-
-impl fmt::Debug for Grant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Grant::Password { username, password } => f
-                .debug_struct("Password")
-                .field("username", username)
-                .field("password", password)
-                .finish(),
-            Grant::ClientCredentials => f.write_str("ClientCredentials"),
-        }
-    }
 }
 
 /// A validated client configuration. Build one with [`ClientConfig::builder`].

@@ -92,6 +92,15 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `true` when the token endpoint refused the grant (a 4xx status or code, such as
+    /// `invalid_grant` or `invalid_client`), as opposed to failing for another reason.
+    pub fn is_refused_grant(&self) -> bool {
+        self.endpoint == Endpoint::RestToken
+            && ((400..500).contains(&self.http_status) || (400..500).contains(&self.code))
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -168,7 +177,8 @@ pub enum ErrorKind {
     Timeout,
     /// A TLS failure.
     Tls,
-    /// The credentials or the token were refused (HTTP 401, code 401, or a token grant refused).
+    /// The credentials or the token were refused: HTTP 401, code 401, or a 4xx from the token
+    /// endpoint (see [`ApiError::is_refused_grant`]).
     Auth,
     /// Any other server-reported failure.
     Api,
@@ -189,9 +199,7 @@ impl Error {
                 TransportErrorKind::Tls => ErrorKind::Tls,
                 _ => ErrorKind::Network,
             },
-            Error::Api(api) if api.is_unauthorized() || api.endpoint == Endpoint::RestToken => {
-                ErrorKind::Auth
-            }
+            Error::Api(api) if api.is_unauthorized() || api.is_refused_grant() => ErrorKind::Auth,
             Error::Api(_) => ErrorKind::Api,
             Error::Decode { .. } | Error::BodyTooLarge { .. } => ErrorKind::Decode,
         }
@@ -230,5 +238,55 @@ impl Error {
     /// `true` for an authentication failure (see [`ApiError::is_unauthorized`]).
     pub fn is_unauthorized(&self) -> bool {
         self.api_error().is_some_and(ApiError::is_unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(endpoint: Endpoint, http_status: u16, code: i64) -> Error {
+        Error::Api(ApiError {
+            endpoint,
+            http_status,
+            code,
+            msg: String::new(),
+            server_timestamp_ms: None,
+            trace_id: None,
+        })
+    }
+
+    #[test]
+    fn kinds_separate_refused_credentials_from_server_failures() {
+        assert_eq!(api(Endpoint::RestToken, 400, 400).kind(), ErrorKind::Auth);
+        assert_eq!(api(Endpoint::RestToken, 200, 400).kind(), ErrorKind::Auth);
+        assert_eq!(api(Endpoint::RestToken, 500, 500).kind(), ErrorKind::Api);
+        assert_eq!(
+            api(Endpoint::PackagesGetAll, 200, 401).kind(),
+            ErrorKind::Auth
+        );
+        assert_eq!(
+            api(Endpoint::PackagesGetAll, 401, 0).kind(),
+            ErrorKind::Auth
+        );
+        assert_eq!(
+            api(Endpoint::ThirdPartyLogin, 201, 400).kind(),
+            ErrorKind::Api
+        );
+        assert_eq!(
+            api(Endpoint::ThirdPartyLogin, 201, 999999).kind(),
+            ErrorKind::Api
+        );
+    }
+
+    #[test]
+    fn only_failures_before_sending_are_marked_safe_to_resend() {
+        use TransportErrorKind::*;
+        for kind in [Dns, Connect, ConnectTimeout, Tls] {
+            assert!(kind.before_request_sent(), "{kind}");
+        }
+        for kind in [Timeout, Io, Other] {
+            assert!(!kind.before_request_sent(), "{kind}");
+        }
     }
 }

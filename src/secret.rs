@@ -5,6 +5,21 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
+/// The JSON field names, across the whole API, whose values are secrets. Used to mask secrets in
+/// body excerpts and in displayed output.
+pub const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "client_secret",
+    "clientSecret",
+    "access_token",
+    "refresh_token",
+    "token",
+    "granwin_token",
+    "secretKey",
+    "sessionToken",
+    "accessKeyId",
+];
+
 /// A secret string (password, client secret, token, AWS key).
 ///
 /// * `Debug` and `Display` print `***` and never the value.

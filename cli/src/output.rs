@@ -1,16 +1,7 @@
 //! Printing results: JSON or `key: value` lines, with secrets masked unless asked for.
 
+use agora_link::secret::SECRET_FIELDS;
 use serde_json::Value;
-
-/// JSON keys whose string values are secrets.
-const SECRET_KEYS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "token",
-    "granwin_token",
-    "secretKey",
-    "sessionToken",
-];
 
 /// Keys holding ms since the Unix epoch, shown with an RFC 3339 form in human output.
 const INSTANT_KEYS: &[&str] = &[
@@ -38,13 +29,13 @@ pub fn print(value: &Value, json: bool, show_secrets: bool) {
     }
 }
 
-/// Replaces the values of [`SECRET_KEYS`] with a masked form (`abcd…(40)` or `***`).
+/// Replaces the values of [`agora_link::secret::SECRET_FIELDS`] with a masked form (`abcd…(40)` or `***`).
 pub fn mask(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
                 match child {
-                    Value::String(text) if SECRET_KEYS.contains(&key.as_str()) => {
+                    Value::String(text) if SECRET_FIELDS.contains(&key.as_str()) => {
                         *text = agora_link::SecretString::new(text.as_str()).masked();
                     }
                     _ => mask(child),

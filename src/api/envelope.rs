@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use super::Endpoint;
 use crate::error::{ApiError, Error, Result};
+use crate::secret::SECRET_FIELDS;
 
 /// `{"header":{"traceId":..,"timestamp":..},"payload":..}`, used by the cloud-storage calls.
 #[derive(Serialize)]
@@ -130,21 +131,7 @@ pub(crate) fn decode_error(
     }
 }
 
-/// JSON keys whose string values are credentials; their values are masked in excerpts.
-const SECRET_KEYS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "token",
-    "password",
-    "client_secret",
-    "clientSecret",
-    "secretKey",
-    "sessionToken",
-    "accessKeyId",
-    "granwin_token",
-];
-
-/// The first `max_chars` characters of `body`, with the values of [`SECRET_KEYS`] replaced by
+/// The first `max_chars` characters of `body`, with the values of [`SECRET_FIELDS`] replaced by
 /// `***` (also when the value is cut off by truncation) and control characters replaced by spaces.
 pub(crate) fn redacted_excerpt(body: &[u8], max_chars: usize) -> String {
     if body.is_empty() {
@@ -175,7 +162,7 @@ fn mask_secret_values(text: &str) -> String {
         out.push_str(key);
         out.push('"');
         rest = &rest[end + 1..];
-        if !SECRET_KEYS.contains(&key) {
+        if !SECRET_FIELDS.contains(&key) {
             continue;
         }
         let after_colon = rest.trim_start();

@@ -1,6 +1,5 @@
 //! `oauth/rest-token`: the REST token and its three grants.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -8,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::secret::SecretString;
 
 /// A grant for one explicit token request ([`crate::Client::request_token`]).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenGrant {
     /// `grant_type=password`.
     Password {
@@ -33,23 +32,6 @@ impl TokenGrant {
             TokenGrant::Password { .. } => "password",
             TokenGrant::ClientCredentials => "client_credentials",
             TokenGrant::RefreshToken { .. } => "refresh_token",
-        }
-    }
-}
-
-impl fmt::Debug for TokenGrant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenGrant::Password { username, .. } => f
-                .debug_struct("Password")
-                .field("username", username)
-                .field("password", &"***")
-                .finish(),
-            TokenGrant::ClientCredentials => f.write_str("ClientCredentials"),
-            TokenGrant::RefreshToken { .. } => f
-                .debug_struct("RefreshToken")
-                .field("refresh_token", &"***")
-                .finish(),
         }
     }
 }
