@@ -54,6 +54,16 @@ pub enum Error {
         trace_id: Option<String>,
     },
 
+    /// The library runtime was shut down ([`crate::runtime::shutdown`]), or the call was
+    /// cancelled by that shutdown.
+    #[error("the agora-link runtime has been shut down")]
+    Shutdown,
+
+    /// A blocking call was made from a thread that runs async code (a library thread, for
+    /// example inside a completion callback); blocking there would deadlock.
+    #[error("a blocking call was made from an async context, where it would deadlock")]
+    WouldDeadlock,
+
     /// The response body was larger than the configured limit; it was not read to the end.
     #[error("{endpoint}: response body exceeds the {limit}-byte limit (HTTP {http_status})")]
     BodyTooLarge {
@@ -184,6 +194,10 @@ pub enum ErrorKind {
     Api,
     /// An undecodable or oversized response.
     Decode,
+    /// [`Error::Shutdown`].
+    Shutdown,
+    /// [`Error::WouldDeadlock`].
+    WouldDeadlock,
 }
 
 impl Error {
@@ -202,6 +216,8 @@ impl Error {
             Error::Api(api) if api.is_unauthorized() || api.is_refused_grant() => ErrorKind::Auth,
             Error::Api(_) => ErrorKind::Api,
             Error::Decode { .. } | Error::BodyTooLarge { .. } => ErrorKind::Decode,
+            Error::Shutdown => ErrorKind::Shutdown,
+            Error::WouldDeadlock => ErrorKind::WouldDeadlock,
         }
     }
 

@@ -31,6 +31,8 @@
 
 pub mod api;
 pub mod auth;
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -1,0 +1,284 @@
+//! The configuration builder handle.
+
+use std::ffi::c_char;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{
+    agora_link_error, agora_link_result, free_box, guard, require_out, str_arg, write_out, FfiError,
+};
+use crate::config::{ClientConfig, ClientConfigBuilder, Region};
+
+use super::agora_link_result::*;
+
+/// Region value for mainland China: `https://api.sd-rtn.com/agoralink/cn/api`.
+pub const AGORA_LINK_REGION_CN: u32 = 0;
+/// Region value for North America: `https://api.agora.io/agoralink/na/api`.
+pub const AGORA_LINK_REGION_NA: u32 = 1;
+
+/// A client configuration being built. Create it with `agora_link_config_new`, adjust it with the
+/// `agora_link_config_set_*`/`_add_*` functions, pass it to `agora_link_client_new` (which copies
+/// it), free it with `agora_link_config_free`. Not thread-safe: use it from one thread at a time.
+/// Holds the client secret and password until freed; they are zeroized then.
+pub struct agora_link_config {
+    builder: ClientConfigBuilder,
+}
+
+impl agora_link_config {
+    pub(crate) fn build(&self) -> Result<ClientConfig, FfiError> {
+        self.builder.clone().build().map_err(FfiError::from)
+    }
+}
+
+/// Applies `change` to the builder behind `config`.
+///
+/// # Safety
+/// `config` is NULL or a live configuration not used by another thread during the call.
+unsafe fn update(
+    config: *mut agora_link_config,
+    error_out: *mut *mut agora_link_error,
+    change: impl FnOnce(ClientConfigBuilder) -> Result<ClientConfigBuilder, FfiError>,
+) -> agora_link_result {
+    guard(error_out, || {
+        // SAFETY: NULL or live and unshared, per the contract.
+        let config = unsafe { config.as_mut() }.ok_or_else(|| FfiError::null("config"))?;
+        config.builder = change(config.builder.clone())?;
+        Ok(())
+    })
+}
+
+fn millis(value: u32, name: &str) -> Result<Duration, FfiError> {
+    if value == 0 {
+        Err(FfiError::new(
+            AGORA_LINK_ERROR_INVALID_ARGUMENT,
+            format!("{name} must be greater than 0"),
+        ))
+    } else {
+        Ok(Duration::from_millis(u64::from(value)))
+    }
+}
+
+/// Creates a configuration for `region` (`AGORA_LINK_REGION_CN` or `AGORA_LINK_REGION_NA`) with
+/// the client id and secret Agora issued (both copied). The grant defaults to client
+/// credentials. On success `*config_out` receives a new configuration owned by the caller.
+///
+/// # Safety
+/// String arguments are NULL or NUL-terminated; `config_out` is NULL or writable;
+/// `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_new(
+    region: u32,
+    client_id: *const c_char,
+    client_secret: *const c_char,
+    config_out: *mut *mut agora_link_config,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    guard(error_out, || {
+        require_out(config_out, "config_out")?;
+        let region = match region {
+            AGORA_LINK_REGION_CN => Region::China,
+            AGORA_LINK_REGION_NA => Region::NorthAmerica,
+            other => {
+                return Err(FfiError::new(
+                    AGORA_LINK_ERROR_INVALID_ARGUMENT,
+                    format!("unknown region {other}; use AGORA_LINK_REGION_CN or AGORA_LINK_REGION_NA"),
+                ))
+            }
+        };
+        // SAFETY: forwarded string contract.
+        let (client_id, client_secret) = unsafe {
+            (
+                str_arg(client_id, "client_id")?,
+                str_arg(client_secret, "client_secret")?,
+            )
+        };
+        write_out(
+            config_out,
+            agora_link_config {
+                builder: ClientConfig::builder(region, client_id, client_secret),
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Uses the password grant with `username` and `password` (both copied).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; strings are NULL or
+/// NUL-terminated; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_password_grant(
+    config: *mut agora_link_config,
+    username: *const c_char,
+    password: *const c_char,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            Ok(b.password_grant(str_arg(username, "username")?, str_arg(password, "password")?))
+        })
+    }
+}
+
+/// Uses the client-credentials grant (the default).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_client_credentials_grant(
+    config: *mut agora_link_config,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe { update(config, error_out, |b| Ok(b.client_credentials_grant())) }
+}
+
+/// Replaces scheme and host (e.g. `"http://127.0.0.1:8080"`); the region's
+/// `/agoralink/<cn|na>/api` path is still appended. Plain `http` is accepted for loopback hosts
+/// only (checked by `agora_link_client_new`).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `base_url` is NULL or
+/// NUL-terminated; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_base_url(
+    config: *mut agora_link_config,
+    base_url: *const c_char,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe { update(config, error_out, |b| Ok(b.base_url(str_arg(base_url, "base_url")?))) }
+}
+
+/// Sets the connect timeout in milliseconds (default 5000; 0 is invalid).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_connect_timeout_ms(
+    config: *mut agora_link_config,
+    timeout_ms: u32,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            Ok(b.connect_timeout(millis(timeout_ms, "timeout_ms")?))
+        })
+    }
+}
+
+/// Sets the timeout of one whole HTTP exchange in milliseconds (default 15000; 0 is invalid).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_request_timeout_ms(
+    config: *mut agora_link_config,
+    timeout_ms: u32,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            Ok(b.request_timeout(millis(timeout_ms, "timeout_ms")?))
+        })
+    }
+}
+
+/// Adds trusted root certificates from a PEM buffer of `pem_len` bytes (copied; validated by
+/// `agora_link_client_new`).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `pem` is NULL or readable for
+/// `pem_len` bytes; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_add_root_certificates_pem(
+    config: *mut agora_link_config,
+    pem: *const u8,
+    pem_len: usize,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: `pem` is non-NULL (checked) and readable for `pem_len` bytes, per the contract.
+    let bytes = (!pem.is_null()).then(|| unsafe { std::slice::from_raw_parts(pem, pem_len) });
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            let bytes = bytes.ok_or_else(|| FfiError::null("pem"))?;
+            Ok(b.add_root_certificates_pem(bytes.to_vec()))
+        })
+    }
+}
+
+/// Whether to trust the bundled Mozilla roots (default true).
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_use_bundled_roots(
+    config: *mut agora_link_config,
+    enabled: bool,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe { update(config, error_out, |b| Ok(b.use_bundled_roots(enabled))) }
+}
+
+/// Sends connections for `host` to `address` (`"ip:port"`, e.g. `"127.0.0.1:8443"` or
+/// `"[::1]:8443"`), like curl's `--resolve`; TLS still checks the certificate against `host`.
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; strings are NULL or
+/// NUL-terminated; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_add_resolve(
+    config: *mut agora_link_config,
+    host: *const c_char,
+    address: *const c_char,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            let host = str_arg(host, "host")?;
+            let text = str_arg(address, "address")?;
+            if host.trim().is_empty() {
+                return Err(FfiError::new(AGORA_LINK_ERROR_INVALID_ARGUMENT, "host is empty"));
+            }
+            let address: SocketAddr = text.parse().map_err(|_| {
+                FfiError::new(
+                    AGORA_LINK_ERROR_INVALID_ARGUMENT,
+                    format!("address {text:?} is not \"ip:port\""),
+                )
+            })?;
+            Ok(b.resolve(host, address))
+        })
+    }
+}
+
+/// Sets the `User-Agent` header.
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `user_agent` is NULL or
+/// NUL-terminated; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_user_agent(
+    config: *mut agora_link_config,
+    user_agent: *const c_char,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe { update(config, error_out, |b| Ok(b.user_agent(str_arg(user_agent, "user_agent")?))) }
+}
+
+/// Frees a configuration (clients built from it are unaffected). NULL is a no-op.
+///
+/// # Safety
+/// `config` is NULL or a configuration from `agora_link_config_new`, not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_free(config: *mut agora_link_config) {
+    // SAFETY: forwarded contract.
+    unsafe { free_box(config) }
+}
