@@ -176,6 +176,12 @@ impl<T> Completion<T> {
             deliver(outcome);
         }
     }
+
+    /// Drops the completion without calling the callback: the call was refused up front, and
+    /// the caller learns it from the return code instead.
+    fn disarm(mut self) {
+        self.deliver = None;
+    }
 }
 
 impl<T> Drop for Completion<T> {
@@ -244,7 +250,13 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
-    let handle = crate::runtime::handle().map_err(FfiError::from)?;
+    let handle = match crate::runtime::handle() {
+        Ok(handle) => handle,
+        Err(error) => {
+            completion.disarm();
+            return Err(FfiError::from(error));
+        }
+    };
     let task = handle.spawn(async move {
         let outcome = work.await.map_err(FfiError::from);
         completion.complete(outcome);
