@@ -1,10 +1,10 @@
 //! The library's own tokio runtime: created on first use, configurable before that, and shut
 //! down explicitly by hosts that unload the library.
 //!
-//! Rust callers normally never see it: the client's futures run on the caller's tokio runtime.
-//! When a future is polled by another executor (smol, async-std, `futures::executor`, a foreign
-//! event loop), the HTTP exchange is spawned onto this runtime and its result awaited, so no call
-//! panics for lack of a tokio reactor. The C ABI and the foreign bindings run every call on it.
+//! Rust callers normally never see it: a client created inside a multi-thread tokio runtime does
+//! its I/O on that runtime. A client created elsewhere (no runtime, a current-thread runtime),
+//! or polled by another executor (smol, async-std, `futures::executor`, a foreign event loop),
+//! does its I/O here. The C ABI and the foreign bindings run every call on it.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -31,7 +31,9 @@ static STATE: Mutex<State> = Mutex::new(State::NotStarted {
 });
 
 fn state() -> std::sync::MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Sets the number of worker threads (at least 1). Only possible before the runtime starts.
@@ -106,17 +108,4 @@ pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
         return Err(Error::WouldDeadlock);
     }
     Ok(handle()?.block_on(future))
-}
-
-/// Runs `future` on the current tokio runtime, or on the library runtime when the caller is not
-/// inside one.
-pub(crate) async fn run_on_tokio<F>(future: F) -> Result<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    if in_async_context() {
-        return Ok(future.await);
-    }
-    handle()?.spawn(future).await.map_err(|_| Error::Shutdown)
 }

@@ -21,7 +21,8 @@ fn version_macros() -> String {
 }
 
 fn generate() -> String {
-    let config = cbindgen::Config::from_file(crate_dir().join("cbindgen.toml")).expect("cbindgen.toml");
+    let config =
+        cbindgen::Config::from_file(crate_dir().join("cbindgen.toml")).expect("cbindgen.toml");
     let mut config = config;
     config.after_includes = Some(format!("\n{}\n", version_macros()));
     let bindings = cbindgen::Builder::new()
@@ -52,7 +53,10 @@ fn the_committed_header_is_up_to_date() {
 #[test]
 fn the_header_version_matches_cargo_toml_and_the_library() {
     let header = std::fs::read_to_string(crate_dir().join("include/agora_link.h")).unwrap();
-    assert!(header.contains(&version_macros()), "version macros missing or stale");
+    assert!(
+        header.contains(&version_macros()),
+        "version macros missing or stale"
+    );
     // SAFETY: a static NUL-terminated string.
     let runtime = unsafe { std::ffi::CStr::from_ptr(agora_link::capi::agora_link_version()) };
     assert_eq!(runtime.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
@@ -64,16 +68,33 @@ fn every_exported_symbol_is_prefixed_and_documented() {
     let mut functions = 0;
     let lines: Vec<&str> = header.lines().collect();
     for (index, line) in lines.iter().enumerate() {
-        let declares = line.contains('(') && !line.starts_with(' ') && !line.starts_with('#')
-            && !line.starts_with('/') && !line.starts_with('*') && !line.starts_with("typedef")
-            && !line.trim().is_empty() && !line.starts_with('}');
+        let declares = line.contains('(')
+            && !line.starts_with(' ')
+            && !line.starts_with('#')
+            && !line.starts_with('/')
+            && !line.starts_with('*')
+            && !line.starts_with("typedef")
+            && !line.trim().is_empty()
+            && !line.starts_with('}');
         if declares {
             functions += 1;
-            assert!(line.contains("agora_link_"), "unprefixed declaration: {line}");
-            let previous = lines[..index].iter().rev().find(|l| !l.trim().is_empty()).unwrap();
-            assert!(previous.trim_start().starts_with('*') || previous.trim_end().ends_with("*/"),
-                "undocumented declaration: {line}");
+            assert!(
+                line.contains("agora_link_"),
+                "unprefixed declaration: {line}"
+            );
+            let previous = lines[..index]
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap();
+            assert!(
+                previous.trim_start().starts_with('*') || previous.trim_end().ends_with("*/"),
+                "undocumented declaration: {line}"
+            );
         }
     }
-    assert!(functions > 40, "found only {functions} function declarations");
+    assert!(
+        functions > 40,
+        "found only {functions} function declarations"
+    );
 }

@@ -43,3 +43,38 @@ fn calls_work_from_a_non_tokio_executor() {
     assert!(!login.gy_token.pool.identity_id.is_empty());
     assert_eq!(sandbox.stats().token_requests(), 1);
 }
+
+#[test]
+fn a_client_used_from_several_runtimes_never_strands_a_connection() {
+    // Connections are driven by one runtime that keeps running (here the library runtime, as
+    // the client is created outside any runtime). Were they driven by the runtime that made
+    // them, the second runtime would pick a pooled connection whose driver sits on the first,
+    // idle runtime, and wait for the request timeout.
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = server_runtime.block_on(common::sandbox());
+    let client = common::build(
+        common::config_for(&sandbox).request_timeout(std::time::Duration::from_secs(3)),
+    );
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..3 {
+        first
+            .block_on(client.list_packages())
+            .unwrap_or_else(|e| panic!("round {round}, first: {e}"));
+        second
+            .block_on(client.list_packages())
+            .unwrap_or_else(|e| panic!("round {round}, second: {e}"));
+        block_on(client.list_packages())
+            .unwrap_or_else(|e| panic!("round {round}, no runtime: {e}"));
+    }
+    drop(first);
+    second
+        .block_on(client.list_packages())
+        .expect("after the first runtime is gone");
+}

@@ -5,13 +5,13 @@ use std::future::Future;
 use std::ptr;
 
 use super::agora_link_result::*;
-use super::{
-    agora_link_config, agora_link_error, agora_link_result, free_box, guard, require_out, str_arg,
-    write_out, FfiError,
-};
 use super::results::{
     agora_link_account, agora_link_login, agora_link_package, agora_link_package_list,
     agora_link_token,
+};
+use super::{
+    agora_link_config, agora_link_error, agora_link_result, free_box, guard, require_out, str_arg,
+    write_out, FfiError,
 };
 use crate::api::cloud_storage::OpenPackageRequest;
 use crate::client::Client;
@@ -123,7 +123,11 @@ pub type agora_link_login_callback = Option<
 /// Completion of an asynchronous call without a value (remove); as
 /// `agora_link_token_callback` without the value.
 pub type agora_link_done_callback = Option<
-    unsafe extern "C" fn(user_data: *mut c_void, result: agora_link_result, error: *mut agora_link_error),
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        result: agora_link_result,
+        error: *mut agora_link_error,
+    ),
 >;
 
 /// Something the C side receives through a callback or an out-parameter.
@@ -205,7 +209,12 @@ fn value_completion<T: Delivered>(
             match outcome {
                 // SAFETY: the host's callback, called once with ownership of the value.
                 Ok(value) => unsafe {
-                    callback(user_data.0, AGORA_LINK_OK, value.into_raw(), ptr::null_mut())
+                    callback(
+                        user_data.0,
+                        AGORA_LINK_OK,
+                        value.into_raw(),
+                        ptr::null_mut(),
+                    )
                 },
                 Err(error) => {
                     let result = error.result;
@@ -391,7 +400,9 @@ pub unsafe extern "C" fn agora_link_client_get_package(
 ///
 /// # Safety
 /// `request` is NULL or points to a request whose strings are NULL or NUL-terminated.
-unsafe fn open_request(request: *const agora_link_open_request) -> Result<OpenPackageRequest, FfiError> {
+unsafe fn open_request(
+    request: *const agora_link_open_request,
+) -> Result<OpenPackageRequest, FfiError> {
     // SAFETY: NULL or valid, per the contract.
     let request = unsafe { request.as_ref() }.ok_or_else(|| FfiError::null("request"))?;
     // SAFETY: forwarded string contract.
@@ -571,7 +582,12 @@ pub unsafe extern "C" fn agora_link_client_list_packages_async(
         // SAFETY: forwarded contract.
         let client = unsafe { client_ref(client) }?.clone();
         spawn_call(
-            async move { client.list_packages().await.map(agora_link_package_list::from) },
+            async move {
+                client
+                    .list_packages()
+                    .await
+                    .map(agora_link_package_list::from)
+            },
             value_completion(callback, UserData(user_data)),
             call_out,
         )
@@ -596,7 +612,12 @@ pub unsafe extern "C" fn agora_link_client_get_package_async(
         // SAFETY: forwarded contract.
         let client = unsafe { client_ref(client) }?.clone();
         spawn_call(
-            async move { client.get_package(package_id).await.map(agora_link_package::from) },
+            async move {
+                client
+                    .get_package(package_id)
+                    .await
+                    .map(agora_link_package::from)
+            },
             value_completion(callback, UserData(user_data)),
             call_out,
         )

@@ -75,16 +75,17 @@ pub unsafe extern "C" fn agora_link_config_new(
 ) -> agora_link_result {
     guard(error_out, || {
         require_out(config_out, "config_out")?;
-        let region = match region {
-            AGORA_LINK_REGION_CN => Region::China,
-            AGORA_LINK_REGION_NA => Region::NorthAmerica,
-            other => {
-                return Err(FfiError::new(
+        let region =
+            match region {
+                AGORA_LINK_REGION_CN => Region::China,
+                AGORA_LINK_REGION_NA => Region::NorthAmerica,
+                other => return Err(FfiError::new(
                     AGORA_LINK_ERROR_INVALID_ARGUMENT,
-                    format!("unknown region {other}; use AGORA_LINK_REGION_CN or AGORA_LINK_REGION_NA"),
-                ))
-            }
-        };
+                    format!(
+                        "unknown region {other}; use AGORA_LINK_REGION_CN or AGORA_LINK_REGION_NA"
+                    ),
+                )),
+            };
         // SAFETY: forwarded string contract.
         let (client_id, client_secret) = unsafe {
             (
@@ -117,7 +118,10 @@ pub unsafe extern "C" fn agora_link_config_set_password_grant(
     // SAFETY: forwarded contracts.
     unsafe {
         update(config, error_out, |b| {
-            Ok(b.password_grant(str_arg(username, "username")?, str_arg(password, "password")?))
+            Ok(b.password_grant(
+                str_arg(username, "username")?,
+                str_arg(password, "password")?,
+            ))
         })
     }
 }
@@ -149,7 +153,11 @@ pub unsafe extern "C" fn agora_link_config_set_base_url(
     error_out: *mut *mut agora_link_error,
 ) -> agora_link_result {
     // SAFETY: forwarded contracts.
-    unsafe { update(config, error_out, |b| Ok(b.base_url(str_arg(base_url, "base_url")?))) }
+    unsafe {
+        update(config, error_out, |b| {
+            Ok(b.base_url(str_arg(base_url, "base_url")?))
+        })
+    }
 }
 
 /// Sets the connect timeout in milliseconds (default 5000; 0 is invalid).
@@ -245,7 +253,10 @@ pub unsafe extern "C" fn agora_link_config_add_resolve(
             let host = str_arg(host, "host")?;
             let text = str_arg(address, "address")?;
             if host.trim().is_empty() {
-                return Err(FfiError::new(AGORA_LINK_ERROR_INVALID_ARGUMENT, "host is empty"));
+                return Err(FfiError::new(
+                    AGORA_LINK_ERROR_INVALID_ARGUMENT,
+                    "host is empty",
+                ));
             }
             let address: SocketAddr = text.parse().map_err(|_| {
                 FfiError::new(
@@ -270,7 +281,11 @@ pub unsafe extern "C" fn agora_link_config_set_user_agent(
     error_out: *mut *mut agora_link_error,
 ) -> agora_link_result {
     // SAFETY: forwarded contracts.
-    unsafe { update(config, error_out, |b| Ok(b.user_agent(str_arg(user_agent, "user_agent")?))) }
+    unsafe {
+        update(config, error_out, |b| {
+            Ok(b.user_agent(str_arg(user_agent, "user_agent")?))
+        })
+    }
 }
 
 /// Frees a configuration (clients built from it are unaffected). NULL is a no-op.

@@ -146,7 +146,10 @@ impl FfiError {
     }
 
     pub(crate) fn null(name: &str) -> Self {
-        Self::new(AGORA_LINK_ERROR_NULL_POINTER, format!("{name} must not be NULL"))
+        Self::new(
+            AGORA_LINK_ERROR_NULL_POINTER,
+            format!("{name} must not be NULL"),
+        )
     }
 
     pub(crate) fn cancelled() -> Self {
@@ -244,9 +247,12 @@ pub(crate) unsafe fn str_arg<'a>(pointer: *const c_char, name: &str) -> Result<&
         return Err(FfiError::null(name));
     }
     // SAFETY: non-NULL, and NUL-terminated per the contract.
-    unsafe { CStr::from_ptr(pointer) }
-        .to_str()
-        .map_err(|_| FfiError::new(AGORA_LINK_ERROR_INVALID_UTF8, format!("{name} is not valid UTF-8")))
+    unsafe { CStr::from_ptr(pointer) }.to_str().map_err(|_| {
+        FfiError::new(
+            AGORA_LINK_ERROR_INVALID_UTF8,
+            format!("{name} is not valid UTF-8"),
+        )
+    })
 }
 
 /// Checks that an output pointer is not NULL.
@@ -281,12 +287,11 @@ pub(crate) unsafe fn free_box<T>(pointer: *mut T) {
 /// not free. Thread-safe.
 #[no_mangle]
 pub extern "C" fn agora_link_version() -> *const c_char {
-    const VERSION: &CStr = match CStr::from_bytes_with_nul(
-        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-    ) {
-        Ok(version) => version,
-        Err(_) => c"unknown",
-    };
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => c"unknown",
+        };
     VERSION.as_ptr()
 }
 
@@ -343,7 +348,9 @@ pub unsafe extern "C" fn agora_link_string_free(string: *mut c_char) {
 /// # Safety
 /// `error` is NULL or a live error object.
 #[no_mangle]
-pub unsafe extern "C" fn agora_link_error_result(error: *const agora_link_error) -> agora_link_result {
+pub unsafe extern "C" fn agora_link_error_result(
+    error: *const agora_link_error,
+) -> agora_link_result {
     // SAFETY: NULL or live, per the contract.
     unsafe { error.as_ref() }.map_or(AGORA_LINK_ERROR_NULL_POINTER, |e| e.result)
 }
@@ -375,7 +382,9 @@ pub unsafe extern "C" fn agora_link_error_server_code(error: *const agora_link_e
 /// # Safety
 /// `error` is NULL or a live error object.
 #[no_mangle]
-pub unsafe extern "C" fn agora_link_error_server_message(error: *const agora_link_error) -> *const c_char {
+pub unsafe extern "C" fn agora_link_error_server_message(
+    error: *const agora_link_error,
+) -> *const c_char {
     // SAFETY: NULL or live, per the contract.
     unsafe { error.as_ref() }
         .and_then(|e| e.server_message.as_ref())
@@ -397,7 +406,9 @@ pub unsafe extern "C" fn agora_link_error_http_status(error: *const agora_link_e
 /// # Safety
 /// `error` is NULL or a live error object.
 #[no_mangle]
-pub unsafe extern "C" fn agora_link_error_trace_id(error: *const agora_link_error) -> *const c_char {
+pub unsafe extern "C" fn agora_link_error_trace_id(
+    error: *const agora_link_error,
+) -> *const c_char {
     // SAFETY: NULL or live, per the contract.
     unsafe { error.as_ref() }
         .and_then(|e| e.trace_id.as_ref())

@@ -213,7 +213,9 @@ impl From<Vec<CloudStoragePackage>> for agora_link_package_list {
 /// # Safety
 /// `list` is NULL or a live list.
 #[no_mangle]
-pub unsafe extern "C" fn agora_link_package_list_len(list: *const agora_link_package_list) -> usize {
+pub unsafe extern "C" fn agora_link_package_list_len(
+    list: *const agora_link_package_list,
+) -> usize {
     // SAFETY: NULL or live, per the contract.
     unsafe { list.as_ref() }.map_or(0, |l| l.views.len())
 }
@@ -360,10 +362,7 @@ impl From<LoginResult> for agora_link_login {
             session_token: s.add(gy.proof.session_token.expose()),
             session_expiration_ms: epoch_ms(gy.proof.session_expiration),
         };
-        Self {
-            view,
-            _strings: s,
-        }
+        Self { view, _strings: s }
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::api::Endpoint;
 use crate::config::ClientConfig;
@@ -43,6 +44,9 @@ pub(crate) struct HttpTransport {
     http: reqwest::Client,
     max_response_bytes: usize,
     request_timeout: Duration,
+    /// The runtime that drives this transport's connections: the multi-thread tokio runtime
+    /// the client was created in, or else (`None`) the library runtime.
+    home: Option<Handle>,
 }
 
 impl HttpTransport {
@@ -62,10 +66,16 @@ impl HttpTransport {
         let http = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        // A current-thread runtime only runs while someone blocks on it: connections driven by
+        // it would stall when used from elsewhere. Only a multi-thread runtime can be home.
+        let home = Handle::try_current()
+            .ok()
+            .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
         Ok(Self {
             http,
             max_response_bytes: config.max_response_bytes,
             request_timeout: config.request_timeout,
+            home,
         })
     }
 
@@ -105,7 +115,18 @@ impl HttpTransport {
             wipe(body);
             result
         };
-        crate::runtime::run_on_tokio(exchange).await?
+        let home = match &self.home {
+            Some(home) => home.clone(),
+            None => crate::runtime::handle()?,
+        };
+        match Handle::try_current() {
+            Ok(current) if current.id() == home.id() => exchange.await,
+            _ => match home.spawn(exchange).await {
+                Ok(result) => result,
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                Err(_) => Err(Error::Shutdown),
+            },
+        }
     }
 
     async fn exchange(
