@@ -75,17 +75,18 @@ pub unsafe extern "C" fn agora_link_config_new(
 ) -> agora_link_result {
     guard(error_out, || {
         require_out(config_out, "config_out")?;
-        let region =
-            match region {
-                AGORA_LINK_REGION_CN => Region::China,
-                AGORA_LINK_REGION_NA => Region::NorthAmerica,
-                other => return Err(FfiError::new(
+        let region = match region {
+            AGORA_LINK_REGION_CN => Region::China,
+            AGORA_LINK_REGION_NA => Region::NorthAmerica,
+            other => {
+                return Err(FfiError::new(
                     AGORA_LINK_ERROR_INVALID_ARGUMENT,
                     format!(
                         "unknown region {other}; use AGORA_LINK_REGION_CN or AGORA_LINK_REGION_NA"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         // SAFETY: forwarded string contract.
         let (client_id, client_secret) = unsafe {
             (

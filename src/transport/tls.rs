@@ -43,6 +43,10 @@ pub(crate) fn client_tls_config(config: &ClientConfig) -> Result<rustls::ClientC
         .map_err(|e| Error::Config(format!("TLS setup failed: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tls.alpn_protocols = if cfg!(feature = "http2") {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(tls)
 }
