@@ -424,3 +424,46 @@ pub unsafe extern "C" fn agora_link_error_free(error: *mut agora_link_error) {
     // SAFETY: forwarded contract.
     unsafe { free_box(error) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_code_and_an_error_object() {
+        let mut error: *mut agora_link_error = ptr::null_mut();
+        let result = guard(&mut error, || panic!("boom at the boundary"));
+        assert_eq!(result, AGORA_LINK_ERROR_PANIC);
+        assert!(!error.is_null());
+        // SAFETY: the error object was just written by `guard`.
+        unsafe {
+            assert_eq!(agora_link_error_result(error), AGORA_LINK_ERROR_PANIC);
+            let message = CStr::from_ptr(agora_link_error_message(error))
+                .to_str()
+                .unwrap();
+            assert!(message.contains("boom at the boundary"), "{message}");
+            agora_link_error_free(error);
+        }
+        // Without an error out-parameter, the code alone.
+        assert_eq!(
+            guard(ptr::null_mut(), || panic!("again")),
+            AGORA_LINK_ERROR_PANIC
+        );
+        assert_eq!(guard_value(7, || panic!("getter")), 7);
+    }
+
+    #[test]
+    fn interior_nul_bytes_never_truncate_or_fail() {
+        assert_eq!(cstring("a\0b").to_str().unwrap(), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn every_result_code_has_a_distinct_name() {
+        let names: std::collections::HashSet<_> =
+            agora_link_result::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names.len(), agora_link_result::ALL.len());
+        for (index, result) in agora_link_result::ALL.iter().enumerate() {
+            assert_eq!(*result as usize, index, "codes are dense and stable");
+        }
+    }
+}
