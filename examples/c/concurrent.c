@@ -120,16 +120,12 @@ static void on_login(void *user_data, enum agora_link_result result, agora_link_
 
 int main(void) {
     project_id = env_or("AGORA_LINK_PROJECT_ID", "c-concurrent-project");
-    agora_link_config *config = config_from_env();
-    if (config == NULL) {
+    client = client_from_env();
+    if (client == NULL) {
         return 1;
     }
     agora_link_error *error = NULL;
-    enum agora_link_result result = agora_link_client_new(config, &client, &error);
-    agora_link_config_free(config);
-    if (result != AGORA_LINK_OK) {
-        return report("agora_link_client_new", result, error);
-    }
+    enum agora_link_result result;
     int failures = 0;
 
     pthread_t threads[THREADS];

@@ -84,4 +84,21 @@ static inline agora_link_config *config_from_env(void) {
     return config;
 }
 
+/* A client configured from the environment (see config_from_env). NULL on error (reported). */
+static inline agora_link_client *client_from_env(void) {
+    agora_link_config *config = config_from_env();
+    if (config == NULL) {
+        return NULL;
+    }
+    agora_link_client *client = NULL;
+    agora_link_error *error = NULL;
+    enum agora_link_result result = agora_link_client_new(config, &client, &error);
+    agora_link_config_free(config);
+    if (result != AGORA_LINK_OK) {
+        report("agora_link_client_new", result, error);
+        return NULL;
+    }
+    return client;
+}
+
 #endif

@@ -26,17 +26,12 @@ int main(void) {
     }
     printf("agora-link %s (header %s)\n", agora_link_version(), AGORA_LINK_VERSION_STRING);
 
-    agora_link_config *config = config_from_env();
-    if (config == NULL) {
+    agora_link_client *client = client_from_env();
+    if (client == NULL) {
         return 1;
     }
-    agora_link_client *client = NULL;
     agora_link_error *error = NULL;
-    enum agora_link_result result = agora_link_client_new(config, &client, &error);
-    agora_link_config_free(config);
-    if (result != AGORA_LINK_OK) {
-        return report("agora_link_client_new", result, error);
-    }
+    enum agora_link_result result;
     int status = 1;
     agora_link_token *token = NULL;
     agora_link_account *account = NULL;

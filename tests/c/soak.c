@@ -24,17 +24,12 @@ static long resident_kib(void) {
 
 int main(int argc, char **argv) {
     long calls = argc > 1 ? strtol(argv[1], NULL, 10) : 10000;
-    agora_link_config *config = config_from_env();
-    if (config == NULL) {
+    agora_link_client *client = client_from_env();
+    if (client == NULL) {
         return 1;
     }
-    agora_link_client *client = NULL;
     agora_link_error *error = NULL;
-    enum agora_link_result result = agora_link_client_new(config, &client, &error);
-    agora_link_config_free(config);
-    if (result != AGORA_LINK_OK) {
-        return report("client_new", result, error);
-    }
+    enum agora_link_result result;
     char name[64];
     snprintf(name, sizeof name, "c-soak-%ld", (long)getpid());
     agora_link_account *account = NULL;
