@@ -39,6 +39,11 @@ pub mod error;
 pub mod runtime;
 pub mod secret;
 mod transport;
+#[cfg(feature = "uniffi")]
+pub mod uniffi_api;
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
 
 pub use api::cloud_storage::{CloudStoragePackage, OpenPackageRequest};
 pub use api::third_party::{

@@ -1,0 +1,75 @@
+"""agora-link: the Agora Link (声网灵隼) IoT platform REST API from Python.
+
+A thin, typed layer over the Rust SDK (UniFFI). Every call exists twice: ``await
+client.login_account(...)`` for asyncio, ``client.login_account_blocking(...)`` for scripts.
+Failures raise :class:`AgoraLinkError` (``.kind``, ``.message``, ``.server_code``,
+``.server_message``, ``.http_status``, ``.trace_id``). Secrets are :class:`Secret` objects whose
+``str``/``repr`` is ``***``; ``secret.reveal()`` gives the value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ._native.agora_link import (
+    AgoraLinkClient,
+    AgoraLinkConfig,
+    AgoraLinkError,
+    CloudStoragePackage,
+    FailureKind,
+    IotCredentials,
+    LogLevel,
+    LogListener,
+    LogRecord,
+    LoginResult,
+    OpenPackageRequest,
+    RegisteredAccount,
+    Region,
+    RestToken,
+    Secret,
+    clear_log_listener,
+    library_version,
+    set_log_listener,
+)
+
+__version__: str = library_version()
+
+__all__ = [
+    "AgoraLinkClient",
+    "AgoraLinkConfig",
+    "AgoraLinkError",
+    "CloudStoragePackage",
+    "FailureKind",
+    "IotCredentials",
+    "LogLevel",
+    "LogListener",
+    "LogRecord",
+    "LoginResult",
+    "OpenPackageRequest",
+    "RegisteredAccount",
+    "Region",
+    "RestToken",
+    "Secret",
+    "clear_log_listener",
+    "config_from_env",
+    "library_version",
+    "set_log_listener",
+]
+
+
+def config_from_env(environ: Optional[dict] = None) -> AgoraLinkConfig:
+    """A configuration from the CLI's environment variables: ``AGORA_LINK_REGION`` (cn|na),
+    ``AGORA_LINK_ENDPOINT``, ``AGORA_LINK_CLIENT_ID``, ``AGORA_LINK_CLIENT_SECRET``,
+    ``AGORA_LINK_USERNAME`` and ``AGORA_LINK_PASSWORD``. Raises ``KeyError`` when the client id
+    or secret is missing."""
+    env = os.environ if environ is None else environ
+    region = Region.NORTH_AMERICA if env.get("AGORA_LINK_REGION") == "na" else Region.CHINA
+    config = AgoraLinkConfig(
+        region, env["AGORA_LINK_CLIENT_ID"], Secret(env["AGORA_LINK_CLIENT_SECRET"])
+    )
+    if env.get("AGORA_LINK_ENDPOINT"):
+        config.set_base_url(env["AGORA_LINK_ENDPOINT"])
+    if env.get("AGORA_LINK_USERNAME") and env.get("AGORA_LINK_PASSWORD"):
+        config.set_password_grant(env["AGORA_LINK_USERNAME"], Secret(env["AGORA_LINK_PASSWORD"]))
+    return config

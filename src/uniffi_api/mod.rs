@@ -1,0 +1,353 @@
+//! The UniFFI adapter (feature `uniffi`): a thin layer over the Rust core for the Kotlin, Swift
+//! and Python bindings.
+//!
+//! * Async methods are spawned on the library runtime and their join handle awaited, so any
+//!   foreign executor (Kotlin coroutines, Swift tasks, asyncio) can poll them. Cancelling the
+//!   foreign call drops the handle: the exchange finishes in the background and its result is
+//!   discarded, so no call is ever left half done. `*_blocking` variants block the calling
+//!   thread (for scripts); from a library thread they fail with `WouldDeadlock`.
+//! * Secrets are [`Secret`] objects whose string forms (`__str__`/`__repr__`, `toString`,
+//!   `description`) are `***`; `reveal()` gives the value.
+//! * One error type, [`AgoraLinkError`], with the kind, message, server code and message, HTTP
+//!   status and trace id.
+//! * [`set_log_listener`] forwards the SDK's log records to the host's logger.
+
+mod logging;
+mod models;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use logging::{set_log_listener, LogLevel, LogListener, LogRecord};
+pub use models::{CloudStoragePackage, IotCredentials, LoginResult, OpenPackageRequest, RegisteredAccount, RestToken, Secret};
+
+use crate::client::Client;
+use crate::config::{ClientConfig, ClientConfigBuilder};
+use crate::error::{Error, ErrorKind};
+
+/// The Agora Link deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Region {
+    /// Mainland China: `https://api.sd-rtn.com/agoralink/cn/api`.
+    China,
+    /// North America: `https://api.agora.io/agoralink/na/api`.
+    NorthAmerica,
+}
+
+/// What kind of failure an [`AgoraLinkError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FailureKind {
+    /// Invalid configuration (bad URL, plain HTTP to a remote host, bad PEM).
+    Config,
+    /// An invalid argument; nothing was sent.
+    InvalidArgument,
+    /// The server could not be reached, or the connection failed.
+    Network,
+    /// The connect or request timeout expired.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls,
+    /// Credentials or token refused.
+    Auth,
+    /// The server answered with a non-zero code.
+    Api,
+    /// The response could not be decoded.
+    Decode,
+    /// The library runtime was shut down.
+    Shutdown,
+    /// A blocking call was made from a library thread.
+    WouldDeadlock,
+}
+
+/// The one error of the bindings: raised as an exception in Kotlin, Swift and Python.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum AgoraLinkError {
+    /// A failed call.
+    #[error("{message}")]
+    Failure {
+        /// What kind of failure.
+        kind: FailureKind,
+        /// A description, free of secrets.
+        message: String,
+        /// The server's `code`, when the server answered with one.
+        server_code: Option<i64>,
+        /// The server's `msg`, when the server answered with one.
+        server_message: Option<String>,
+        /// The HTTP status, when there was a response.
+        http_status: Option<u16>,
+        /// The trace id of a cloud-storage request.
+        trace_id: Option<String>,
+    },
+}
+
+impl AgoraLinkError {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        AgoraLinkError::Failure {
+            kind,
+            message: message.into(),
+            server_code: None,
+            server_message: None,
+            http_status: None,
+            trace_id: None,
+        }
+    }
+}
+
+impl From<Error> for AgoraLinkError {
+    fn from(error: Error) -> Self {
+        let kind = match error.kind() {
+            ErrorKind::Config => FailureKind::Config,
+            ErrorKind::InvalidArgument => FailureKind::InvalidArgument,
+            ErrorKind::Network => FailureKind::Network,
+            ErrorKind::Timeout => FailureKind::Timeout,
+            ErrorKind::Tls => FailureKind::Tls,
+            ErrorKind::Auth => FailureKind::Auth,
+            ErrorKind::Api => FailureKind::Api,
+            ErrorKind::Decode => FailureKind::Decode,
+            ErrorKind::Shutdown => FailureKind::Shutdown,
+            ErrorKind::WouldDeadlock => FailureKind::WouldDeadlock,
+        };
+        let api = error.api_error();
+        AgoraLinkError::Failure {
+            kind,
+            message: error.to_string(),
+            server_code: api.map(|a| a.code),
+            server_message: api.map(|a| a.msg.clone()),
+            http_status: error.http_status(),
+            trace_id: error.trace_id().map(str::to_owned),
+        }
+    }
+}
+
+type Outcome<T> = Result<T, AgoraLinkError>;
+
+/// A client configuration being built: region and credentials first, then optional settings.
+/// Thread-safe. Its string forms never show the client secret or the password.
+#[derive(uniffi::Object)]
+#[uniffi::export(Debug)]
+pub struct AgoraLinkConfig {
+    builder: Mutex<ClientConfigBuilder>,
+}
+
+impl std::fmt::Debug for AgoraLinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.builder.lock() {
+            Ok(builder) => builder.fmt(f),
+            Err(_) => f.write_str("AgoraLinkConfig"),
+        }
+    }
+}
+
+impl AgoraLinkConfig {
+    fn update(&self, change: impl FnOnce(ClientConfigBuilder) -> ClientConfigBuilder) {
+        let mut builder = self.builder.lock().unwrap_or_else(|p| p.into_inner());
+        *builder = change(builder.clone());
+    }
+}
+
+fn millis(value: u32) -> Outcome<Duration> {
+    if value == 0 {
+        Err(AgoraLinkError::new(
+            FailureKind::InvalidArgument,
+            "a timeout must be greater than 0",
+        ))
+    } else {
+        Ok(Duration::from_millis(u64::from(value)))
+    }
+}
+
+#[uniffi::export]
+impl AgoraLinkConfig {
+    /// A configuration for `region` with the client id and secret Agora issued; the grant is
+    /// client credentials until [`Self::set_password_grant`].
+    #[uniffi::constructor]
+    pub fn new(region: Region, client_id: String, client_secret: Arc<Secret>) -> Arc<Self> {
+        let region = match region {
+            Region::China => crate::Region::China,
+            Region::NorthAmerica => crate::Region::NorthAmerica,
+        };
+        Arc::new(Self {
+            builder: Mutex::new(ClientConfig::builder(region, client_id, client_secret.value())),
+        })
+    }
+
+    /// Uses the password grant.
+    pub fn set_password_grant(&self, username: String, password: Arc<Secret>) {
+        self.update(|b| b.password_grant(username, password.value()));
+    }
+
+    /// Replaces scheme and host (e.g. `http://127.0.0.1:8080`); the region's path is appended.
+    pub fn set_base_url(&self, base_url: String) {
+        self.update(|b| b.base_url(base_url));
+    }
+
+    /// Sets the connect timeout in milliseconds (default 5000).
+    pub fn set_connect_timeout_ms(&self, timeout_ms: u32) -> Outcome<()> {
+        let timeout = millis(timeout_ms)?;
+        self.update(|b| b.connect_timeout(timeout));
+        Ok(())
+    }
+
+    /// Sets the timeout of a whole HTTP exchange in milliseconds (default 15000).
+    pub fn set_request_timeout_ms(&self, timeout_ms: u32) -> Outcome<()> {
+        let timeout = millis(timeout_ms)?;
+        self.update(|b| b.request_timeout(timeout));
+        Ok(())
+    }
+
+    /// Adds trusted root certificates (PEM text).
+    pub fn add_root_certificates_pem(&self, pem: String) {
+        self.update(|b| b.add_root_certificates_pem(pem.into_bytes()));
+    }
+
+    /// Sends connections for `host` to `address` (`"ip:port"`), like curl's `--resolve`.
+    pub fn add_resolve(&self, host: String, address: String) -> Outcome<()> {
+        let address: SocketAddr = address.parse().map_err(|_| {
+            AgoraLinkError::new(
+                FailureKind::InvalidArgument,
+                format!("address {address:?} is not \"ip:port\""),
+            )
+        })?;
+        self.update(|b| b.resolve(host, address));
+        Ok(())
+    }
+
+    /// Sets the `User-Agent` header.
+    pub fn set_user_agent(&self, user_agent: String) {
+        self.update(|b| b.user_agent(user_agent));
+    }
+}
+
+/// A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
+#[derive(Debug, uniffi::Object)]
+pub struct AgoraLinkClient {
+    client: Client,
+}
+
+/// Runs `work` on the library runtime and awaits it from whatever executor polls this future.
+async fn on_runtime<T, F>(work: F) -> Outcome<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let handle = crate::runtime::handle()?;
+    match handle.spawn(work).await {
+        Ok(result) => result.map_err(AgoraLinkError::from),
+        Err(join) if join.is_panic() => Err(AgoraLinkError::new(
+            FailureKind::Shutdown,
+            "internal error: the call panicked",
+        )),
+        Err(_) => Err(Error::Shutdown.into()),
+    }
+}
+
+/// Runs `work` on the library runtime, blocking the calling thread.
+fn blocking<T>(work: impl Future<Output = Result<T, Error>>) -> Outcome<T> {
+    crate::runtime::block_on(work)?.map_err(AgoraLinkError::from)
+}
+
+#[uniffi::export]
+impl AgoraLinkClient {
+    /// Builds a client; fails on an invalid configuration.
+    #[uniffi::constructor]
+    pub fn new(config: Arc<AgoraLinkConfig>) -> Outcome<Arc<Self>> {
+        let builder = config.builder.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let client = Client::new(builder.build()?)?;
+        Ok(Arc::new(Self { client }))
+    }
+
+    /// The managed REST token (cached, renewed ahead of expiry).
+    pub async fn access_token(&self) -> Outcome<RestToken> {
+        let client = self.client.clone();
+        on_runtime(async move { client.access_token().await.map(RestToken::from) }).await
+    }
+
+    /// Lists every cloud-storage package.
+    pub async fn list_packages(&self) -> Outcome<Vec<CloudStoragePackage>> {
+        let client = self.client.clone();
+        on_runtime(async move {
+            Ok(client.list_packages().await?.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// Gets one cloud-storage package by id.
+    pub async fn get_package(&self, package_id: i64) -> Outcome<CloudStoragePackage> {
+        let client = self.client.clone();
+        on_runtime(async move { client.get_package(package_id).await.map(Into::into) }).await
+    }
+
+    /// Opens (buys) a package and returns the order id. Never repeated once it may have
+    /// reached the server; cancelling the caller does not abort a request already sent.
+    pub async fn open_package(&self, request: OpenPackageRequest) -> Outcome<String> {
+        let client = self.client.clone();
+        on_runtime(async move { client.open_package(&request.into()).await }).await
+    }
+
+    /// Registers a third-party account.
+    pub async fn register_account(&self, project_id: String, account: String) -> Outcome<RegisteredAccount> {
+        let client = self.client.clone();
+        on_runtime(async move { client.register_account(&project_id, &account).await.map(Into::into) }).await
+    }
+
+    /// Logs a third-party account in; returns its token and IoT credentials.
+    pub async fn login_account(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<LoginResult> {
+        let client = self.client.clone();
+        on_runtime(async move {
+            client
+                .login_account(&project_id, &account, &account_token.value())
+                .await
+                .map(Into::into)
+        })
+        .await
+    }
+
+    /// Removes a third-party account.
+    pub async fn remove_account(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<()> {
+        let client = self.client.clone();
+        on_runtime(async move { client.remove_account(&project_id, &account, &account_token.value()).await }).await
+    }
+
+    /// Blocking [`Self::access_token`].
+    pub fn access_token_blocking(&self) -> Outcome<RestToken> {
+        blocking(self.client.access_token()).map(RestToken::from)
+    }
+
+    /// Blocking [`Self::list_packages`].
+    pub fn list_packages_blocking(&self) -> Outcome<Vec<CloudStoragePackage>> {
+        Ok(blocking(self.client.list_packages())?.into_iter().map(Into::into).collect())
+    }
+
+    /// Blocking [`Self::get_package`].
+    pub fn get_package_blocking(&self, package_id: i64) -> Outcome<CloudStoragePackage> {
+        blocking(self.client.get_package(package_id)).map(Into::into)
+    }
+
+    /// Blocking [`Self::open_package`].
+    pub fn open_package_blocking(&self, request: OpenPackageRequest) -> Outcome<String> {
+        blocking(self.client.open_package(&request.into()))
+    }
+
+    /// Blocking [`Self::register_account`].
+    pub fn register_account_blocking(&self, project_id: String, account: String) -> Outcome<RegisteredAccount> {
+        blocking(self.client.register_account(&project_id, &account)).map(Into::into)
+    }
+
+    /// Blocking [`Self::login_account`].
+    pub fn login_account_blocking(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<LoginResult> {
+        blocking(self.client.login_account(&project_id, &account, &account_token.value())).map(Into::into)
+    }
+
+    /// Blocking [`Self::remove_account`].
+    pub fn remove_account_blocking(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<()> {
+        blocking(self.client.remove_account(&project_id, &account, &account_token.value()))
+    }
+}
+
+/// The library version (equals the crate version).
+#[uniffi::export]
+pub fn library_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
