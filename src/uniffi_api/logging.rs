@@ -59,7 +59,7 @@ type Installed = Option<(Arc<dyn LogListener>, LogLevel)>;
 static LISTENER: RwLock<Installed> = RwLock::new(None);
 static INSTALL: std::sync::Once = std::sync::Once::new();
 
-/// Sends the SDK's log records at `min_level` and above to `listener`, replacing any previous
+/// Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`, replacing any previous
 /// listener. The first call installs a process-wide `tracing` subscriber; if the host process
 /// already has one, this fails with `Config` (use that subscriber instead).
 #[uniffi::export]
@@ -94,7 +94,8 @@ impl<S: Subscriber> Layer<S> for ForwardLayer {
             return;
         };
         let level = LogLevel::from(event.metadata().level());
-        if level < min_level {
+        // The SDK's own records only; its HTTP stack's trace chatter stays out.
+        if level < min_level || !event.metadata().target().starts_with("agora_link") {
             return;
         }
         let mut visitor = MessageVisitor::default();

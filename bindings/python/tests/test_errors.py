@@ -1,0 +1,116 @@
+"""Every error kind, raised as AgoraLinkError with its details, from the real library."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import agora_link
+from agora_link import AgoraLinkError, FailureKind
+
+from conftest import CLIENT_ID, CLIENT_SECRET, make_config
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def _kind(error: AgoraLinkError) -> FailureKind:
+    return error.kind
+
+
+def test_config_errors():
+    config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, CLIENT_ID, agora_link.Secret(CLIENT_SECRET))
+    config.set_base_url("http://api.sd-rtn.com")
+    with pytest.raises(AgoraLinkError) as caught:
+        agora_link.AgoraLinkClient(config)
+    assert caught.value.kind == FailureKind.CONFIG
+    assert "loopback" in caught.value.message
+    config.set_base_url("https://api.sd-rtn.com")
+    config.add_root_certificates_pem("not a certificate")
+    with pytest.raises(AgoraLinkError) as caught:
+        agora_link.AgoraLinkClient(config)
+    assert caught.value.kind == FailureKind.CONFIG
+
+
+def test_invalid_arguments(client):
+    with pytest.raises(AgoraLinkError) as caught:
+        client.register_account_blocking("p", "")
+    assert caught.value.kind == FailureKind.INVALID_ARGUMENT
+    config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, "i", agora_link.Secret("s"))
+    with pytest.raises(AgoraLinkError) as caught:
+        config.set_request_timeout_ms(0)
+    assert caught.value.kind == FailureKind.INVALID_ARGUMENT
+    with pytest.raises(AgoraLinkError) as caught:
+        config.add_resolve("api.sd-rtn.com", "not-an-address")
+    assert caught.value.kind == FailureKind.INVALID_ARGUMENT
+
+
+async def test_network_error(sandbox):
+    config = make_config(sandbox)
+    config.set_base_url(_closed_port_url())
+    client = agora_link.AgoraLinkClient(config)
+    with pytest.raises(AgoraLinkError) as caught:
+        await client.list_packages()
+    assert caught.value.kind == FailureKind.NETWORK
+    assert caught.value.http_status is None and caught.value.server_code is None
+
+
+async def test_timeout_error(sandbox):
+    client = agora_link.AgoraLinkClient(make_config(sandbox, timeout_ms=300))
+    await client.access_token()
+    sandbox.inject("/getAll", {"kind": "delay", "millis": 3000})
+    with pytest.raises(AgoraLinkError) as caught:
+        await client.list_packages()
+    assert caught.value.kind == FailureKind.TIMEOUT
+
+
+def test_tls_error(sandbox):
+    # TLS to a plain-HTTP port: the handshake fails.
+    config = make_config(sandbox)
+    port = sandbox.url.rsplit(":", 1)[1]
+    config.set_base_url("https://api.sd-rtn.com")
+    config.add_resolve("api.sd-rtn.com", f"127.0.0.1:{port}")
+    client = agora_link.AgoraLinkClient(config)
+    with pytest.raises(AgoraLinkError) as caught:
+        client.access_token_blocking()
+    assert caught.value.kind == FailureKind.TLS
+
+
+def test_auth_error(sandbox):
+    config = make_config(sandbox)
+    config.set_password_grant("sandbox-user", agora_link.Secret("wrong-password"))
+    with pytest.raises(AgoraLinkError) as caught:
+        agora_link.AgoraLinkClient(config).list_packages_blocking()
+    error = caught.value
+    assert error.kind == FailureKind.AUTH
+    assert (error.server_code, error.server_message, error.http_status) == (400, "invalid_grant", 400)
+    assert "wrong-password" not in str(error)
+
+
+async def test_api_error_keeps_code_message_status_and_trace_id(client):
+    with pytest.raises(AgoraLinkError) as caught:
+        await client.get_package(4242)
+    error = caught.value
+    assert error.kind == FailureKind.API
+    assert error.server_code == 999999 and error.http_status == 200
+    assert "4242" in error.server_message
+    assert len(error.trace_id) == 36
+
+
+async def test_api_error_with_http_201(client, account_name):
+    with pytest.raises(AgoraLinkError) as caught:
+        await client.login_account("p", account_name, agora_link.Secret("token"))
+    assert (caught.value.server_code, caught.value.http_status) == (999999, 201)
+    assert caught.value.server_message.startswith("The user not exists.")
+
+
+async def test_decode_error(sandbox, client):
+    sandbox.inject("/getAll", {"kind": "respond", "status": 502, "body": "<html>bad gateway</html>"})
+    with pytest.raises(AgoraLinkError) as caught:
+        await client.list_packages()
+    assert caught.value.kind == FailureKind.DECODE and caught.value.http_status == 502
+    assert "bad gateway" in caught.value.message
