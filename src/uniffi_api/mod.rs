@@ -65,12 +65,13 @@ pub enum FailureKind {
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum AgoraLinkError {
     /// A failed call.
-    #[error("{message}")]
+    #[error("{reason}")]
     Failure {
         /// What kind of failure.
         kind: FailureKind,
-        /// A description, free of secrets.
-        message: String,
+        /// A description, free of secrets. (Named `reason`, as `message` is taken by the
+        /// exception base classes of Kotlin and Swift.)
+        reason: String,
         /// The server's `code`, when the server answered with one.
         server_code: Option<i64>,
         /// The server's `msg`, when the server answered with one.
@@ -86,7 +87,7 @@ impl AgoraLinkError {
     fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         AgoraLinkError::Failure {
             kind,
-            message: message.into(),
+            reason: message.into(),
             server_code: None,
             server_message: None,
             http_status: None,
@@ -112,7 +113,7 @@ impl From<Error> for AgoraLinkError {
         let api = error.api_error();
         AgoraLinkError::Failure {
             kind,
-            message: error.to_string(),
+            reason: error.to_string(),
             server_code: api.map(|a| a.code),
             server_message: api.map(|a| a.msg.clone()),
             http_status: error.http_status(),

@@ -28,7 +28,7 @@ def test_config_errors():
     with pytest.raises(AgoraLinkError) as caught:
         agora_link.AgoraLinkClient(config)
     assert caught.value.kind == FailureKind.CONFIG
-    assert "loopback" in caught.value.message
+    assert "loopback" in caught.value.reason
     config.set_base_url("https://api.sd-rtn.com")
     config.add_root_certificates_pem("not a certificate")
     with pytest.raises(AgoraLinkError) as caught:
@@ -113,4 +113,4 @@ async def test_decode_error(sandbox, client):
     with pytest.raises(AgoraLinkError) as caught:
         await client.list_packages()
     assert caught.value.kind == FailureKind.DECODE and caught.value.http_status == 502
-    assert "bad gateway" in caught.value.message
+    assert "bad gateway" in caught.value.reason

@@ -2,7 +2,7 @@
 
 A thin, typed layer over the Rust SDK (UniFFI). Every call exists twice: ``await
 client.login_account(...)`` for asyncio, ``client.login_account_blocking(...)`` for scripts.
-Failures raise :class:`AgoraLinkError` (``.kind``, ``.message``, ``.server_code``,
+Failures raise :class:`AgoraLinkError` (``.kind``, ``.reason``, ``.server_code``,
 ``.server_message``, ``.http_status``, ``.trace_id``). Secrets are :class:`Secret` objects whose
 ``str``/``repr`` is ``***``; ``secret.reveal()`` gives the value.
 """

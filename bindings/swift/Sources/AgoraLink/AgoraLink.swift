@@ -2467,8 +2467,9 @@ enum AgoraLinkError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          * What kind of failure.
          */kind: FailureKind, 
         /**
-         * A description, free of secrets.
-         */message: String, 
+         * A description, free of secrets. (Named `reason`, as `message` is taken by the
+         * exception base classes of Kotlin and Swift.)
+         */reason: String, 
         /**
          * The server's `code`, when the server answered with one.
          */serverCode: Int64?, 
@@ -2513,7 +2514,7 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
         
         case 1: return .Failure(
             kind: try FfiConverterTypeFailureKind.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf), 
             serverCode: try FfiConverterOptionInt64.read(from: &buf), 
             serverMessage: try FfiConverterOptionString.read(from: &buf), 
             httpStatus: try FfiConverterOptionUInt16.read(from: &buf), 
@@ -2531,10 +2532,10 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
 
         
         
-        case let .Failure(kind,message,serverCode,serverMessage,httpStatus,traceId):
+        case let .Failure(kind,reason,serverCode,serverMessage,httpStatus,traceId):
             writeInt(&buf, Int32(1))
             FfiConverterTypeFailureKind.write(kind, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             FfiConverterOptionInt64.write(serverCode, into: &buf)
             FfiConverterOptionString.write(serverMessage, into: &buf)
             FfiConverterOptionUInt16.write(httpStatus, into: &buf)

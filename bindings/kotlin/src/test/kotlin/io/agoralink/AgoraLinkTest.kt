@@ -1,0 +1,162 @@
+package io.agoralink
+
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.TimeoutCancellationException
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+import java.io.BufferedReader
+import java.io.InputStreamReader
+import java.net.HttpURLConnection
+import java.net.URI
+import java.util.UUID
+
+/** The Kotlin binding against the sandbox binary: suspend calls, errors, secrets, concurrency. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class AgoraLinkTest {
+    private lateinit var sandbox: Process
+    private lateinit var baseUrl: String
+
+    @BeforeAll
+    fun startSandbox() {
+        val binary = System.getProperty("agoralink.sandbox")
+        sandbox = ProcessBuilder(binary, "--listen", "127.0.0.1:0")
+            .redirectError(ProcessBuilder.Redirect.DISCARD)
+            .start()
+        val line = BufferedReader(InputStreamReader(sandbox.inputStream)).readLine()
+        assertTrue(line != null && line.contains("listening on"), "sandbox did not start: $line")
+        baseUrl = line!!.substringAfterLast(' ')
+    }
+
+    @AfterAll
+    fun stopSandbox() {
+        sandbox.destroy()
+    }
+
+    private fun client(timeoutMs: UInt = 10_000u): AgoraLinkClient {
+        val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
+        config.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
+        config.setBaseUrl(baseUrl)
+        config.setRequestTimeoutMs(timeoutMs)
+        return AgoraLinkClient(config)
+    }
+
+    private fun admin(method: String, path: String, body: String? = null): String {
+        val connection = URI.create(baseUrl + path).toURL().openConnection() as HttpURLConnection
+        connection.requestMethod = method
+        if (body != null) {
+            connection.doOutput = true
+            connection.setRequestProperty("Content-Type", "application/json")
+            connection.outputStream.use { it.write(body.toByteArray()) }
+        }
+        return connection.inputStream.bufferedReader().use { it.readText() }
+    }
+
+    private fun tokenRequests(): Int =
+        Regex("\"token_requests_by_grant\":\\{([^}]*)}").find(admin("GET", "/_sandbox/stats"))!!
+            .groupValues[1].split(',').filter { it.isNotBlank() }.sumOf { it.substringAfter(':').trim().toInt() }
+
+    private fun name() = "kt-" + UUID.randomUUID().toString().take(12)
+
+    @Test
+    fun fullFlowWithSuspendCalls() = runBlocking {
+        client().use { client ->
+            val token = client.accessToken()
+            assertEquals("bearer", token.tokenType)
+            assertEquals(31969uL, token.expiresInS)
+            val account = name()
+            val registered = client.registerAccount("kt", account)
+            assertTrue(registered.userId.startsWith("100000000000000000_"))
+            val login = client.loginAccount("kt", account, registered.token)
+            val gy = login.gyToken
+            assertTrue(gy.endpoint.endsWith(".iot.cn-north-1.amazonaws.com.cn"))
+            assertTrue(gy.identityId.startsWith("cn-north-1:"))
+            assertTrue(gy.identityPoolId.startsWith("cn-north-1:"))
+            assertTrue(gy.accessKeyId.startsWith("ASIA"))
+            assertEquals(40, gy.secretKey.reveal().length)
+            assertTrue(gy.sessionToken.reveal().isNotEmpty() && gy.cognitoToken.reveal().startsWith("eyJ"))
+            assertTrue(gy.sessionExpirationMs > System.currentTimeMillis() + 3_500_000)
+            assertEquals(7200uL, gy.expirationS)
+            assertEquals(43199uL, login.lsToken.expiresInS)
+            val packages = client.listPackages()
+            assertEquals(listOf(1L, 2L, 3L, 4L, 5L), packages.map { it.id })
+            assertEquals(packages[1], client.getPackage(2))
+            val order = client.openPackage(
+                OpenPackageRequest("kt-app", registered.userId, "kt-device", "pay-$account", 2, 1),
+            )
+            assertTrue(admin("GET", "/_sandbox/orders").contains(order))
+            client.removeAccount("kt", account, registered.token)
+        }
+    }
+
+    @Test
+    fun failuresAreTypedExceptionsWithServerDetails() = runBlocking {
+        client().use { client ->
+            val error = assertThrows(AgoraLinkException.Failure::class.java) {
+                runBlocking { client.getPackage(4242) }
+            }
+            assertEquals(FailureKind.API, error.kind)
+            assertEquals(999999L, error.serverCode)
+            assertEquals(200.toUShort(), error.httpStatus)
+            assertNotNull(error.traceId)
+            val missing = assertThrows(AgoraLinkException.Failure::class.java) {
+                client.loginAccountBlocking("kt", name(), Secret("nope"))
+            }
+            assertEquals(201.toUShort(), missing.httpStatus)
+            val invalid = assertThrows(AgoraLinkException.Failure::class.java) {
+                client.registerAccountBlocking("kt", "")
+            }
+            assertEquals(FailureKind.INVALID_ARGUMENT, invalid.kind)
+        }
+        val config = AgoraLinkConfig(Region.CHINA, "id", Secret("secret"))
+        config.setBaseUrl("http://api.sd-rtn.com")
+        val configError = assertThrows(AgoraLinkException.Failure::class.java) { AgoraLinkClient(config) }
+        assertEquals(FailureKind.CONFIG, configError.kind)
+    }
+
+    @Test
+    fun secretsAreRedactedInToString() {
+        client().use { client ->
+            val account = name()
+            val registered = client.registerAccountBlocking("kt", account)
+            val login = client.loginAccountBlocking("kt", account, registered.token)
+            val shown = login.toString() + registered.toString()
+            for (secret in listOf(registered.token, login.gyToken.secretKey, login.gyToken.sessionToken,
+                login.gyToken.cognitoToken, login.lsToken.accessToken)) {
+                assertFalse(shown.contains(secret.reveal()), "a secret leaked into toString()")
+            }
+            assertEquals("***", Secret("hunter2").toString())
+        }
+    }
+
+    @Test
+    fun concurrentCoroutinesShareOneTokenRequest() = runBlocking {
+        client().use { client ->
+            val before = tokenRequests()
+            val packages = (1..200).map { async { client.listPackages() } }.awaitAll()
+            assertTrue(packages.all { it.size == 5 })
+            assertEquals(before + 1, tokenRequests())
+        }
+    }
+
+    @Test
+    fun cancellationLeavesTheClientUsable() = runBlocking {
+        client().use { client ->
+            client.accessToken()
+            admin("POST", "/_sandbox/faults", """{"path_suffix":"/getAll","action":{"kind":"delay","millis":1500},"times":1}""")
+            assertThrows(TimeoutCancellationException::class.java) {
+                runBlocking { withTimeout(200) { client.listPackages() } }
+            }
+            assertEquals(5, client.listPackages().size)
+        }
+    }
+}
