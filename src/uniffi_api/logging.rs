@@ -63,7 +63,10 @@ static INSTALL: std::sync::Once = std::sync::Once::new();
 /// listener. The first call installs a process-wide `tracing` subscriber; if the host process
 /// already has one, this fails with `Config` (use that subscriber instead).
 #[uniffi::export]
-pub fn set_log_listener(listener: Arc<dyn LogListener>, min_level: LogLevel) -> Result<(), AgoraLinkError> {
+pub fn set_log_listener(
+    listener: Arc<dyn LogListener>,
+    min_level: LogLevel,
+) -> Result<(), AgoraLinkError> {
     let mut installed = Ok(());
     INSTALL.call_once(|| {
         let subscriber = tracing_subscriber::registry().with(ForwardLayer);

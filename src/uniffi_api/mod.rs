@@ -21,7 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use logging::{set_log_listener, LogLevel, LogListener, LogRecord};
-pub use models::{CloudStoragePackage, IotCredentials, LoginResult, OpenPackageRequest, RegisteredAccount, RestToken, Secret};
+pub use models::{
+    CloudStoragePackage, IotCredentials, LoginResult, OpenPackageRequest, RegisteredAccount,
+    RestToken, Secret,
+};
 
 use crate::client::Client;
 use crate::config::{ClientConfig, ClientConfigBuilder};
@@ -170,7 +173,11 @@ impl AgoraLinkConfig {
             Region::NorthAmerica => crate::Region::NorthAmerica,
         };
         Arc::new(Self {
-            builder: Mutex::new(ClientConfig::builder(region, client_id, client_secret.value())),
+            builder: Mutex::new(ClientConfig::builder(
+                region,
+                client_id,
+                client_secret.value(),
+            )),
         })
     }
 
@@ -254,7 +261,11 @@ impl AgoraLinkClient {
     /// Builds a client; fails on an invalid configuration.
     #[uniffi::constructor]
     pub fn new(config: Arc<AgoraLinkConfig>) -> Outcome<Arc<Self>> {
-        let builder = config.builder.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let builder = config
+            .builder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let client = Client::new(builder.build()?)?;
         Ok(Arc::new(Self { client }))
     }
@@ -269,7 +280,12 @@ impl AgoraLinkClient {
     pub async fn list_packages(&self) -> Outcome<Vec<CloudStoragePackage>> {
         let client = self.client.clone();
         on_runtime(async move {
-            Ok(client.list_packages().await?.into_iter().map(Into::into).collect())
+            Ok(client
+                .list_packages()
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
         })
         .await
     }
@@ -288,13 +304,28 @@ impl AgoraLinkClient {
     }
 
     /// Registers a third-party account.
-    pub async fn register_account(&self, project_id: String, account: String) -> Outcome<RegisteredAccount> {
+    pub async fn register_account(
+        &self,
+        project_id: String,
+        account: String,
+    ) -> Outcome<RegisteredAccount> {
         let client = self.client.clone();
-        on_runtime(async move { client.register_account(&project_id, &account).await.map(Into::into) }).await
+        on_runtime(async move {
+            client
+                .register_account(&project_id, &account)
+                .await
+                .map(Into::into)
+        })
+        .await
     }
 
     /// Logs a third-party account in; returns its token and IoT credentials.
-    pub async fn login_account(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<LoginResult> {
+    pub async fn login_account(
+        &self,
+        project_id: String,
+        account: String,
+        account_token: Arc<Secret>,
+    ) -> Outcome<LoginResult> {
         let client = self.client.clone();
         on_runtime(async move {
             client
@@ -306,9 +337,19 @@ impl AgoraLinkClient {
     }
 
     /// Removes a third-party account.
-    pub async fn remove_account(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<()> {
+    pub async fn remove_account(
+        &self,
+        project_id: String,
+        account: String,
+        account_token: Arc<Secret>,
+    ) -> Outcome<()> {
         let client = self.client.clone();
-        on_runtime(async move { client.remove_account(&project_id, &account, &account_token.value()).await }).await
+        on_runtime(async move {
+            client
+                .remove_account(&project_id, &account, &account_token.value())
+                .await
+        })
+        .await
     }
 
     /// Blocking [`Self::access_token`].
@@ -318,7 +359,10 @@ impl AgoraLinkClient {
 
     /// Blocking [`Self::list_packages`].
     pub fn list_packages_blocking(&self) -> Outcome<Vec<CloudStoragePackage>> {
-        Ok(blocking(self.client.list_packages())?.into_iter().map(Into::into).collect())
+        Ok(blocking(self.client.list_packages())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Blocking [`Self::get_package`].
@@ -332,18 +376,39 @@ impl AgoraLinkClient {
     }
 
     /// Blocking [`Self::register_account`].
-    pub fn register_account_blocking(&self, project_id: String, account: String) -> Outcome<RegisteredAccount> {
+    pub fn register_account_blocking(
+        &self,
+        project_id: String,
+        account: String,
+    ) -> Outcome<RegisteredAccount> {
         blocking(self.client.register_account(&project_id, &account)).map(Into::into)
     }
 
     /// Blocking [`Self::login_account`].
-    pub fn login_account_blocking(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<LoginResult> {
-        blocking(self.client.login_account(&project_id, &account, &account_token.value())).map(Into::into)
+    pub fn login_account_blocking(
+        &self,
+        project_id: String,
+        account: String,
+        account_token: Arc<Secret>,
+    ) -> Outcome<LoginResult> {
+        blocking(
+            self.client
+                .login_account(&project_id, &account, &account_token.value()),
+        )
+        .map(Into::into)
     }
 
     /// Blocking [`Self::remove_account`].
-    pub fn remove_account_blocking(&self, project_id: String, account: String, account_token: Arc<Secret>) -> Outcome<()> {
-        blocking(self.client.remove_account(&project_id, &account, &account_token.value()))
+    pub fn remove_account_blocking(
+        &self,
+        project_id: String,
+        account: String,
+        account_token: Arc<Secret>,
+    ) -> Outcome<()> {
+        blocking(
+            self.client
+                .remove_account(&project_id, &account, &account_token.value()),
+        )
     }
 }
 

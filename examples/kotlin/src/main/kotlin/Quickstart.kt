@@ -1,0 +1,63 @@
+// Quickstart from Kotlin with suspend calls: token -> register -> login -> packages -> open.
+// With no AGORA_LINK_* variables it starts the sandbox binary (target/release/agora-link-sandbox);
+// otherwise it uses AGORA_LINK_ENDPOINT, AGORA_LINK_CLIENT_ID, AGORA_LINK_CLIENT_SECRET,
+// AGORA_LINK_USERNAME, AGORA_LINK_PASSWORD, AGORA_LINK_PROJECT_ID and AGORA_LINK_ACCOUNT.
+import io.agoralink.AgoraLinkClient
+import io.agoralink.AgoraLinkConfig
+import io.agoralink.AgoraLinkException
+import io.agoralink.OpenPackageRequest
+import io.agoralink.Region
+import io.agoralink.Secret
+import kotlinx.coroutines.runBlocking
+import java.io.File
+import kotlin.system.exitProcess
+
+fun main() = runBlocking {
+    val env = System.getenv().toMutableMap()
+    var sandbox: Process? = null
+    if (env["AGORA_LINK_ENDPOINT"].isNullOrEmpty() && env["AGORA_LINK_CLIENT_ID"].isNullOrEmpty()) {
+        val root = System.getProperty("agoralink.root", ".")
+        sandbox = ProcessBuilder(File(root, "target/release/agora-link-sandbox").path, "--listen", "127.0.0.1:0")
+            .redirectError(ProcessBuilder.Redirect.DISCARD).start()
+        env["AGORA_LINK_ENDPOINT"] = sandbox.inputStream.bufferedReader().readLine().substringAfterLast(' ')
+        env["AGORA_LINK_CLIENT_ID"] = "sandbox-client-id"
+        env["AGORA_LINK_CLIENT_SECRET"] = "sandbox-client-secret"
+        env["AGORA_LINK_USERNAME"] = "sandbox-user"
+        env["AGORA_LINK_PASSWORD"] = "sandbox-password"
+        println("0. sandbox at ${env["AGORA_LINK_ENDPOINT"]}")
+    }
+    try {
+        val region = if (env["AGORA_LINK_REGION"] == "na") Region.NORTH_AMERICA else Region.CHINA
+        val config = AgoraLinkConfig(region, env.getValue("AGORA_LINK_CLIENT_ID"), Secret(env.getValue("AGORA_LINK_CLIENT_SECRET")))
+        env["AGORA_LINK_ENDPOINT"]?.let { config.setBaseUrl(it) }
+        if (env["AGORA_LINK_USERNAME"] != null) {
+            config.setPasswordGrant(env.getValue("AGORA_LINK_USERNAME"), Secret(env.getValue("AGORA_LINK_PASSWORD")))
+        }
+        AgoraLinkClient(config).use { client ->
+            val token = client.accessToken()
+            println("1. REST token ${token.accessToken.masked()}, expires in ${token.expiresInS} s")
+            val project = env["AGORA_LINK_PROJECT_ID"] ?: "kt-quickstart"
+            val account = env["AGORA_LINK_ACCOUNT"] ?: "kt-quickstart-${System.currentTimeMillis()}"
+            val registered = client.registerAccount(project, account)
+            println("2. registered $account: userId ${registered.userId}, token ${registered.token}")
+            val iot = client.loginAccount(project, account, registered.token).gyToken
+            val left = (iot.sessionExpirationMs - System.currentTimeMillis()) / 1000
+            println("3. MQTT client id ${iot.identityId} at ${iot.endpoint}; keys ${iot.accessKeyId}/${iot.secretKey} expire in $left s")
+            val packages = client.listPackages()
+            println("4. ${packages.size} packages: " + packages.joinToString { "#${it.id} ${it.name}" })
+            if (sandbox != null || env["AGORA_LINK_QUICKSTART_OPEN"] == "yes") {
+                val order = client.openPackage(
+                    OpenPackageRequest("kt-quickstart-app", registered.userId, "kt-device", "kt-pay-$account", packages[0].id, 1),
+                )
+                println("5. opened package #${packages[0].id}: order $order")
+            }
+            client.removeAccount(project, account, registered.token)
+            println("6. removed the account; done")
+        }
+    } catch (error: AgoraLinkException.Failure) {
+        println("failed: ${error.kind}: ${error.reason} (server code ${error.serverCode}, HTTP ${error.httpStatus}, trace ${error.traceId})")
+        exitProcess(1)
+    } finally {
+        sandbox?.destroy()
+    }
+}

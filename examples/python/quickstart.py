@@ -1,0 +1,77 @@
+"""Quickstart from Python: token -> register -> login (IoT credentials) -> packages -> open.
+
+    python examples/python/quickstart.py
+
+With no AGORA_LINK_* variables it starts the sandbox binary (target/release/agora-link-sandbox,
+built with `cargo build --release -p agora-link-sandbox`) and runs against it; with
+AGORA_LINK_ENDPOINT / AGORA_LINK_CLIENT_ID / ... set, against that deployment instead
+(AGORA_LINK_QUICKSTART_OPEN=yes to really open a package there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import subprocess
+import time
+
+import agora_link
+from agora_link import AgoraLinkError, OpenPackageRequest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def start_sandbox() -> subprocess.Popen:
+    binary = ROOT / "target" / "release" / "agora-link-sandbox"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "--release", "-p", "agora-link-sandbox"], cwd=ROOT, check=True)
+    process = subprocess.Popen([str(binary), "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    os.environ.update(
+        AGORA_LINK_ENDPOINT=process.stdout.readline().split()[-1],
+        AGORA_LINK_CLIENT_ID="sandbox-client-id", AGORA_LINK_CLIENT_SECRET="sandbox-client-secret",
+        AGORA_LINK_USERNAME="sandbox-user", AGORA_LINK_PASSWORD="sandbox-password",
+    )
+    return process
+
+
+async def main() -> None:
+    sandbox = None
+    if not os.environ.get("AGORA_LINK_ENDPOINT") and not os.environ.get("AGORA_LINK_CLIENT_ID"):
+        sandbox = start_sandbox()
+        print(f"0. sandbox at {os.environ['AGORA_LINK_ENDPOINT']}")
+    try:
+        client = agora_link.AgoraLinkClient(agora_link.config_from_env())
+        token = await client.access_token()
+        print(f"1. REST token {token.access_token.masked()}, expires in {token.expires_in_s} s")
+        project = os.environ.get("AGORA_LINK_PROJECT_ID", "py-quickstart")
+        account_name = os.environ.get("AGORA_LINK_ACCOUNT", f"py-quickstart-{int(time.time() * 1000)}")
+        account = await client.register_account(project, account_name)
+        print(f"2. registered {account_name}: userId {account.user_id}, token {account.token}")
+        login = await client.login_account(project, account_name, account.token)
+        iot = login.gy_token
+        print(f"3. MQTT client id {iot.identity_id} at {iot.endpoint} ({iot.region}); "
+              f"keys {iot.access_key_id}/{iot.secret_key.masked()} expire in "
+              f"{(iot.session_expiration_ms - time.time() * 1000) / 1000:.0f} s")
+        packages = await client.list_packages()
+        print(f"4. {len(packages)} packages: " + ", ".join(f"#{p.id} {p.name}" for p in packages))
+        if sandbox or os.environ.get("AGORA_LINK_QUICKSTART_OPEN") == "yes":
+            order = await client.open_package(OpenPackageRequest(
+                app_id=os.environ.get("AGORA_LINK_APP_ID", "py-quickstart-app"), user_id=account.user_id,
+                device_id="py-device", payment_order_id=f"py-pay-{account_name}",
+                package_id=packages[0].id, order_number=1))
+            print(f"5. opened package #{packages[0].id}: order {order}")
+        await client.remove_account(project, account_name, account.token)
+        print("6. removed the account; done")
+    except AgoraLinkError as error:
+        print(f"failed: {error.kind.name}: {error.reason} (server code {error.server_code}, "
+              f"HTTP {error.http_status}, trace {error.trace_id})")
+        raise SystemExit(1)
+    finally:
+        if sandbox:
+            sandbox.terminate()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
