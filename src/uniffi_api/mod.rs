@@ -412,6 +412,17 @@ impl AgoraLinkClient {
     }
 }
 
+/// Stops the library runtime (for hosts that unload the library): calls in flight are
+/// cancelled and worker threads get up to `timeout_ms` to finish. Final: every later call fails
+/// with `Shutdown`. Returns whether the runtime was running. From a library thread (inside a
+/// log callback) it fails with `WouldDeadlock`.
+#[uniffi::export]
+pub fn shutdown_runtime(timeout_ms: u32) -> Outcome<bool> {
+    Ok(crate::runtime::shutdown(Duration::from_millis(u64::from(
+        timeout_ms,
+    )))?)
+}
+
 /// The library version (equals the crate version).
 #[uniffi::export]
 pub fn library_version() -> String {

@@ -114,3 +114,29 @@ async def test_decode_error(sandbox, client):
         await client.list_packages()
     assert caught.value.kind == FailureKind.DECODE and caught.value.http_status == 502
     assert "bad gateway" in caught.value.reason
+
+
+def test_shutdown_is_final_and_reported(sandbox):
+    # In a child process: shutting the runtime down is final for the whole process.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import agora_link
+        config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, "sandbox-client-id",
+                                            agora_link.Secret("sandbox-client-secret"))
+        config.set_base_url({sandbox.url!r})
+        client = agora_link.AgoraLinkClient(config)
+        assert len(client.list_packages_blocking()) == 5
+        assert agora_link.shutdown_runtime(2000) is True
+        assert agora_link.shutdown_runtime(2000) is False
+        try:
+            client.list_packages_blocking()
+        except agora_link.AgoraLinkError as error:
+            assert error.kind == agora_link.FailureKind.SHUTDOWN, error
+            print("shutdown reported")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "shutdown reported"

@@ -31,6 +31,7 @@ from ._native.agora_link import (
     clear_log_listener,
     library_version,
     set_log_listener,
+    shutdown_runtime,
 )
 
 __version__: str = library_version()
@@ -55,6 +56,7 @@ __all__ = [
     "config_from_env",
     "library_version",
     "set_log_listener",
+    "shutdown_runtime",
 ]
 
 

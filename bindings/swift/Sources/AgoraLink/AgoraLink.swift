@@ -3074,6 +3074,20 @@ public func libraryVersion() -> String  {
 })
 }
 /**
+ * Stops the library runtime (for hosts that unload the library): calls in flight are
+ * cancelled and worker threads get up to `timeout_ms` to finish. Final: every later call fails
+ * with `Shutdown`. Returns whether the runtime was running. From a library thread (inside a
+ * log callback) it fails with `WouldDeadlock`.
+ */
+public func shutdownRuntime(timeoutMs: UInt32)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_func_shutdown_runtime(
+        FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+/**
  * Stops forwarding log records.
  */
 public func clearLogListener()  {try! rustCall() {
@@ -3112,6 +3126,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_agora_link_checksum_func_library_version() != 54464) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_func_shutdown_runtime() != 28504) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_clear_log_listener() != 7451) {
