@@ -84,9 +84,8 @@ fn main() {
         );
         agora_link_config_free(config);
     }
-    let account = agora_link::runtime::block_on(rust.register_account("bench", "bench-capi"))
-        .unwrap()
-        .unwrap();
+    let account =
+        agora_link::runtime::block_on(rust.register_account("bench", "bench-capi")).unwrap();
     let (project, name, token) = (c("bench"), c("bench-capi"), c(account.token.expose()));
 
     let c_login = || {
@@ -112,7 +111,6 @@ fn main() {
             "bench-capi",
             &account.token,
         ))
-        .unwrap()
         .unwrap();
         assert!(!login.gy_token.pool.identity_id.is_empty());
     };

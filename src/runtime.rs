@@ -101,11 +101,12 @@ pub fn in_async_context() -> bool {
     Handle::try_current().is_ok()
 }
 
-/// Runs `future` to completion on the library runtime, blocking the current thread. Refuses to
-/// block a thread that runs async code ([`Error::WouldDeadlock`]).
-pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+/// Runs a fallible `future` (any call of the client) to completion on the library runtime,
+/// blocking the current thread, and returns its result. Refuses to block a thread that runs
+/// async code ([`Error::WouldDeadlock`]); fails with [`Error::Shutdown`] after [`shutdown`].
+pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     if in_async_context() {
         return Err(Error::WouldDeadlock);
     }
-    Ok(handle()?.block_on(future))
+    handle()?.block_on(future)
 }

@@ -294,9 +294,7 @@ unsafe fn client_ref<'a>(client: *const agora_link_client) -> Result<&'a Client,
 
 /// Runs `work` to completion on the library runtime, blocking this thread.
 fn block<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, FfiError> {
-    crate::runtime::block_on(work)
-        .map_err(FfiError::from)?
-        .map_err(FfiError::from)
+    crate::runtime::block_on(work).map_err(FfiError::from)
 }
 
 /// Creates a client from `config` (copied: the configuration may be freed afterwards). Validates

@@ -253,7 +253,7 @@ where
 
 /// Runs `work` on the library runtime, blocking the calling thread.
 fn blocking<T>(work: impl Future<Output = Result<T, Error>>) -> Outcome<T> {
-    crate::runtime::block_on(work)?.map_err(AgoraLinkError::from)
+    crate::runtime::block_on(work).map_err(AgoraLinkError::from)
 }
 
 #[uniffi::export]
