@@ -408,6 +408,8 @@ typedef struct agora_link_login_view {
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

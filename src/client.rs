@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::Url;
@@ -14,16 +14,21 @@ use crate::api::Endpoint;
 use crate::auth::TokenManager;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
-use crate::transport::{HttpResponse, HttpTransport};
+use crate::failover::{CallOptions, ClientStats};
+use crate::transport::{HttpResponse, HttpTransport, RequestBudget};
 
 /// An async client for the Agora Link REST API.
 ///
 /// `Client` is a handle: cloning it is cheap and every clone shares one connection pool and one
 /// token cache. It is `Send + Sync`; use it from any number of tasks at once. Calls run on the
 /// caller's tokio runtime.
+///
+/// Every request follows the failover plan of [`crate::failover`]: the clones of a client share
+/// its host health and counters ([`Client::stats`]).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    options: CallOptions,
 }
 
 struct Inner {
@@ -31,7 +36,6 @@ struct Inner {
     transport: HttpTransport,
     tokens: TokenManager,
     configured_grant: TokenGrant,
-    urls: Vec<Url>,
 }
 
 impl fmt::Debug for Client {
@@ -46,10 +50,6 @@ impl Client {
     /// Builds a client. Fails only on configuration problems (TLS roots, HTTP stack).
     pub fn new(config: ClientConfig) -> Result<Self> {
         let transport = HttpTransport::new(&config)?;
-        let urls = Endpoint::ALL
-            .iter()
-            .map(|endpoint| endpoint_url(config.api_base(), *endpoint))
-            .collect::<Result<Vec<_>>>()?;
         let configured_grant = TokenGrant::from(config.grant());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -57,9 +57,40 @@ impl Client {
                 transport,
                 tokens: TokenManager::default(),
                 configured_grant,
-                urls,
             }),
+            options: CallOptions::default(),
         })
+    }
+
+    /// A handle to the same client (same pool, token cache and host health) whose calls use
+    /// `options`: a deadline of their own, or permission to resend a purchase after a failure
+    /// that may have reached the server.
+    ///
+    /// ```no_run
+    /// # async fn run(client: agora_link::Client, request: agora_link::OpenPackageRequest) -> agora_link::Result<()> {
+    /// use std::time::Duration;
+    /// let patient = client.with_call_options(
+    ///     agora_link::CallOptions::default().deadline(Duration::from_secs(60)),
+    /// );
+    /// let order_id = patient.open_package(&request).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_call_options(&self, options: CallOptions) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            options,
+        }
+    }
+
+    /// The call options of this handle.
+    pub fn call_options(&self) -> CallOptions {
+        self.options
+    }
+
+    /// Request counters and host health: requests, attempts, retries, failovers, and per host
+    /// attempts, failures, skips and cool-down. Shared by every clone.
+    pub fn stats(&self) -> ClientStats {
+        self.inner.transport.stats()
     }
 
     /// The configuration the client was built with.
@@ -67,18 +98,30 @@ impl Client {
         &self.inner.config
     }
 
-    /// The full URL of `endpoint` for this client.
+    /// The full URL of `endpoint` on the primary host.
     pub fn endpoint_url(&self, endpoint: Endpoint) -> &Url {
-        let index = Endpoint::ALL
-            .iter()
-            .position(|e| *e == endpoint)
-            .unwrap_or_default();
-        &self.inner.urls[index]
+        self.inner.transport.primary_url(endpoint)
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now()
+            + self
+                .options
+                .deadline
+                .unwrap_or_else(|| self.inner.transport.default_call_deadline())
     }
 
     /// Performs one token request (`oauth/rest-token`) with `grant` and returns the token.
     /// The result is not cached: the managed token is [`Client::access_token`].
     pub async fn request_token(&self, grant: &TokenGrant) -> Result<RestToken> {
+        self.request_token_until(grant, self.deadline()).await
+    }
+
+    async fn request_token_until(
+        &self,
+        grant: &TokenGrant,
+        deadline: Instant,
+    ) -> Result<RestToken> {
         let config = &self.inner.config;
         let body = serde_json::to_vec(&TokenRequestBody::new(
             grant,
@@ -88,17 +131,16 @@ impl Client {
         .map_err(|e| Error::InvalidArgument(format!("cannot encode the token request: {e}")))?;
         tracing::debug!(grant_type = grant.grant_type(), "requesting a REST token");
         let response = self
-            .send(Endpoint::RestToken, Bytes::from(body), None, None)
+            .send(Endpoint::RestToken, Bytes::from(body), None, None, deadline)
             .await?;
         let received_at = SystemTime::now();
-        let wire: TokenWire =
-            decode_response(Endpoint::RestToken, response.status, &response.body, None)?;
+        let wire: TokenWire = decoded(&response, Endpoint::RestToken, None)?;
         Ok(wire.into_model(received_at))
     }
 
     /// The managed REST token: cached, renewed ahead of expiry, one renewal at a time.
     pub async fn access_token(&self) -> Result<RestToken> {
-        Ok(self.managed_token().await?.token.clone())
+        Ok(self.managed_token(self.deadline()).await?.token.clone())
     }
 
     /// Drops the cached token, so the next call requests a new one with the configured grant.
@@ -106,11 +148,11 @@ impl Client {
         self.inner.tokens.clear();
     }
 
-    async fn managed_token(&self) -> Result<Arc<crate::auth::CachedToken>> {
+    async fn managed_token(&self, deadline: Instant) -> Result<Arc<crate::auth::CachedToken>> {
         self.inner
             .tokens
             .get(&self.inner.configured_grant, |grant| async move {
-                self.request_token(&grant).await
+                self.request_token_until(&grant, deadline).await
             })
             .await
     }
@@ -121,15 +163,19 @@ impl Client {
         body: Bytes,
         token: Option<&crate::auth::CachedToken>,
         trace_id: Option<&str>,
+        deadline: Instant,
     ) -> Result<HttpResponse> {
         self.inner
             .transport
             .post_json(
                 endpoint,
-                self.endpoint_url(endpoint).clone(),
                 body,
                 token.map(|t| t.authorization.clone()),
                 trace_id.map(str::to_owned),
+                RequestBudget {
+                    deadline,
+                    allow_resend: self.options.allow_resend,
+                },
             )
             .await
     }
@@ -167,20 +213,16 @@ impl Client {
         T: DeserializeOwned,
         F: Fn(&str) -> Result<Bytes>,
     {
+        let deadline = self.deadline();
         let mut replayed = false;
         loop {
             let trace_id = traced.then(new_trace_id);
             let body = make_body(trace_id.as_deref().unwrap_or_default())?;
-            let token = self.managed_token().await?;
+            let token = self.managed_token(deadline).await?;
             let response = self
-                .send(endpoint, body, Some(&token), trace_id.as_deref())
+                .send(endpoint, body, Some(&token), trace_id.as_deref(), deadline)
                 .await?;
-            let result = decode_response::<T>(
-                endpoint,
-                response.status,
-                &response.body,
-                trace_id.as_deref(),
-            );
+            let result = decoded::<T>(&response, endpoint, trace_id.as_deref());
             let unauthorized = response.status == 401
                 || matches!(&result, Err(Error::Api(api)) if api.is_unauthorized());
             if unauthorized && !replayed {
@@ -198,7 +240,22 @@ impl Client {
     }
 }
 
-fn endpoint_url(base: &Url, endpoint: Endpoint) -> Result<Url> {
+/// Decodes an answer; a decode error keeps the hosts tried before it.
+fn decoded<T: DeserializeOwned>(
+    response: &HttpResponse,
+    endpoint: Endpoint,
+    trace_id: Option<&str>,
+) -> Result<T> {
+    decode_response(endpoint, response.status, &response.body, trace_id).map_err(|error| {
+        if response.attempts.is_empty() {
+            error
+        } else {
+            error.with_attempts(response.attempts.clone())
+        }
+    })
+}
+
+pub(crate) fn endpoint_url(base: &Url, endpoint: Endpoint) -> Result<Url> {
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path());
     Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL {joined:?}: {e}")))
 }

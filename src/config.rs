@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::{Error, Result};
+use crate::failover::FailoverPolicy;
 use crate::secret::SecretString;
 
 /// The default limit on the size of a response body: 4 MiB.
@@ -91,6 +92,9 @@ pub struct ClientConfig {
     pub(crate) resolve_overrides: Vec<(String, SocketAddr)>,
     pub(crate) user_agent: String,
     pub(crate) max_response_bytes: usize,
+    pub(crate) failover: FailoverPolicy,
+    pub(crate) custom_base_url: bool,
+    pub(crate) resolve_overrides_only: bool,
 }
 
 impl ClientConfig {
@@ -113,6 +117,8 @@ impl ClientConfig {
             resolve_overrides: Vec::new(),
             user_agent: default_user_agent(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            failover: FailoverPolicy::default(),
+            resolve_overrides_only: false,
         }
     }
 
@@ -121,8 +127,9 @@ impl ClientConfig {
         self.region
     }
 
-    /// The API base URL every endpoint path is appended to, e.g.
-    /// `https://api.sd-rtn.com/agoralink/cn/api`.
+    /// The API base URL of the primary host, every endpoint path is appended to, e.g.
+    /// `https://api.sd-rtn.com/agoralink/cn/api`. The primary host is the base URL's host when one
+    /// is set, else the failover policy's primary (by default the region's host).
     pub fn api_base(&self) -> &Url {
         &self.api_base
     }
@@ -135,6 +142,11 @@ impl ClientConfig {
     /// The configured grant.
     pub fn grant(&self) -> &Grant {
         &self.grant
+    }
+
+    /// The failover policy.
+    pub fn failover(&self) -> &FailoverPolicy {
+        &self.failover
     }
 }
 
@@ -154,6 +166,8 @@ pub struct ClientConfigBuilder {
     resolve_overrides: Vec<(String, SocketAddr)>,
     user_agent: String,
     max_response_bytes: usize,
+    failover: FailoverPolicy,
+    resolve_overrides_only: bool,
 }
 
 impl ClientConfigBuilder {
@@ -234,6 +248,26 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Sets the failover policy (domain switching, back-off, deadline, host cool-down); the
+    /// default follows the spec. See [`crate::failover`].
+    pub fn failover(mut self, policy: FailoverPolicy) -> Self {
+        self.failover = policy;
+        self
+    }
+
+    /// Sets the overall deadline of one call (default 30 s), whatever the failover plan.
+    pub fn call_deadline(mut self, deadline: Duration) -> Self {
+        self.failover.call_deadline = deadline;
+        self
+    }
+
+    /// Resolves only the hosts given with [`Self::resolve`]; any other host fails at once as a
+    /// DNS failure, without asking the system resolver (pinned endpoints, hermetic tests).
+    pub fn resolve_overrides_only(mut self, enabled: bool) -> Self {
+        self.resolve_overrides_only = enabled;
+        self
+    }
+
     /// Validates the settings and returns the configuration.
     pub fn build(self) -> Result<ClientConfig> {
         if self.client_id.trim().is_empty() {
@@ -264,7 +298,9 @@ impl ClientConfigBuilder {
         }
         reqwest::header::HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::Config("user agent is not a valid header value".into()))?;
-        let api_base = api_base_url(self.region, self.base_url.as_deref())?;
+        self.failover.validate()?;
+        let primary = self.failover.location(self.region).primary_host();
+        let api_base = api_base_url(self.region, primary, self.base_url.as_deref())?;
         Ok(ClientConfig {
             region: self.region,
             client_id: self.client_id,
@@ -278,6 +314,9 @@ impl ClientConfigBuilder {
             resolve_overrides: self.resolve_overrides,
             user_agent: self.user_agent,
             max_response_bytes: self.max_response_bytes,
+            failover: self.failover,
+            custom_base_url: self.base_url.is_some(),
+            resolve_overrides_only: self.resolve_overrides_only,
         })
     }
 }
@@ -287,10 +326,10 @@ fn default_user_agent() -> String {
 }
 
 /// Builds `<scheme>://<host>[:port][/path]/agoralink/<seg>/api` and enforces HTTPS for remote hosts.
-fn api_base_url(region: Region, base_url: Option<&str>) -> Result<Url> {
+fn api_base_url(region: Region, primary_host: &str, base_url: Option<&str>) -> Result<Url> {
     let raw = base_url
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("https://{}", region.primary_host()));
+        .unwrap_or_else(|| format!("https://{primary_host}"));
     let mut url = Url::parse(raw.trim())
         .map_err(|e| Error::Config(format!("base URL {raw:?} is not a valid URL: {e}")))?;
     if url.cannot_be_a_base() || url.host_str().is_none() {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::api::Endpoint;
+use crate::failover::{Attempt, Attempts};
 
 /// The result type of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -23,7 +24,7 @@ pub enum Error {
     InvalidArgument(String),
 
     /// The request did not produce an HTTP response (DNS, connect, TLS, timeout, reset).
-    #[error("{endpoint}: {kind} error: {message}")]
+    #[error("{endpoint}: {kind} error: {message}{attempts}")]
     Transport {
         /// The endpoint that was called.
         endpoint: Endpoint,
@@ -33,6 +34,8 @@ pub enum Error {
         message: String,
         /// The envelope trace id, for cloud-storage calls.
         trace_id: Option<String>,
+        /// The hosts tried before this failure, when the call failed over (see [`Error::attempts`]).
+        attempts: Attempts,
     },
 
     /// The server answered with a well-formed body whose `code` is not 0.
@@ -40,7 +43,7 @@ pub enum Error {
     Api(#[from] ApiError),
 
     /// The server's answer could not be decoded (not JSON, truncated, wrong shape).
-    #[error("{endpoint}: cannot decode response (HTTP {http_status}): {message}; body starts with: {excerpt}")]
+    #[error("{endpoint}: cannot decode response (HTTP {http_status}): {message}; body starts with: {excerpt}{attempts}")]
     Decode {
         /// The endpoint that was called.
         endpoint: Endpoint,
@@ -52,6 +55,8 @@ pub enum Error {
         excerpt: String,
         /// The envelope trace id, for cloud-storage calls.
         trace_id: Option<String>,
+        /// The hosts tried before this failure, when the call failed over (see [`Error::attempts`]).
+        attempts: Attempts,
     },
 
     /// The library runtime was shut down ([`crate::runtime::shutdown`]), or the call was
@@ -249,6 +254,25 @@ impl Error {
             | Error::BodyTooLarge { trace_id, .. } => trace_id.as_deref(),
             _ => None,
         }
+    }
+
+    /// Every host the call tried, in order, with how each failed: the hosts it moved away from,
+    /// then the host of this final failure. Empty for errors that are not about a host.
+    pub fn attempts(&self) -> &[Attempt] {
+        match self {
+            Error::Transport { attempts, .. } | Error::Decode { attempts, .. } => {
+                attempts.as_slice()
+            }
+            _ => &[],
+        }
+    }
+
+    /// Attaches the attempts of a failed-over call (transport and decode errors keep them).
+    pub(crate) fn with_attempts(mut self, trail: Vec<Attempt>) -> Self {
+        if let Error::Transport { attempts, .. } | Error::Decode { attempts, .. } = &mut self {
+            attempts.0 = trail;
+        }
+        self
     }
 
     /// `true` for an authentication failure (see [`ApiError::is_unauthorized`]).

@@ -24,7 +24,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers, from the bottom: [`config`], `transport` (HTTP, TLS), [`auth`] (token cache),
+//! Layers, from the bottom: [`config`], `transport` (HTTP, TLS, resolver), [`failover`] (host
+//! plan, back-off, deadline, host health), [`auth`] (token cache),
 //! [`api`] (endpoints and models per API group), [`client`].
 
 #![warn(missing_docs)]
@@ -36,6 +37,7 @@ pub mod capi;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod failover;
 pub mod runtime;
 pub mod secret;
 mod transport;
@@ -54,6 +56,10 @@ pub use api::Endpoint;
 pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder, Grant, Region};
 pub use error::{ApiError, Error, ErrorKind, Result, TransportErrorKind};
+pub use failover::{
+    AgoraRegion, Attempt, CallOptions, ClientStats, FailoverPolicy, FailureClass, HostState,
+    HostStats, RegionalFallback, ServerLocation,
+};
 pub use secret::SecretString;
 
 /// The README's Rust examples, compiled as doctests so that they cannot drift from the API.

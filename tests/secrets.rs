@@ -87,7 +87,7 @@ fn the_full_flow_leaks_no_secret_to_logs_or_debug_output() {
             login.ls_token.refresh_token.as_ref().unwrap().expose(),
             login.gy_token.proof.secret_key.expose()
         );
-        sandbox.inject(Fault::new("/login", FaultAction::respond(200, decoy), 1));
+        sandbox.inject(Fault::new("/login", FaultAction::respond(200, decoy), 2));
         let err = client.login_account("p", "alice", &account.token).await.unwrap_err();
         debug_output += &format!("{err}\n{err:?}\n");
         let err = client.login_account("p", "alice", &"wrong-account-token".into()).await.unwrap_err();

@@ -77,7 +77,7 @@ async fn get_by_id_example_fixed_and_as_printed() {
     sandbox.inject(Fault::new(
         "/getById",
         FaultAction::respond(200, as_printed),
-        1,
+        2,
     ));
     let err = client.get_package(5).await.unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");

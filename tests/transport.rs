@@ -22,9 +22,16 @@ async fn a_non_json_body_is_a_decode_error_with_status_and_excerpt() {
             body: "<html><body>Bad Gateway</body></html>".into(),
             content_type: Some("text/html".into()),
         },
-        1,
+        2,
     ));
     let err = client.list_packages().await.unwrap_err();
+    // HTTP 502 is a host failure: the spec's same-host retry got it too, and the error lists both.
+    let tried: Vec<_> = err.attempts().iter().map(|a| a.failure).collect();
+    assert_eq!(
+        tried,
+        [agora_link::FailureClass::ServerError(502); 2],
+        "{err}"
+    );
     match &err {
         Error::Decode {
             http_status,
@@ -48,7 +55,7 @@ async fn a_truncated_body_is_a_decode_error_whose_excerpt_hides_secrets() {
     sandbox.inject(Fault::new(
         "/oauth/rest-token",
         FaultAction::respond(200, r#"{"code":0,"msg":"SUCCESS","data":{"access_token":"TOPSECRET-ACCESS","refresh_token":"TOPSECRET-REFR"#),
-        1,
+        2,
     ));
     let err = client.list_packages().await.unwrap_err();
     assert!(
@@ -77,9 +84,10 @@ async fn empty_and_wrongly_shaped_bodies_are_decode_errors() {
         r#"{"code":0,"data":{"unexpected":true}}"#,
         "null",
     ] {
-        sandbox.inject(Fault::new("/getById", FaultAction::respond(200, body), 1));
+        sandbox.inject(Fault::new("/getById", FaultAction::respond(200, body), 2));
         let err = client.get_package(1).await.unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{body:?}: {err:?}");
+        sandbox.clear_faults();
     }
 }
 
@@ -125,7 +133,7 @@ async fn oversized_bodies_are_refused() {
 async fn a_dropped_connection_is_a_network_error() {
     let sandbox = sandbox().await;
     let client = client_for(&sandbox);
-    sandbox.inject(Fault::new("/login", FaultAction::DropConnection, 1));
+    sandbox.inject(Fault::new("/login", FaultAction::DropConnection, 2));
     let account = client.register_account("p", "a").await.unwrap();
     let err = client
         .login_account("p", "a", &account.token)
@@ -147,7 +155,7 @@ async fn a_slow_server_gives_a_timeout_error_not_a_hang() {
     sandbox.inject(Fault::new(
         "/getAll",
         FaultAction::delay(Duration::from_secs(5)),
-        1,
+        2,
     ));
     let started = Instant::now();
     let err = client.list_packages().await.unwrap_err();

@@ -128,7 +128,19 @@ pub(crate) fn decode_error(
         message,
         excerpt: redacted_excerpt(body, 160),
         trace_id: trace_id.map(str::to_owned),
+        attempts: Default::default(),
     }
+}
+
+/// `true` when `body` is a JSON object with a `code` field: an Agora Link answer, as opposed to a
+/// proxy's error page or a truncated body (which make an idempotent call try another host).
+pub(crate) fn is_envelope(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct CodeOnly {
+        #[serde(rename = "code")]
+        _code: serde::de::IgnoredAny,
+    }
+    serde_json::from_slice::<CodeOnly>(body).is_ok()
 }
 
 /// The first `max_chars` characters of `body`, with the values of [`SECRET_FIELDS`] replaced by

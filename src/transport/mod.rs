@@ -1,19 +1,25 @@
 //! The HTTP transport: one pooled `reqwest` client, JSON POSTs with a capped response body,
 //! and transport failures classified by whether the request can have reached the server.
 
+mod resolver;
 mod tls;
 
+pub(crate) use resolver::Resolver;
+
 use std::error::Error as StdError;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Url;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::api::Endpoint;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result, TransportErrorKind};
+use crate::failover::{Admission, Attempt, ClientStats, FailureClass, HostTable, Step};
 use crate::secret::SecretString;
 
 /// A response read in full: status and body (at most the configured number of bytes).
@@ -22,6 +28,10 @@ use crate::secret::SecretString;
 pub(crate) struct HttpResponse {
     pub status: u16,
     pub body: Bytes,
+    /// `Retry-After` of a 429 or 503 answer.
+    pub retry_after: Option<Duration>,
+    /// The hosts the request failed on before this answer (empty when the first one answered).
+    pub attempts: Vec<Attempt>,
 }
 
 impl Drop for HttpResponse {
@@ -38,34 +48,45 @@ pub(crate) fn wipe(buffer: Bytes) {
     }
 }
 
-/// Sends JSON requests over one connection pool. Cheap to share: `reqwest::Client` is an `Arc`.
+/// What one request may do: its deadline and whether a possibly delivered request may be resent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestBudget {
+    pub deadline: Instant,
+    pub allow_resend: bool,
+}
+
+/// Sends JSON requests over one connection pool, following the failover plan of
+/// [`crate::failover`]. Cheap to share: everything is behind `Arc`s.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpTransport {
     http: reqwest::Client,
     max_response_bytes: usize,
     request_timeout: Duration,
+    hosts: Arc<HostTable>,
     /// The runtime that drives this transport's connections: the multi-thread tokio runtime
     /// the client was created in, or else (`None`) the library runtime.
     home: Option<Handle>,
 }
 
 impl HttpTransport {
-    /// Builds the connection pool for `config`.
+    /// Builds the connection pool and the host table for `config`.
     pub fn new(config: &ClientConfig) -> Result<Self> {
         let tls = tls::client_tls_config(config)?;
-        let mut builder = reqwest::Client::builder()
+        let resolver = Arc::new(Resolver::new(
+            &config.resolve_overrides,
+            config.resolve_overrides_only,
+        ));
+        let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(config.connect_timeout)
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(256);
-        for (host, address) in &config.resolve_overrides {
-            builder = builder.resolve(host, *address);
-        }
-        let http = builder
+            .pool_max_idle_per_host(256)
+            .dns_resolver(Arc::new(resolver::SharedResolver(resolver.clone())))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let hosts = Arc::new(HostTable::new(config, resolver)?);
         // A current-thread runtime only runs while someone blocks on it: connections driven by
         // it would stall when used from elsewhere. Only a multi-thread runtime can be home.
         let home = Handle::try_current()
@@ -75,43 +96,46 @@ impl HttpTransport {
             http,
             max_response_bytes: config.max_response_bytes,
             request_timeout: config.request_timeout,
+            hosts,
             home,
         })
     }
 
-    /// POSTs `body` (JSON) to `url`, with `Authorization: <bearer>` when given, and reads the
-    /// whole response body up to the size limit, all within the request timeout. Runs on the
+    /// The URL of `endpoint` on the primary host.
+    pub fn primary_url(&self, endpoint: Endpoint) -> &Url {
+        self.hosts.url(0, endpoint)
+    }
+
+    /// The overall deadline of a call starting now, unless the caller set one.
+    pub fn default_call_deadline(&self) -> Duration {
+        self.hosts.policy.call_deadline
+    }
+
+    /// A snapshot of the request counters and host health.
+    pub fn stats(&self) -> ClientStats {
+        self.hosts.counters.snapshot(self.hosts.host_health())
+    }
+
+    /// POSTs `body` (JSON) with `Authorization: <bearer>` when given, following the failover
+    /// plan within `budget`, and reads the whole answer up to the size limit. Runs on the
     /// caller's tokio runtime, or on the library runtime when polled outside of one.
     ///
-    /// The timeout is one `tokio::time::timeout` around the whole exchange rather than reqwest's
-    /// per-request timeout, which costs measurably more per call (see the README's figures).
+    /// Each attempt is bounded by one `tokio::time::timeout` (the request timeout or what is left
+    /// of the deadline) rather than reqwest's per-request timeout, which costs measurably more
+    /// per call (see the README's figures).
     pub async fn post_json(
         &self,
         endpoint: Endpoint,
-        url: Url,
         body: Bytes,
         bearer: Option<HeaderValue>,
         trace_id: Option<String>,
+        budget: RequestBudget,
     ) -> Result<HttpResponse> {
         let transport = self.clone();
         let exchange = async move {
-            let timeout = transport.request_timeout;
-            let result = tokio::time::timeout(
-                timeout,
-                transport.exchange(endpoint, url, body.clone(), bearer, trace_id.as_deref()),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Transport {
-                    endpoint,
-                    kind: TransportErrorKind::Timeout,
-                    message: format!(
-                        "no complete response within the request timeout of {} ms",
-                        timeout.as_millis()
-                    ),
-                    trace_id: trace_id.clone(),
-                })
-            });
+            let result = transport
+                .send_with_failover(endpoint, &body, bearer, trace_id.as_deref(), budget)
+                .await;
             wipe(body);
             result
         };
@@ -127,6 +151,237 @@ impl HttpTransport {
                 Err(_) => Err(Error::Shutdown),
             },
         }
+    }
+
+    /// The plan loop: steps 1-3, then step 4 decided from where the primary resolved; host
+    /// health consulted and updated; back-off between tries; never past the deadline.
+    async fn send_with_failover(
+        &self,
+        endpoint: Endpoint,
+        body: &Bytes,
+        bearer: Option<HeaderValue>,
+        trace_id: Option<&str>,
+        budget: RequestBudget,
+    ) -> Result<HttpResponse> {
+        let table = &*self.hosts;
+        let policy = &table.policy;
+        let counters = &table.counters;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        let may_resend = |class: FailureClass| {
+            class.before_request_sent() || endpoint.is_idempotent() || budget.allow_resend
+        };
+
+        let mut steps = table.head_steps();
+        let mut regional_added = false;
+        let mut ignore_breaker = false;
+        let mut index = 0;
+        let mut trail: Vec<Attempt> = Vec::new();
+        let mut previous: Option<(usize, FailureClass)> = None;
+        let mut primary_failure: Option<FailureClass> = None;
+        let mut delays_taken = 0usize;
+        let mut retry_after: Option<Duration> = None;
+        let mut rate_limit_repeats = 0u32;
+        let mut last: Option<Result<HttpResponse>> = None;
+
+        loop {
+            if index == steps.len() {
+                if !regional_added {
+                    regional_added = true;
+                    steps.extend(table.regional_steps());
+                    continue;
+                }
+                if previous.is_none() && !ignore_breaker {
+                    // Every host of the plan is cooling down: try them anyway rather than fail
+                    // without trying.
+                    ignore_breaker = true;
+                    index = 0;
+                    continue;
+                }
+                break;
+            }
+            let (step, host) = steps[index];
+            index += 1;
+            let entry = &table.hosts[host];
+            match step {
+                // Step 2 repeats a host this call just tried, unless retrying cannot help soon
+                // (a connect timeout would cost the same again; a TLS failure is deterministic).
+                Step::PrimaryAgain => match previous {
+                    Some((h, class))
+                        if h == host
+                            && !matches!(
+                                class,
+                                FailureClass::ConnectTimeout | FailureClass::Tls
+                            ) => {}
+                    _ => continue,
+                },
+                // The spec skips step 3 after a network failure (as opposed to a DNS failure).
+                Step::OtherPrimary if primary_failure.is_some_and(FailureClass::is_network) => {
+                    continue
+                }
+                _ => {}
+            }
+            let now = Instant::now();
+            let repeat_of_previous = previous.is_some_and(|(h, _)| h == host);
+            if !ignore_breaker && !repeat_of_previous {
+                if entry.health.admit(now, policy) == Admission::Open {
+                    entry.health.skipped.fetch_add(1, Ordering::Relaxed);
+                    if step == Step::Primary {
+                        primary_failure = entry.health.open_failure(now);
+                    }
+                    trail.push(Attempt {
+                        host: entry.name.clone(),
+                        failure: FailureClass::CoolingDown,
+                        elapsed: Duration::ZERO,
+                    });
+                    continue;
+                }
+            }
+            let mut delay = match previous {
+                None => Duration::ZERO,
+                Some((h, class)) if h != host && class.before_request_sent() => Duration::ZERO,
+                Some(_) => {
+                    delays_taken += 1;
+                    policy.backoff_delay(delays_taken - 1, random_unit())
+                }
+            };
+            if let Some(wait) = retry_after.take() {
+                delay = delay.max(wait);
+            }
+            if now + delay >= budget.deadline {
+                break;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if let Some((h, class)) = previous {
+                let counter = if h == host {
+                    &counters.retries
+                } else {
+                    &counters.failovers
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    endpoint = endpoint.name(),
+                    from = table.hosts[h].name.as_str(),
+                    to = entry.name.as_str(),
+                    failure = %class,
+                    step = ?step,
+                    delay_ms = delay.as_millis() as u64,
+                    trace_id,
+                    "agora link failover"
+                );
+            }
+            counters.attempts.fetch_add(1, Ordering::Relaxed);
+            entry.health.attempts.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let remaining = budget.deadline.saturating_duration_since(started);
+            let result = self
+                .attempt(
+                    endpoint,
+                    table.url(host, endpoint),
+                    body,
+                    bearer.clone(),
+                    trace_id,
+                    remaining,
+                )
+                .await;
+            let class = match &result {
+                Ok(response) => match response_failure(response) {
+                    None => {
+                        entry.health.record_success();
+                        return result.map(|mut response| {
+                            response.attempts = trail;
+                            response
+                        });
+                    }
+                    Some(class) => class,
+                },
+                Err(Error::Transport { kind, .. }) => FailureClass::from_transport(*kind),
+                Err(Error::Decode { .. }) => FailureClass::ResetAfterSend,
+                Err(_) => {
+                    counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+                    return result;
+                }
+            };
+            trail.push(Attempt {
+                host: entry.name.clone(),
+                failure: class,
+                elapsed: started.elapsed(),
+            });
+            if class == FailureClass::RateLimited {
+                retry_after = result.as_ref().ok().and_then(|r| r.retry_after);
+            } else {
+                entry.health.record_failure(class, Instant::now(), policy);
+            }
+            if matches!(step, Step::Primary | Step::PrimaryAgain) {
+                primary_failure = Some(class);
+            }
+            last = Some(result);
+            if !may_resend(class) {
+                break;
+            }
+            // A rate-limited host is asked once more after `Retry-After` (the limit is the
+            // account's, so another host would not help).
+            let next_is_same = steps.get(index).is_some_and(|(_, h)| *h == host);
+            if class == FailureClass::RateLimited && !next_is_same && rate_limit_repeats == 0 {
+                rate_limit_repeats += 1;
+                steps.insert(index, (step, host));
+            }
+            previous = Some((host, class));
+        }
+
+        counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+        match last {
+            Some(Ok(mut response)) => {
+                response.attempts = trail;
+                Ok(response)
+            }
+            Some(Err(error)) => Err(error.with_attempts(trail)),
+            None => Err(Error::Transport {
+                endpoint,
+                kind: TransportErrorKind::Timeout,
+                message: format!(
+                    "the call deadline ({} ms) left no time for an attempt",
+                    policy.call_deadline.as_millis()
+                ),
+                trace_id: trace_id.map(str::to_owned),
+                attempts: crate::failover::Attempts(trail),
+            }),
+        }
+    }
+
+    /// One exchange with one host, within the request timeout and what is left of the deadline.
+    async fn attempt(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        body: &Bytes,
+        bearer: Option<HeaderValue>,
+        trace_id: Option<&str>,
+        remaining: Duration,
+    ) -> Result<HttpResponse> {
+        let (limit, what) = if remaining < self.request_timeout {
+            (remaining, "the call deadline")
+        } else {
+            (self.request_timeout, "the request timeout")
+        };
+        tokio::time::timeout(
+            limit,
+            self.exchange(endpoint, url.clone(), body.clone(), bearer, trace_id),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Transport {
+                endpoint,
+                kind: TransportErrorKind::Timeout,
+                message: format!(
+                    "no complete response within {what} ({} ms)",
+                    limit.as_millis()
+                ),
+                trace_id: trace_id.map(str::to_owned),
+                attempts: Default::default(),
+            })
+        })
     }
 
     async fn exchange(
@@ -151,6 +406,14 @@ impl HttpTransport {
             .await
             .map_err(|e| transport_error(endpoint, &e, trace_id))?;
         let status = response.status().as_u16();
+        let retry_after = if status == 429 || status == 503 {
+            response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| parse_retry_after(value.to_str().ok()?))
+        } else {
+            None
+        };
         let body = self.read_body(endpoint, status, response, trace_id).await?;
         tracing::debug!(
             endpoint = endpoint.name(),
@@ -160,7 +423,12 @@ impl HttpTransport {
             trace_id,
             "agora link response"
         );
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            body,
+            retry_after,
+            attempts: Vec::new(),
+        })
     }
 
     async fn read_body(
@@ -248,7 +516,44 @@ fn transport_error(endpoint: Endpoint, error: &reqwest::Error, trace_id: Option<
         kind: classify(error),
         message: error_chain(error),
         trace_id: trace_id.map(str::to_owned),
+        attempts: Default::default(),
     }
+}
+
+/// How an answer counts for the failover plan: `None` when it is final (a success, or a failure
+/// the server decided, such as a refused grant or an unknown account).
+fn response_failure(response: &HttpResponse) -> Option<FailureClass> {
+    match response.status {
+        429 => Some(FailureClass::RateLimited),
+        status @ 500..=599 => Some(FailureClass::ServerError(status)),
+        // An authentication failure is handled by the caller (renew the token, replay once).
+        401 => None,
+        _ if crate::api::envelope::is_envelope(&response.body) => None,
+        _ => Some(FailureClass::Malformed),
+    }
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// A random number in [0, 1) for back-off jitter (std's randomly keyed hasher; no RNG crate).
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or_default(),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn classify(error: &reqwest::Error) -> TransportErrorKind {
