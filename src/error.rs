@@ -98,6 +98,8 @@ pub struct ApiError {
     pub server_timestamp_ms: Option<i64>,
     /// The envelope trace id, for cloud-storage calls.
     pub trace_id: Option<String>,
+    /// The hosts tried before this answer, when the call failed over (see [`Error::attempts`]).
+    pub attempts: Attempts,
 }
 
 impl ApiError {
@@ -126,7 +128,7 @@ impl fmt::Display for ApiError {
         if let Some(trace_id) = &self.trace_id {
             write!(f, " [traceId {trace_id}]")?;
         }
-        Ok(())
+        write!(f, "{}", self.attempts)
     }
 }
 
@@ -256,21 +258,27 @@ impl Error {
         }
     }
 
-    /// Every host the call tried, in order, with how each failed: the hosts it moved away from,
-    /// then the host of this final failure. Empty for errors that are not about a host.
+    /// The failed attempts of the call, in order, with how each failed: every host it moved away
+    /// from, and the host whose failure ended the call when that failure was a host failure
+    /// (transport, 5xx, 429, malformed). Empty when the first answer was final.
     pub fn attempts(&self) -> &[Attempt] {
         match self {
             Error::Transport { attempts, .. } | Error::Decode { attempts, .. } => {
                 attempts.as_slice()
             }
+            Error::Api(api) => api.attempts.as_slice(),
             _ => &[],
         }
     }
 
-    /// Attaches the attempts of a failed-over call (transport and decode errors keep them).
+    /// Attaches the attempts of a failed-over call.
     pub(crate) fn with_attempts(mut self, trail: Vec<Attempt>) -> Self {
-        if let Error::Transport { attempts, .. } | Error::Decode { attempts, .. } = &mut self {
-            attempts.0 = trail;
+        match &mut self {
+            Error::Transport { attempts, .. } | Error::Decode { attempts, .. } => {
+                attempts.0 = trail
+            }
+            Error::Api(api) => api.attempts.0 = trail,
+            _ => {}
         }
         self
     }
@@ -293,6 +301,7 @@ mod tests {
             msg: String::new(),
             server_timestamp_ms: None,
             trace_id: None,
+            attempts: Default::default(),
         })
     }
 

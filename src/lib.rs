@@ -57,8 +57,8 @@ pub use client::Client;
 pub use config::{ClientConfig, ClientConfigBuilder, Grant, Region};
 pub use error::{ApiError, Error, ErrorKind, Result, TransportErrorKind};
 pub use failover::{
-    AgoraRegion, Attempt, CallOptions, ClientStats, FailoverPolicy, FailureClass, HostState,
-    HostStats, RegionalFallback, ServerLocation,
+    AgoraRegion, Attempt, CallOptions, ClientStats, FailoverEvent, FailoverObserver,
+    FailoverPolicy, FailureClass, HostState, HostStats, RegionalFallback, ServerLocation,
 };
 pub use secret::SecretString;
 

@@ -21,6 +21,7 @@ async fn a_non_json_body_is_a_decode_error_with_status_and_excerpt() {
             status: 502,
             body: "<html><body>Bad Gateway</body></html>".into(),
             content_type: Some("text/html".into()),
+            headers: Vec::new(),
         },
         2,
     ));

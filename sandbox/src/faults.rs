@@ -22,6 +22,9 @@ pub enum FaultAction {
         /// The `Content-Type` (default `application/json`).
         #[serde(default)]
         content_type: Option<String>,
+        /// Extra response headers, e.g. `Retry-After`.
+        #[serde(default)]
+        headers: Vec<(String, String)>,
     },
     /// Close the connection without answering; the request is not handled.
     DropConnection,
@@ -41,7 +44,16 @@ impl FaultAction {
             status,
             body: body.into(),
             content_type: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a response header to a `Respond` action (ignored by the other actions).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let FaultAction::Respond { headers, .. } = &mut self {
+            headers.push((name.into(), value.into()));
+        }
+        self
     }
 }
 
@@ -56,6 +68,9 @@ pub struct Fault {
     /// How many matching requests get the fault; `None` for all of them.
     #[serde(default)]
     pub times: Option<u32>,
+    /// Only requests to this virtual host (see `SandboxBuilder::host`); `None` for every host.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 impl Fault {
@@ -65,6 +80,7 @@ impl Fault {
             path_suffix: path_suffix.into(),
             action,
             times: Some(times),
+            host: None,
         }
     }
 
@@ -74,11 +90,22 @@ impl Fault {
             path_suffix: path_suffix.into(),
             action,
             times: None,
+            host: None,
         }
     }
 
-    fn matches(&self, path: &str) -> bool {
-        self.path_suffix == "*" || path.ends_with(&self.path_suffix)
+    /// Limits the rule to requests arriving on the virtual host `host`.
+    pub fn on_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    fn matches(&self, path: &str, host: Option<&str>) -> bool {
+        (self.path_suffix == "*" || path.ends_with(&self.path_suffix))
+            && self
+                .host
+                .as_deref()
+                .is_none_or(|wanted| Some(wanted) == host)
     }
 }
 
@@ -99,9 +126,12 @@ impl FaultPlan {
         self.rules.clear();
     }
 
-    /// The action for a request to `path`, consuming one use of the matching rule.
-    pub(crate) fn take(&mut self, path: &str) -> Option<FaultAction> {
-        let index = self.rules.iter().position(|rule| rule.matches(path))?;
+    /// The action for a request to `path` on `host`, consuming one use of the matching rule.
+    pub(crate) fn take(&mut self, path: &str, host: Option<&str>) -> Option<FaultAction> {
+        let index = self
+            .rules
+            .iter()
+            .position(|rule| rule.matches(path, host))?;
         let rule = &mut self.rules[index];
         let action = rule.action.clone();
         if let Some(times) = rule.times.as_mut() {
@@ -126,13 +156,26 @@ mod tests {
             "*",
             FaultAction::delay(Duration::from_millis(5)),
         ));
-        assert_eq!(plan.take("/x/getAll"), Some(FaultAction::DropConnection));
-        assert_eq!(plan.take("/x/getAll"), Some(FaultAction::DropConnection));
         assert_eq!(
-            plan.take("/x/getAll"),
+            plan.take("/x/getAll", None),
+            Some(FaultAction::DropConnection)
+        );
+        assert_eq!(
+            plan.take("/x/getAll", None),
+            Some(FaultAction::DropConnection)
+        );
+        assert_eq!(
+            plan.take("/x/getAll", None),
             Some(FaultAction::Delay { millis: 5 })
         );
         plan.clear();
-        assert_eq!(plan.take("/x/getAll"), None);
+        assert_eq!(plan.take("/x/getAll", None), None);
+        plan.add(Fault::always("*", FaultAction::DropConnection).on_host("a.example"));
+        assert_eq!(plan.take("/x", Some("b.example")), None);
+        assert_eq!(plan.take("/x", None), None);
+        assert_eq!(
+            plan.take("/x", Some("a.example")),
+            Some(FaultAction::DropConnection)
+        );
     }
 }

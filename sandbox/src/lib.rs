@@ -4,7 +4,10 @@
 //! shares no code with the `agora-link` client, so each checks the other). It keeps real state:
 //! tokens that expire, Bearer checks, refresh tokens, third-party accounts, a package catalogue
 //! seeded with the spec's examples, and orders. Faults (delays, error responses, dropped
-//! connections) can be injected per path and count.
+//! connections) can be injected per path, count and host. Virtual hosts
+//! ([`SandboxBuilder::host`]) serve the same cloud under several names, one listener each, so
+//! that domain switching can be tested: each can be taken down, blackholed or given an untrusted
+//! certificate on its own ([`Sandbox::set_host_mode`]).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -24,7 +27,7 @@ mod server;
 mod state;
 
 pub use faults::{Fault, FaultAction};
-pub use server::{Sandbox, SandboxBuilder, TlsIdentity};
+pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
 pub use state::{Lifetimes, Order, SandboxClient, Stats};
 
 /// The client id the sandbox accepts by default.

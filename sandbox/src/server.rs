@@ -42,6 +42,7 @@ pub struct SandboxBuilder {
     lifetimes: Lifetimes,
     iot_region: String,
     tls: Option<TlsIdentity>,
+    hosts: Vec<String>,
 }
 
 impl Default for SandboxBuilder {
@@ -59,6 +60,7 @@ impl Default for SandboxBuilder {
             lifetimes: Lifetimes::default(),
             iot_region: "cn-north-1".into(),
             tls: None,
+            hosts: Vec::new(),
         }
     }
 }
@@ -100,6 +102,15 @@ impl SandboxBuilder {
         self
     }
 
+    /// Adds a virtual host: a listener of its own on an ephemeral loopback port, serving the same
+    /// cloud (accounts, tokens, orders are shared) under the name `host`. Point a client at it
+    /// with a resolve override (`host` → [`Sandbox::host_address`]), then take it down, blackhole
+    /// it or break it on its own with [`Sandbox::set_host_mode`] and [`Fault::on_host`].
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.hosts.push(host.into());
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -114,16 +125,104 @@ impl SandboxBuilder {
             faults: Mutex::new(FaultPlan::default()),
         });
         let router = router(shared.clone());
-        let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), router));
+        let serve = ServeContext {
+            acceptor,
+            shared: shared.clone(),
+            router,
+        };
+        let task = tokio::spawn(accept_loop(listener, serve.clone(), None));
         tracing::info!(%address, tls = self.tls.is_some(), "agora link sandbox listening");
+        let mut hosts = Vec::new();
+        for name in &self.hosts {
+            let listener = bind_reusable(SocketAddr::from(([127, 0, 0, 1], 0)), 1024)?;
+            let host_address = listener.local_addr()?;
+            let name: Arc<str> = Arc::from(name.as_str());
+            let task = tokio::spawn(accept_loop(listener, serve.clone(), Some(name.clone())));
+            tracing::info!(host = %name, address = %host_address, "virtual host listening");
+            hosts.push(HostSlot {
+                name,
+                address: host_address,
+                state: tokio::sync::Mutex::new(SlotState {
+                    mode: HostMode::Up,
+                    task: Some(task),
+                    blackhole: None,
+                }),
+            });
+        }
         Ok(Sandbox {
             address,
             scheme: if self.tls.is_some() { "https" } else { "http" },
             shared,
             task,
             clients: self.clients,
+            serve,
+            hosts,
         })
     }
+}
+
+/// What a virtual host does with connections (see [`Sandbox::set_host_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostMode {
+    /// Serves normally.
+    Up,
+    /// Nothing listens on the port: connections are refused.
+    Down,
+    /// The port's accept queue is full and never drained: connection attempts time out, like a
+    /// blackholed address.
+    Blackhole,
+    /// Serves TLS with a certificate from a CA no client trusts: TLS handshakes fail.
+    UntrustedCertificate,
+}
+
+/// The listener, router and TLS setup that every listener of one sandbox shares.
+#[derive(Clone)]
+struct ServeContext {
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    router: Router,
+}
+
+impl std::fmt::Debug for ServeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeContext").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct HostSlot {
+    name: Arc<str>,
+    address: SocketAddr,
+    state: tokio::sync::Mutex<SlotState>,
+}
+
+#[derive(Debug)]
+struct SlotState {
+    mode: HostMode,
+    task: Option<JoinHandle<()>>,
+    /// A listener whose accept queue is kept full, and the connections filling it.
+    blackhole: Option<(tokio::net::TcpListener, Vec<std::net::TcpStream>)>,
+}
+
+impl Drop for SlotState {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `address` with `SO_REUSEADDR` (a port given up by a stopped host can be bound again
+/// at once) and the given accept backlog.
+fn bind_reusable(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
 }
 
 /// A running sandbox. Dropping it stops the server and closes its connections.
@@ -134,6 +233,8 @@ pub struct Sandbox {
     shared: Arc<Shared>,
     task: JoinHandle<()>,
     clients: Vec<SandboxClient>,
+    serve: ServeContext,
+    hosts: Vec<HostSlot>,
 }
 
 impl Sandbox {
@@ -186,6 +287,91 @@ impl Sandbox {
     /// Stops the server now (also done on drop).
     pub fn shutdown(&self) {
         self.task.abort();
+    }
+
+    /// The virtual hosts, in the order they were added.
+    pub fn hosts(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.name.to_string()).collect()
+    }
+
+    /// The loopback address of the virtual host `host`, if there is one.
+    pub fn host_address(&self, host: &str) -> Option<SocketAddr> {
+        self.slot(host).map(|slot| slot.address)
+    }
+
+    fn slot(&self, host: &str) -> Option<&HostSlot> {
+        self.hosts.iter().find(|slot| &*slot.name == host)
+    }
+
+    /// The current mode of the virtual host `host`.
+    pub async fn host_mode(&self, host: &str) -> Option<HostMode> {
+        Some(self.slot(host)?.state.lock().await.mode)
+    }
+
+    /// Takes the virtual host `host` down, blackholes it, breaks its TLS or brings it back up.
+    /// Changing the mode closes the host's open connections. Fails for an unknown host or when
+    /// the host's port cannot be bound again.
+    pub async fn set_host_mode(&self, host: &str, mode: HostMode) -> std::io::Result<()> {
+        let slot = self.slot(host).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no virtual host {host:?}"),
+            )
+        })?;
+        let mut state = slot.state.lock().await;
+        if let Some(task) = state.task.take() {
+            task.abort();
+            // Wait until the task (and with it the listener) is gone, so that the port is free.
+            let _ = task.await;
+        }
+        state.blackhole = None;
+        state.mode = HostMode::Down;
+        match mode {
+            HostMode::Down => {}
+            HostMode::Up => {
+                let listener = bind_reusable(slot.address, 1024)?;
+                state.task = Some(tokio::spawn(accept_loop(
+                    listener,
+                    self.serve.clone(),
+                    Some(slot.name.clone()),
+                )));
+            }
+            HostMode::UntrustedCertificate => {
+                let (identity, _untrusted_ca) = TlsIdentity::generate_for(&[&slot.name])?;
+                let serve = ServeContext {
+                    acceptor: Some(tls_acceptor(&identity)?),
+                    ..self.serve.clone()
+                };
+                let listener = bind_reusable(slot.address, 1024)?;
+                state.task = Some(tokio::spawn(accept_loop(
+                    listener,
+                    serve,
+                    Some(slot.name.clone()),
+                )));
+            }
+            HostMode::Blackhole => {
+                // Backlog 0 queues one connection; with the queue full and never accepted, the
+                // kernel drops further SYNs and connection attempts time out.
+                let listener = bind_reusable(slot.address, 0)?;
+                let mut fillers = Vec::new();
+                for _ in 0..8 {
+                    let address = slot.address;
+                    let attempt = tokio::task::spawn_blocking(move || {
+                        std::net::TcpStream::connect_timeout(&address, Duration::from_millis(150))
+                    })
+                    .await
+                    .map_err(std::io::Error::other)?;
+                    match attempt {
+                        Ok(stream) => fillers.push(stream),
+                        Err(_) => break,
+                    }
+                }
+                state.blackhole = Some((listener, fillers));
+            }
+        }
+        state.mode = mode;
+        tracing::info!(host, ?mode, "virtual host mode changed");
+        Ok(())
     }
 }
 
@@ -243,12 +429,7 @@ fn tls_acceptor(identity: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcce
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    shared: Arc<Shared>,
-    router: Router,
-) {
+async fn accept_loop(listener: TcpListener, serve: ServeContext, host: Option<Arc<str>>) {
     // Connection tasks live in this set: aborting the accept loop drops them all.
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -265,13 +446,14 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let shared = shared.clone();
-        let router = router.clone();
+        let acceptor = serve.acceptor.clone();
+        let shared = serve.shared.clone();
+        let router = serve.router.clone();
+        let host = host.clone();
         connections.spawn(async move {
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    handle(shared.clone(), router.clone(), request)
+                    handle(shared.clone(), router.clone(), host.clone(), request)
                 });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let result = match acceptor {
@@ -310,13 +492,14 @@ impl std::error::Error for DroppedByFault {}
 async fn handle(
     shared: Arc<Shared>,
     router: Router,
+    host: Option<Arc<str>>,
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, DroppedByFault> {
     let path = request.uri().path().to_owned();
     let admin = path.starts_with("/_sandbox/");
     if !admin {
-        shared.db().count_request(&path);
-        let fault = shared.plan().take(&path);
+        shared.db().count_request(&path, host.as_deref());
+        let fault = shared.plan().take(&path, host.as_deref());
         if let Some(action) = fault {
             shared.db().stats.faults_injected += 1;
             match action {
@@ -327,6 +510,7 @@ async fn handle(
                     status,
                     body,
                     content_type,
+                    headers,
                 } => {
                     let status =
                         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -335,6 +519,14 @@ async fn handle(
                     *response.status_mut() = status;
                     if let Ok(value) = content_type.parse() {
                         response.headers_mut().insert(header::CONTENT_TYPE, value);
+                    }
+                    for (name, value) in headers {
+                        if let (Ok(name), Ok(value)) = (
+                            header::HeaderName::from_bytes(name.as_bytes()),
+                            header::HeaderValue::from_str(&value),
+                        ) {
+                            response.headers_mut().append(name, value);
+                        }
                     }
                     return Ok(response);
                 }

@@ -82,6 +82,8 @@ pub struct Order {
 pub struct Stats {
     /// Requests received, by path (faulted ones included).
     pub requests_by_path: HashMap<String, u64>,
+    /// Requests received, by virtual host (the main listener counts as `""`).
+    pub requests_by_host: HashMap<String, u64>,
     /// Token requests handled, by `grant_type`.
     pub token_requests_by_grant: HashMap<String, u64>,
     /// Responses with HTTP 401 sent by the Bearer check.
@@ -95,6 +97,11 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Requests received on the virtual host `host`.
+    pub fn requests_on(&self, host: &str) -> u64 {
+        self.requests_by_host.get(host).copied().unwrap_or_default()
+    }
+
     /// Requests received on paths ending with `suffix` (e.g. `"/oauth/rest-token"`).
     pub fn requests_to(&self, suffix: &str) -> u64 {
         self.requests_by_path
@@ -261,11 +268,16 @@ impl Db {
         }
     }
 
-    pub(crate) fn count_request(&mut self, path: &str) {
+    pub(crate) fn count_request(&mut self, path: &str, host: Option<&str>) {
         *self
             .stats
             .requests_by_path
             .entry(path.to_owned())
+            .or_default() += 1;
+        *self
+            .stats
+            .requests_by_host
+            .entry(host.unwrap_or_default().to_owned())
             .or_default() += 1;
     }
 

@@ -87,6 +87,7 @@ pub(crate) fn parse_envelope<'a>(
             msg: envelope.msg.unwrap_or_default(),
             server_timestamp_ms: envelope.timestamp,
             trace_id: trace_id.map(str::to_owned),
+            attempts: Default::default(),
         }))
     }
 }

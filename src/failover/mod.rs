@@ -295,6 +295,8 @@ pub struct FailoverPolicy {
     pub cooldown: Duration,
     /// The longest cool-down.
     pub max_cooldown: Duration,
+    /// Told of every failover step (in addition to the `tracing` event).
+    pub observer: Option<FailoverObserver>,
 }
 
 impl Default for FailoverPolicy {
@@ -310,6 +312,7 @@ impl Default for FailoverPolicy {
             call_deadline: DEFAULT_CALL_DEADLINE,
             cooldown: DEFAULT_COOLDOWN,
             max_cooldown: DEFAULT_MAX_COOLDOWN,
+            observer: None,
         }
     }
 }
@@ -387,6 +390,46 @@ impl CallOptions {
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
+    }
+}
+
+/// One step of a call from a failed host to the next try (the same host again or another one),
+/// reported to a [`FailoverObserver`] and as a `tracing` event (target `agora_link`, level WARN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverEvent {
+    /// The endpoint called.
+    pub endpoint: crate::Endpoint,
+    /// The host that failed.
+    pub from: String,
+    /// How it failed.
+    pub failure: FailureClass,
+    /// The host tried next (equal to `from` for the spec's same-host retry).
+    pub to: String,
+    /// The back-off waited before the next try.
+    pub delay: Duration,
+}
+
+/// A callback told of every [`FailoverEvent`] of a client, for metrics and diagnostics. It runs
+/// on the thread that drives the call: keep it short and non-blocking.
+#[derive(Clone)]
+pub struct FailoverObserver(pub std::sync::Arc<dyn Fn(&FailoverEvent) + Send + Sync>);
+
+impl FailoverObserver {
+    /// Wraps a closure.
+    pub fn new(callback: impl Fn(&FailoverEvent) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(callback))
+    }
+}
+
+impl fmt::Debug for FailoverObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FailoverObserver")
+    }
+}
+
+impl PartialEq for FailoverObserver {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

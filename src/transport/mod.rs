@@ -270,6 +270,15 @@ impl HttpTransport {
                     trace_id,
                     "agora link failover"
                 );
+                if let Some(observer) = &policy.observer {
+                    (observer.0)(&crate::failover::FailoverEvent {
+                        endpoint,
+                        from: table.hosts[h].name.clone(),
+                        failure: class,
+                        to: entry.name.clone(),
+                        delay,
+                    });
+                }
             }
             counters.attempts.fetch_add(1, Ordering::Relaxed);
             entry.health.attempts.fetch_add(1, Ordering::Relaxed);
@@ -323,7 +332,11 @@ impl HttpTransport {
             // A rate-limited host is asked once more after `Retry-After` (the limit is the
             // account's, so another host would not help).
             let next_is_same = steps.get(index).is_some_and(|(_, h)| *h == host);
-            if class == FailureClass::RateLimited && !next_is_same && rate_limit_repeats == 0 {
+            if class == FailureClass::RateLimited
+                && !next_is_same
+                && !repeat_of_previous
+                && rate_limit_repeats == 0
+            {
                 rate_limit_repeats += 1;
                 steps.insert(index, (step, host));
             }

@@ -1,0 +1,381 @@
+//! Domain switching against a sandbox serving the spec's hosts over TLS, one listener per host:
+//! the fault matrix (failure class × call kind × plan position), host health, deadline, back-off,
+//! `Retry-After`, the purchase opt-in, counters.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agora_link::{
+    AgoraRegion, CallOptions, Client, ClientConfig, Error, FailoverEvent, FailoverObserver,
+    FailoverPolicy, FailureClass, HostState, OpenPackageRequest, Region, RegionalFallback,
+};
+use agora_link_sandbox::{
+    Fault, FaultAction, HostMode, Sandbox, TlsIdentity, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD, DEFAULT_USERNAME,
+};
+
+const PRIMARY: &str = "api.sd-rtn.com";
+const OTHER: &str = "api.agora.io";
+/// The primary resolves to cn-north-1 (by the address map); the adjacent region is cn-east-1.
+const REGIONAL: [&str; 2] = ["api-cn-east-1.sd-rtn.com", "api-cn-east-1.agora.io"];
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(1500);
+const DEADLINE: Duration = Duration::from_secs(10);
+
+struct World {
+    sandbox: Sandbox,
+    ca: String,
+    events: Arc<Mutex<Vec<FailoverEvent>>>,
+}
+
+impl World {
+    async fn start() -> World {
+        let names = [PRIMARY, OTHER, REGIONAL[0], REGIONAL[1]];
+        let (identity, ca) = TlsIdentity::generate_for(&names).unwrap();
+        let mut builder = Sandbox::builder().tls(identity);
+        for name in names {
+            builder = builder.host(name);
+        }
+        World {
+            sandbox: builder.start().await.unwrap(),
+            ca,
+            events: Arc::default(),
+        }
+    }
+
+    /// The spec's default plan, with a short back-off; `cooldown` zero turns host memory off.
+    fn policy(&self, cooldown: Duration) -> FailoverPolicy {
+        let events = self.events.clone();
+        FailoverPolicy {
+            backoff: vec![Duration::from_millis(30)],
+            call_deadline: DEADLINE,
+            cooldown,
+            regional: RegionalFallback::Adjacent {
+                region: Some(AgoraRegion::CnNorth1),
+                address_map: vec![("127.0.0.0/8".parse().unwrap(), AgoraRegion::CnNorth1)],
+            },
+            observer: Some(FailoverObserver::new(move |event| {
+                events.lock().unwrap().push(event.clone())
+            })),
+            ..FailoverPolicy::default()
+        }
+    }
+
+    /// A client that reaches every virtual host but those in `unresolvable` (DNS failures).
+    fn client(&self, policy: FailoverPolicy, unresolvable: &[&str]) -> Client {
+        let mut builder =
+            ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+                .password_grant(DEFAULT_USERNAME, DEFAULT_PASSWORD)
+                .add_root_certificates_pem(self.ca.clone())
+                .use_bundled_roots(false)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .request_timeout(REQUEST_TIMEOUT)
+                .resolve_overrides_only(true)
+                .failover(policy);
+        for host in self.sandbox.hosts() {
+            if !unresolvable.contains(&host.as_str()) {
+                let address = self.sandbox.host_address(&host).unwrap();
+                builder = builder.resolve(host, address);
+            }
+        }
+        Client::new(builder.build().unwrap()).unwrap()
+    }
+
+    /// The hosts the last calls tried, in order, from the failover events.
+    fn take_hosts_tried(&self) -> Vec<String> {
+        let events = std::mem::take(&mut *self.events.lock().unwrap());
+        let mut hosts: Vec<String> = Vec::new();
+        for event in events {
+            if hosts.is_empty() {
+                hosts.push(event.from.clone());
+            }
+            hosts.push(event.to.clone());
+        }
+        hosts
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Dns,
+    Refused,
+    ConnectTimeout,
+    Tls,
+    ResetAfterSend,
+    ReadTimeout,
+    Http5xx,
+    Http429,
+    Malformed,
+}
+
+impl Class {
+    fn before_sending(self) -> bool {
+        matches!(
+            self,
+            Class::Dns | Class::Refused | Class::ConnectTimeout | Class::Tls
+        )
+    }
+
+    fn is_network(self) -> bool {
+        matches!(
+            self,
+            Class::Refused
+                | Class::ConnectTimeout
+                | Class::Tls
+                | Class::ResetAfterSend
+                | Class::ReadTimeout
+        )
+    }
+
+    fn failure(self) -> FailureClass {
+        match self {
+            Class::Dns => FailureClass::Dns,
+            Class::Refused => FailureClass::Refused,
+            Class::ConnectTimeout => FailureClass::ConnectTimeout,
+            Class::Tls => FailureClass::Tls,
+            Class::ResetAfterSend => FailureClass::ResetAfterSend,
+            Class::ReadTimeout => FailureClass::ReadTimeout,
+            Class::Http5xx => FailureClass::ServerError(503),
+            Class::Http429 => FailureClass::RateLimited,
+            Class::Malformed => FailureClass::Malformed,
+        }
+    }
+
+    /// Breaks `host` this way (DNS failures are made when the client is built).
+    async fn apply(self, sandbox: &Sandbox, host: &str) {
+        let fault = |action| sandbox.inject(Fault::always("*", action).on_host(host));
+        match self {
+            Class::Dns => {}
+            Class::Refused => sandbox.set_host_mode(host, HostMode::Down).await.unwrap(),
+            Class::ConnectTimeout => sandbox
+                .set_host_mode(host, HostMode::Blackhole)
+                .await
+                .unwrap(),
+            Class::Tls => sandbox
+                .set_host_mode(host, HostMode::UntrustedCertificate)
+                .await
+                .unwrap(),
+            Class::ResetAfterSend => fault(FaultAction::DropConnection),
+            Class::ReadTimeout => fault(FaultAction::delay(Duration::from_secs(5))),
+            Class::Http5xx => fault(FaultAction::Respond {
+                status: 503,
+                body: "<html>Service Unavailable</html>".into(),
+                content_type: Some("text/html".into()),
+                headers: Vec::new(),
+            }),
+            Class::Http429 => fault(
+                FaultAction::respond(429, r#"{"code":429,"msg":"Too Many Requests"}"#)
+                    .with_header("Retry-After", "1"),
+            ),
+            Class::Malformed => fault(FaultAction::Respond {
+                status: 200,
+                body: "<html>captive portal</html>".into(),
+                content_type: Some("text/html".into()),
+                headers: Vec::new(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `getAll`: idempotent.
+    Idempotent,
+    /// `open`: a purchase.
+    Purchase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Primary,
+    OtherPrimary,
+    Regional,
+}
+
+/// The hosts the spec's plan (with the safety rules) tries, and whether the call succeeds.
+fn expected(class: Class, kind: Kind, position: Position) -> (Vec<&'static str>, bool) {
+    let may_move = class.before_sending() || kind == Kind::Idempotent;
+    let mut hosts = Vec::new();
+    let target = match position {
+        Position::Primary => PRIMARY,
+        Position::OtherPrimary => {
+            // The primary fails with DNS, so the plan does go to the other primary.
+            hosts.extend([PRIMARY, PRIMARY]);
+            OTHER
+        }
+        Position::Regional => {
+            // The primary fails with DNS, the other primary refuses connections.
+            hosts.extend([PRIMARY, PRIMARY, OTHER]);
+            REGIONAL[0]
+        }
+    };
+    hosts.push(target);
+    if !may_move {
+        return (hosts, false);
+    }
+    match position {
+        Position::Primary => {
+            if !matches!(class, Class::ConnectTimeout | Class::Tls) {
+                hosts.push(PRIMARY);
+            }
+            hosts.push(if class.is_network() {
+                REGIONAL[0]
+            } else {
+                OTHER
+            });
+        }
+        Position::OtherPrimary | Position::Regional => {
+            if class == Class::Http429 {
+                hosts.push(target); // asked once more after Retry-After
+            }
+            hosts.push(if position == Position::OtherPrimary {
+                REGIONAL[0]
+            } else {
+                REGIONAL[1]
+            });
+        }
+    }
+    (hosts, true)
+}
+
+fn open_request() -> OpenPackageRequest {
+    OpenPackageRequest {
+        app_id: "d0app".into(),
+        user_id: "user-1".into(),
+        device_id: "device-1".into(),
+        payment_order_id: "pay-1".into(),
+        cloud_record_package_id: 5,
+        order_number: 1,
+    }
+}
+
+async fn run_case(class: Class, kind: Kind, position: Position) {
+    let world = World::start().await;
+    let sandbox = &world.sandbox;
+    let target = match position {
+        Position::Primary => PRIMARY,
+        Position::OtherPrimary => OTHER,
+        Position::Regional => REGIONAL[0],
+    };
+    let mut unresolvable = Vec::new();
+    if position != Position::Primary {
+        unresolvable.push(PRIMARY);
+    }
+    if position == Position::Regional {
+        sandbox.set_host_mode(OTHER, HostMode::Down).await.unwrap();
+    }
+    if class == Class::Dns {
+        unresolvable.push(target);
+    }
+    // Host memory off: every call follows the whole plan (the breaker has its own tests).
+    let client = world.client(world.policy(Duration::ZERO), &unresolvable);
+    client.access_token().await.expect("token");
+    class.apply(sandbox, target).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    world.take_hosts_tried();
+    let orders_before = sandbox.stats().requests_to("/open");
+
+    let started = Instant::now();
+    let result = match kind {
+        Kind::Idempotent => client.list_packages().await.map(|p| p.len().to_string()),
+        Kind::Purchase => client.open_package(&open_request()).await,
+    };
+    let elapsed = started.elapsed();
+    let (hosts, succeeds) = expected(class, kind, position);
+    let context = format!("{class:?} × {kind:?} × {position:?}: {result:?}");
+
+    assert!(elapsed <= DEADLINE, "{context}: took {elapsed:?}");
+    assert_eq!(result.is_ok(), succeeds, "{context}");
+    let tried = match &result {
+        Ok(_) => world.take_hosts_tried(),
+        Err(error) => {
+            let attempts = error.attempts();
+            assert_eq!(
+                attempts.last().map(|a| a.failure),
+                Some(class.failure()),
+                "{context}"
+            );
+            attempts.iter().map(|a| a.host.clone()).collect()
+        }
+    };
+    assert_eq!(tried, hosts, "{context}");
+    if kind == Kind::Purchase {
+        // Sent once, to one server, whatever happened: pre-send failures never reached one.
+        let sent = sandbox.stats().requests_to("/open") - orders_before;
+        assert_eq!(sent, 1, "{context}: open requests received");
+        let orders = sandbox.orders().len();
+        if succeeds {
+            assert_eq!(orders, 1, "{context}");
+        } else {
+            assert!(orders <= 1, "{context}");
+        }
+    }
+}
+
+macro_rules! matrix {
+    ($($name:ident: $class:ident, $kind:ident, $position:ident;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                run_case(Class::$class, Kind::$kind, Position::$position).await;
+            }
+        )*
+    };
+}
+
+matrix! {
+    dns_idempotent_primary: Dns, Idempotent, Primary;
+    dns_idempotent_other: Dns, Idempotent, OtherPrimary;
+    dns_idempotent_regional: Dns, Idempotent, Regional;
+    dns_purchase_primary: Dns, Purchase, Primary;
+    dns_purchase_other: Dns, Purchase, OtherPrimary;
+    dns_purchase_regional: Dns, Purchase, Regional;
+    refused_idempotent_primary: Refused, Idempotent, Primary;
+    refused_idempotent_other: Refused, Idempotent, OtherPrimary;
+    refused_idempotent_regional: Refused, Idempotent, Regional;
+    refused_purchase_primary: Refused, Purchase, Primary;
+    refused_purchase_other: Refused, Purchase, OtherPrimary;
+    refused_purchase_regional: Refused, Purchase, Regional;
+    connect_timeout_idempotent_primary: ConnectTimeout, Idempotent, Primary;
+    connect_timeout_idempotent_other: ConnectTimeout, Idempotent, OtherPrimary;
+    connect_timeout_idempotent_regional: ConnectTimeout, Idempotent, Regional;
+    connect_timeout_purchase_primary: ConnectTimeout, Purchase, Primary;
+    connect_timeout_purchase_other: ConnectTimeout, Purchase, OtherPrimary;
+    connect_timeout_purchase_regional: ConnectTimeout, Purchase, Regional;
+    tls_idempotent_primary: Tls, Idempotent, Primary;
+    tls_idempotent_other: Tls, Idempotent, OtherPrimary;
+    tls_idempotent_regional: Tls, Idempotent, Regional;
+    tls_purchase_primary: Tls, Purchase, Primary;
+    tls_purchase_other: Tls, Purchase, OtherPrimary;
+    tls_purchase_regional: Tls, Purchase, Regional;
+    reset_idempotent_primary: ResetAfterSend, Idempotent, Primary;
+    reset_idempotent_other: ResetAfterSend, Idempotent, OtherPrimary;
+    reset_idempotent_regional: ResetAfterSend, Idempotent, Regional;
+    reset_purchase_primary: ResetAfterSend, Purchase, Primary;
+    reset_purchase_other: ResetAfterSend, Purchase, OtherPrimary;
+    reset_purchase_regional: ResetAfterSend, Purchase, Regional;
+    read_timeout_idempotent_primary: ReadTimeout, Idempotent, Primary;
+    read_timeout_idempotent_other: ReadTimeout, Idempotent, OtherPrimary;
+    read_timeout_idempotent_regional: ReadTimeout, Idempotent, Regional;
+    read_timeout_purchase_primary: ReadTimeout, Purchase, Primary;
+    read_timeout_purchase_other: ReadTimeout, Purchase, OtherPrimary;
+    read_timeout_purchase_regional: ReadTimeout, Purchase, Regional;
+    http5xx_idempotent_primary: Http5xx, Idempotent, Primary;
+    http5xx_idempotent_other: Http5xx, Idempotent, OtherPrimary;
+    http5xx_idempotent_regional: Http5xx, Idempotent, Regional;
+    http5xx_purchase_primary: Http5xx, Purchase, Primary;
+    http5xx_purchase_other: Http5xx, Purchase, OtherPrimary;
+    http5xx_purchase_regional: Http5xx, Purchase, Regional;
+    http429_idempotent_primary: Http429, Idempotent, Primary;
+    http429_idempotent_other: Http429, Idempotent, OtherPrimary;
+    http429_idempotent_regional: Http429, Idempotent, Regional;
+    http429_purchase_primary: Http429, Purchase, Primary;
+    http429_purchase_other: Http429, Purchase, OtherPrimary;
+    http429_purchase_regional: Http429, Purchase, Regional;
+    malformed_idempotent_primary: Malformed, Idempotent, Primary;
+    malformed_idempotent_other: Malformed, Idempotent, OtherPrimary;
+    malformed_idempotent_regional: Malformed, Idempotent, Regional;
+    malformed_purchase_primary: Malformed, Purchase, Primary;
+    malformed_purchase_other: Malformed, Purchase, OtherPrimary;
+    malformed_purchase_regional: Malformed, Purchase, Regional;
+}
