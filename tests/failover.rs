@@ -379,3 +379,248 @@ matrix! {
     malformed_purchase_other: Malformed, Purchase, OtherPrimary;
     malformed_purchase_regional: Malformed, Purchase, Regional;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_primary_costs_one_connect_timeout_in_100_calls() {
+    let world = World::start().await;
+    let client = world.client(world.policy(Duration::from_secs(60)), &[]);
+    client.access_token().await.unwrap();
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Blackhole)
+        .await
+        .unwrap();
+    for call in 0..100 {
+        let packages = client.list_packages().await;
+        assert_eq!(packages.map(|p| p.len()).ok(), Some(5), "call {call}");
+    }
+    let stats = client.stats();
+    let primary = stats.host(PRIMARY).unwrap();
+    // The token request and the first call met the healthy primary and the blackhole once each.
+    assert_eq!(primary.attempts, 2, "{stats:#?}");
+    assert_eq!(primary.failures, 1, "{stats:#?}");
+    assert_eq!(primary.skipped, 99, "{stats:#?}");
+    assert_eq!(primary.state, HostState::CoolingDown);
+    assert_eq!(primary.last_failure, Some(FailureClass::ConnectTimeout));
+    // Connect timeout: no same-host retry; a network failure skips the other primary.
+    assert_eq!(stats.host(REGIONAL[0]).unwrap().successes, 100);
+    assert_eq!(stats.requests, 101);
+    assert_eq!(stats.failovers, 1);
+    assert_eq!(stats.retries, 0);
+    assert_eq!(stats.failed_requests, 0);
+    assert_eq!(world.sandbox.stats().requests_on(REGIONAL[0]), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooled_down_host_is_probed_by_one_call_and_used_again() {
+    let world = World::start().await;
+    let client = world.client(world.policy(Duration::from_millis(300)), &[]);
+    client.access_token().await.unwrap();
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Down)
+        .await
+        .unwrap();
+    client.list_packages().await.unwrap();
+    assert_eq!(
+        client.stats().host(PRIMARY).unwrap().state,
+        HostState::CoolingDown
+    );
+    client.list_packages().await.unwrap();
+    assert_eq!(client.stats().host(PRIMARY).unwrap().skipped, 1);
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Up)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let served_before = world.sandbox.stats().requests_on(PRIMARY);
+    client.list_packages().await.unwrap();
+    let primary = client.stats().host(PRIMARY).unwrap().clone();
+    assert_eq!(primary.state, HostState::Healthy, "{primary:?}");
+    assert_eq!(primary.last_failure, None);
+    assert_eq!(
+        world.sandbox.stats().requests_on(PRIMARY),
+        served_before + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_deadline_bounds_back_off_and_attempts() {
+    let world = World::start().await;
+    let deadline = Duration::from_millis(1200);
+    let policy = FailoverPolicy {
+        backoff: vec![Duration::from_secs(5)],
+        call_deadline: deadline,
+        ..world.policy(Duration::ZERO)
+    };
+    let client = world.client(policy, &[]);
+    client.access_token().await.unwrap();
+    Class::Http5xx.apply(&world.sandbox, PRIMARY).await;
+    let started = Instant::now();
+    let err = client.list_packages().await.unwrap_err();
+    let elapsed = started.elapsed();
+    // The 5 s back-off before the same-host retry does not fit: the call ends at once.
+    assert!(elapsed < deadline, "{elapsed:?}");
+    assert_eq!(err.attempts().len(), 1, "{err}");
+    assert_eq!(err.http_status(), Some(503));
+
+    // A slow host: the last attempt is cut at the deadline, not at the request timeout.
+    world.sandbox.clear_faults();
+    Class::ReadTimeout.apply(&world.sandbox, PRIMARY).await;
+    let policy = FailoverPolicy {
+        call_deadline: Duration::from_millis(900),
+        ..world.policy(Duration::ZERO)
+    };
+    let client = world.client(policy, &[]);
+    let started = Instant::now();
+    let err = client.access_token().await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(900) + Duration::from_millis(300),
+        "{elapsed:?}"
+    );
+    assert_eq!(err.kind(), agora_link::ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("call deadline"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_on_the_same_host() {
+    let world = World::start().await;
+    let client = world.client(world.policy(Duration::ZERO), &[]);
+    client.access_token().await.unwrap();
+    world.take_hosts_tried();
+    world.sandbox.inject(
+        Fault::new(
+            "/getAll",
+            FaultAction::respond(429, r#"{"code":429,"msg":"slow down"}"#)
+                .with_header("Retry-After", "2"),
+            1,
+        )
+        .on_host(PRIMARY),
+    );
+    assert_eq!(client.list_packages().await.unwrap().len(), 5);
+    let events = world.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].failure, FailureClass::RateLimited);
+    assert_eq!(events[0].to, PRIMARY);
+    assert!(events[0].delay >= Duration::from_secs(2), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_is_resent_only_when_the_caller_opts_in() {
+    let world = World::start().await;
+    let client = world.client(world.policy(Duration::ZERO), &[]);
+    client.access_token().await.unwrap();
+    world.sandbox.inject(
+        Fault::new("/open", FaultAction::delay(Duration::from_secs(3)), 1).on_host(PRIMARY),
+    );
+    let err = client.open_package(&open_request()).await.unwrap_err();
+    assert_eq!(err.attempts().len(), 1, "{err}");
+    assert_eq!(world.sandbox.stats().requests_to("/open"), 1);
+
+    world
+        .sandbox
+        .inject(Fault::new("/open", FaultAction::DropConnection, 1).on_host(PRIMARY));
+    let opted_in = client.with_call_options(CallOptions::default().allow_resend(true));
+    let order = opted_in.open_package(&open_request()).await.unwrap();
+    assert!(!order.is_empty());
+    assert_eq!(world.sandbox.stats().requests_to("/open"), 3);
+    // The handle keeps sharing the client's health and counters.
+    assert_eq!(opted_in.stats(), client.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_can_be_turned_off() {
+    let world = World::start().await;
+    let client = world.client(FailoverPolicy::disabled(), &[]);
+    client.access_token().await.unwrap();
+    Class::Http5xx.apply(&world.sandbox, PRIMARY).await;
+    let err = client.list_packages().await.unwrap_err();
+    assert_eq!(err.attempts().len(), 1, "{err}");
+    assert_eq!(client.stats().attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolved_address_decides_the_regional_hosts_before_the_configured_region() {
+    let world = World::start().await;
+    // Configured region eu-central-1 (adjacent eu-west-1, not served here), but the primary
+    // resolves into 127.0.0.0/8, mapped to cn-north-1: the plan goes to cn-east-1.
+    let policy = FailoverPolicy {
+        regional: RegionalFallback::Adjacent {
+            region: Some(AgoraRegion::EuCentral1),
+            address_map: vec![("127.0.0.0/8".parse().unwrap(), AgoraRegion::CnNorth1)],
+        },
+        ..world.policy(Duration::ZERO)
+    };
+    let client = world.client(policy, &[]);
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Down)
+        .await
+        .unwrap();
+    client.access_token().await.unwrap();
+    assert_eq!(world.take_hosts_tried(), [PRIMARY, PRIMARY, REGIONAL[0]]);
+
+    // Without a resolved address (DNS failure) the configured region decides: eu-west-1 hosts
+    // do not resolve here, so the call fails after trying them.
+    let client = world.client(
+        FailoverPolicy {
+            regional: RegionalFallback::Adjacent {
+                region: Some(AgoraRegion::EuCentral1),
+                address_map: Vec::new(),
+            },
+            ..world.policy(Duration::ZERO)
+        },
+        &[PRIMARY],
+    );
+    world
+        .sandbox
+        .set_host_mode(OTHER, HostMode::Down)
+        .await
+        .unwrap();
+    let err = client.access_token().await.unwrap_err();
+    let hosts: Vec<&str> = err.attempts().iter().map(|a| a.host.as_str()).collect();
+    assert_eq!(
+        hosts,
+        [
+            PRIMARY,
+            PRIMARY,
+            OTHER,
+            "api-eu-west-1.sd-rtn.com",
+            "api-eu-west-1.agora.io"
+        ]
+    );
+
+    // An explicit host list replaces the adjacent hosts.
+    let client = world.client(
+        FailoverPolicy {
+            regional: RegionalFallback::Hosts(vec![REGIONAL[1].into()]),
+            ..world.policy(Duration::ZERO)
+        },
+        &[],
+    );
+    world.take_hosts_tried();
+    client.access_token().await.unwrap();
+    assert_eq!(world.take_hosts_tried(), [PRIMARY, PRIMARY, REGIONAL[1]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_list_every_host_tried_in_their_message() {
+    let world = World::start().await;
+    let client = world.client(world.policy(Duration::ZERO), &[]);
+    for host in world.sandbox.hosts() {
+        world
+            .sandbox
+            .set_host_mode(&host, HostMode::Down)
+            .await
+            .unwrap();
+    }
+    let err = client.access_token().await.unwrap_err();
+    let text = err.to_string();
+    for host in [PRIMARY, REGIONAL[0], REGIONAL[1]] {
+        assert!(text.contains(host), "{text}");
+    }
+    assert!(text.contains("connection refused"), "{text}");
+    assert_eq!(client.stats().failed_requests, 1);
+}

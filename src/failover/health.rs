@@ -80,10 +80,20 @@ impl HostHealth {
         }
     }
 
-    pub fn record_failure(&self, class: FailureClass, now: Instant, policy: &FailoverPolicy) {
+    /// Records a failure and (re)opens the breaker. `repeat` marks a call's second failure on the
+    /// same host (the spec's same-host retry): it re-arms the cool-down without lengthening it.
+    pub fn record_failure(
+        &self,
+        class: FailureClass,
+        now: Instant,
+        policy: &FailoverPolicy,
+        repeat: bool,
+    ) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let mut breaker = self.breaker();
-        breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
+        if !repeat || breaker.consecutive_failures == 0 {
+            breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
+        }
         breaker.open_until = Some(now + cooldown(policy, breaker.consecutive_failures));
         breaker.last_failure = Some(class);
     }
@@ -213,7 +223,8 @@ mod tests {
         let health = HostHealth::default();
         let t0 = Instant::now();
         assert_eq!(health.admit(t0, &policy), Admission::Closed);
-        health.record_failure(FailureClass::Refused, t0, &policy);
+        health.record_failure(FailureClass::Refused, t0, &policy, false);
+        health.record_failure(FailureClass::Refused, t0, &policy, true);
         assert_eq!(
             health.admit(t0 + Duration::from_secs(9), &policy),
             Admission::Open
@@ -227,7 +238,7 @@ mod tests {
         // The probe re-armed the cool-down: a concurrent call skips the host.
         assert_eq!(health.admit(t1, &policy), Admission::Open);
         // A failed probe doubles the cool-down (capped at the maximum).
-        health.record_failure(FailureClass::Refused, t1, &policy);
+        health.record_failure(FailureClass::Refused, t1, &policy, false);
         assert_eq!(
             health.admit(t1 + Duration::from_secs(19), &policy),
             Admission::Open
@@ -236,7 +247,7 @@ mod tests {
             health.admit(t1 + Duration::from_secs(20), &policy),
             Admission::Probe
         );
-        health.record_failure(FailureClass::Refused, t1, &policy);
+        health.record_failure(FailureClass::Refused, t1, &policy, false);
         assert_eq!(
             health.admit(t1 + Duration::from_secs(24), &policy),
             Admission::Open

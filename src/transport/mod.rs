@@ -320,7 +320,9 @@ impl HttpTransport {
             if class == FailureClass::RateLimited {
                 retry_after = result.as_ref().ok().and_then(|r| r.retry_after);
             } else {
-                entry.health.record_failure(class, Instant::now(), policy);
+                entry
+                    .health
+                    .record_failure(class, Instant::now(), policy, repeat_of_previous);
             }
             if matches!(step, Step::Primary | Step::PrimaryAgain) {
                 primary_failure = Some(class);
