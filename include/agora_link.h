@@ -34,6 +34,71 @@
 #define AGORA_LINK_REGION_NA 1
 
 /**
+ * Server location: mainland China (primary `api.sd-rtn.com`).
+ */
+#define AGORA_LINK_SERVER_LOCATION_MAINLAND_CHINA 0
+
+/**
+ * Server location: elsewhere (primary `api.agora.io`).
+ */
+#define AGORA_LINK_SERVER_LOCATION_ELSEWHERE 1
+
+/**
+ * No failure.
+ */
+#define AGORA_LINK_FAILURE_NONE 0
+
+/**
+ * The host name did not resolve (nothing was sent).
+ */
+#define AGORA_LINK_FAILURE_DNS 1
+
+/**
+ * Connection refused or host unreachable (nothing was sent).
+ */
+#define AGORA_LINK_FAILURE_REFUSED 2
+
+/**
+ * No connection within the connect timeout (nothing was sent).
+ */
+#define AGORA_LINK_FAILURE_CONNECT_TIMEOUT 3
+
+/**
+ * TLS handshake failure (nothing was sent).
+ */
+#define AGORA_LINK_FAILURE_TLS 4
+
+/**
+ * The connection broke after the request may have been sent.
+ */
+#define AGORA_LINK_FAILURE_RESET_AFTER_SEND 5
+
+/**
+ * No complete answer in time.
+ */
+#define AGORA_LINK_FAILURE_READ_TIMEOUT 6
+
+/**
+ * HTTP 5xx.
+ */
+#define AGORA_LINK_FAILURE_SERVER_ERROR 7
+
+/**
+ * HTTP 429.
+ */
+#define AGORA_LINK_FAILURE_RATE_LIMITED 8
+
+/**
+ * An answer that is not an Agora Link envelope.
+ */
+#define AGORA_LINK_FAILURE_MALFORMED 9
+
+/**
+ * Not tried: the host was cooling down.
+ */
+#define AGORA_LINK_FAILURE_COOLING_DOWN 10
+
+/**
  * The outcome of a call. Values are stable: new codes are only ever appended.
  */
 typedef enum agora_link_result {
@@ -148,6 +213,12 @@ typedef struct agora_link_package agora_link_package;
 typedef struct agora_link_package_list agora_link_package_list;
 
 /**
+ * A snapshot of a client's counters. Free with `agora_link_stats_free`. Immutable: readable
+ * from any thread.
+ */
+typedef struct agora_link_stats agora_link_stats;
+
+/**
  * A REST token. Free with `agora_link_token_free`.
  */
 typedef struct agora_link_token agora_link_token;
@@ -248,6 +319,78 @@ typedef void (*agora_link_login_callback)(void *user_data,
 typedef void (*agora_link_done_callback)(void *user_data,
                                          enum agora_link_result result,
                                          struct agora_link_error *error);
+
+/**
+ * The counters of one host, borrowed from an `agora_link_stats`.
+ */
+typedef struct agora_link_host_stats_view {
+  /**
+   * `"host"` or `"host:port"`.
+   */
+  const char *host;
+  /**
+   * Requests sent (or attempted) to the host.
+   */
+  uint64_t attempts;
+  /**
+   * Attempts that got a usable answer.
+   */
+  uint64_t successes;
+  /**
+   * Attempts that failed as a host failure.
+   */
+  uint64_t failures;
+  /**
+   * Times a call skipped the host while it was cooling down.
+   */
+  uint64_t skipped;
+  /**
+   * true while the host is cooling down (skipped by calls).
+   */
+  bool cooling_down;
+  /**
+   * How long it stays skipped, in milliseconds (0 when healthy).
+   */
+  uint64_t cooldown_remaining_ms;
+  /**
+   * The last failure (`AGORA_LINK_FAILURE_*`), `AGORA_LINK_FAILURE_NONE` after a success.
+   */
+  uint32_t last_failure;
+} agora_link_host_stats_view;
+
+/**
+ * The counters of a client, borrowed from an `agora_link_stats`.
+ */
+typedef struct agora_link_stats_view {
+  /**
+   * HTTP requests the client made.
+   */
+  uint64_t requests;
+  /**
+   * Attempts over every host.
+   */
+  uint64_t attempts;
+  /**
+   * Attempts that went to the same host again.
+   */
+  uint64_t retries;
+  /**
+   * Times a request moved on to another host.
+   */
+  uint64_t failovers;
+  /**
+   * Requests that failed after every permitted attempt.
+   */
+  uint64_t failed_requests;
+  /**
+   * The number of entries of `hosts`.
+   */
+  size_t host_count;
+  /**
+   * The primary hosts and every host tried or skipped; `host_count` entries.
+   */
+  const struct agora_link_host_stats_view *hosts;
+} agora_link_stats_view;
 
 /**
  * The fields of a REST token (also the `lsToken` of a login).
@@ -499,6 +642,27 @@ uint16_t agora_link_error_http_status(const struct agora_link_error *error);
  * `error` is NULL or a live error object.
  */
 const char *agora_link_error_trace_id(const struct agora_link_error *error);
+
+/**
+ * The number of failed attempts (hosts tried, in order) recorded in `error`; 0 when the first
+ * answer was final or `error` is NULL.
+ *
+ * # Safety
+ * `error` is NULL or a live error object.
+ */
+size_t agora_link_error_attempt_count(const struct agora_link_error *error);
+
+/**
+ * The host of attempt `index` (`"host"` or `"host:port"`), borrowed from `error`, and its
+ * failure (`AGORA_LINK_FAILURE_*`) in `*failure_out` when not NULL. NULL when `index` is out
+ * of range or `error` is NULL.
+ *
+ * # Safety
+ * `error` is NULL or a live error object; `failure_out` is NULL or writable.
+ */
+const char *agora_link_error_attempt(const struct agora_link_error *error,
+                                     size_t index,
+                                     uint32_t *failure_out);
 
 /**
  * Frees an error object. NULL is a no-op.
@@ -868,6 +1032,159 @@ enum agora_link_result agora_link_config_set_user_agent(struct agora_link_config
  * `config` is NULL or a configuration from `agora_link_config_new`, not freed before.
  */
 void agora_link_config_free(struct agora_link_config *config);
+
+/**
+ * Turns domain switching on (the default) or off (one attempt on the primary host).
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_failover_enabled(struct agora_link_config *config,
+                                                              bool enabled,
+                                                              struct agora_link_error **error_out);
+
+/**
+ * Sets where the business server runs (`AGORA_LINK_SERVER_LOCATION_*`), which picks the primary
+ * host (default: from the region).
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_server_location(struct agora_link_config *config,
+                                                             uint32_t location,
+                                                             struct agora_link_error **error_out);
+
+/**
+ * Sets the overall deadline of one call in milliseconds (default 30000; 0 is invalid).
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_call_deadline_ms(struct agora_link_config *config,
+                                                              uint32_t deadline_ms,
+                                                              struct agora_link_error **error_out);
+
+/**
+ * Sets the back-off schedule: `count` delays in milliseconds (copied; the last one repeats;
+ * `count` 0 means no delay) and the jitter in percent (0 to 100; default 20).
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `delays_ms` is readable for `count`
+ * values (may be NULL when `count` is 0); `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_backoff(struct agora_link_config *config,
+                                                     const uint32_t *delays_ms,
+                                                     size_t count,
+                                                     uint32_t jitter_percent,
+                                                     struct agora_link_error **error_out);
+
+/**
+ * Sets how long a failed host is skipped (doubled per further failure, up to `max_cooldown_ms`;
+ * defaults 30000 and 300000). `cooldown_ms` 0 turns host memory off.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_host_cooldown_ms(struct agora_link_config *config,
+                                                              uint32_t cooldown_ms,
+                                                              uint32_t max_cooldown_ms,
+                                                              struct agora_link_error **error_out);
+
+/**
+ * Turns the spec's steps 2 (the same host once more) and 3 (the other primary) on or off
+ * (both on by default).
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_failover_steps(struct agora_link_config *config,
+                                                            bool retry_same_host,
+                                                            bool other_primary,
+                                                            struct agora_link_error **error_out);
+
+/**
+ * Turns the regional step (spec step 4) off.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_regional_off(struct agora_link_config *config,
+                                                          struct agora_link_error **error_out);
+
+/**
+ * Uses the adjacent regional hosts (the default mode) with `region` (e.g. `"eu-central-1"`) as
+ * the region the primary resolves to when no address-map entry matches; NULL clears it.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `region` is NULL or
+ * NUL-terminated; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_regional_region(struct agora_link_config *config,
+                                                             const char *region,
+                                                             struct agora_link_error **error_out);
+
+/**
+ * Maps the addresses of `network` (`"192.0.2.0/24"`, `"2001:db8::/32"` or one address) to
+ * `region`: when the primary host resolves into it, the regional step uses the adjacent region.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; strings are NULL or
+ * NUL-terminated; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_add_regional_address_map(struct agora_link_config *config,
+                                                                  const char *network,
+                                                                  const char *region,
+                                                                  struct agora_link_error **error_out);
+
+/**
+ * Appends `host` (`"host"` or `"host:port"`) to an explicit regional host list, which replaces
+ * the adjacent hosts.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `host` is NULL or NUL-terminated;
+ * `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_add_regional_host(struct agora_link_config *config,
+                                                           const char *host,
+                                                           struct agora_link_error **error_out);
+
+/**
+ * Resolves only the hosts given with `agora_link_config_add_resolve`; others fail at once as
+ * DNS failures (pinned endpoints, hermetic tests). Default false.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_resolve_overrides_only(struct agora_link_config *config,
+                                                                    bool enabled,
+                                                                    struct agora_link_error **error_out);
+
+/**
+ * Takes a snapshot of the client's request counters and host health. Never blocks on the
+ * network. On success `*stats_out` receives a snapshot owned by the caller.
+ *
+ * # Safety
+ * `client` is NULL or live; `stats_out` and `error_out` are NULL or writable.
+ */
+enum agora_link_result agora_link_client_get_stats(const struct agora_link_client *client,
+                                                   struct agora_link_stats **stats_out,
+                                                   struct agora_link_error **error_out);
+
+/**
+ * The fields of `stats`, borrowed from it; NULL if `stats` is NULL.
+ *
+ * # Safety
+ * `stats` is NULL or a live snapshot.
+ */
+const struct agora_link_stats_view *agora_link_stats_get(const struct agora_link_stats *stats);
+
+/**
+ * Frees a snapshot. NULL is a no-op.
+ *
+ * # Safety
+ * `stats` is NULL or a snapshot from this library, not freed before.
+ */
+void agora_link_stats_free(struct agora_link_stats *stats);
 
 /**
  * The fields of `token`, borrowed from it; NULL if `token` is NULL.

@@ -255,6 +255,11 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// The failover policy set so far.
+    pub fn failover_policy(&self) -> &FailoverPolicy {
+        &self.failover
+    }
+
     /// Sets the overall deadline of one call (default 30 s), whatever the failover plan.
     pub fn call_deadline(mut self, deadline: Duration) -> Self {
         self.failover.call_deadline = deadline;

@@ -23,7 +23,7 @@ use crate::secret::SecretString;
 /// `agora_link_client_free` once no blocking call using it is running (asynchronous calls in
 /// flight keep what they need and complete normally).
 pub struct agora_link_client {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 /// The payload of `agora_link_client_open_package`: which package to open for whom. All

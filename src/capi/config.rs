@@ -30,6 +30,38 @@ impl agora_link_config {
     }
 }
 
+/// Applies `change` to the failover policy of the builder behind `config`.
+///
+/// # Safety
+/// `config` is NULL or a live configuration not used by another thread during the call.
+pub(crate) unsafe fn update_failover(
+    config: *mut agora_link_config,
+    error_out: *mut *mut agora_link_error,
+    change: impl FnOnce(&mut crate::failover::FailoverPolicy) -> Result<(), FfiError>,
+) -> agora_link_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(config, error_out, |b| {
+            let mut policy = b.failover_policy().clone();
+            change(&mut policy)?;
+            Ok(b.failover(policy))
+        })
+    }
+}
+
+/// Applies `change` to the builder behind `config` (for the other adapter modules).
+///
+/// # Safety
+/// `config` is NULL or a live configuration not used by another thread during the call.
+pub(crate) unsafe fn update_builder(
+    config: *mut agora_link_config,
+    error_out: *mut *mut agora_link_error,
+    change: impl FnOnce(ClientConfigBuilder) -> Result<ClientConfigBuilder, FfiError>,
+) -> agora_link_result {
+    // SAFETY: forwarded contract.
+    unsafe { update(config, error_out, change) }
+}
+
 /// Applies `change` to the builder behind `config`.
 ///
 /// # Safety

@@ -20,6 +20,7 @@
 
 mod client;
 mod config;
+mod failover;
 mod results;
 
 use std::any::Any;
@@ -32,6 +33,7 @@ use crate::error::{Error, ErrorKind};
 
 pub use client::*;
 pub use config::*;
+pub use failover::*;
 pub use results::*;
 
 /// The outcome of a call. Values are stable: new codes are only ever appended.
@@ -121,6 +123,7 @@ pub struct agora_link_error {
     server_message: Option<CString>,
     http_status: u16,
     trace_id: Option<CString>,
+    attempts: Vec<(CString, u32)>,
 }
 
 /// A failure inside the adapter, before it becomes an `agora_link_error` object.
@@ -131,6 +134,7 @@ pub(crate) struct FfiError {
     server_message: Option<String>,
     http_status: u16,
     trace_id: Option<String>,
+    attempts: Vec<(String, u32)>,
 }
 
 impl FfiError {
@@ -142,6 +146,7 @@ impl FfiError {
             server_message: None,
             http_status: 0,
             trace_id: None,
+            attempts: Vec::new(),
         }
     }
 
@@ -176,6 +181,11 @@ impl FfiError {
             server_message: self.server_message.as_deref().map(cstring),
             http_status: self.http_status,
             trace_id: self.trace_id.as_deref().map(cstring),
+            attempts: self
+                .attempts
+                .iter()
+                .map(|(host, failure)| (cstring(host), *failure))
+                .collect(),
         })
     }
 }
@@ -202,6 +212,11 @@ impl From<Error> for FfiError {
             server_message: api.map(|a| a.msg.clone()),
             http_status: error.http_status().unwrap_or(0),
             trace_id: error.trace_id().map(str::to_owned),
+            attempts: error
+                .attempts()
+                .iter()
+                .map(|a| (a.host.clone(), failover::failure_code(Some(a.failure))))
+                .collect(),
         }
     }
 }
@@ -413,6 +428,41 @@ pub unsafe extern "C" fn agora_link_error_trace_id(
     unsafe { error.as_ref() }
         .and_then(|e| e.trace_id.as_ref())
         .map_or(ptr::null(), |t| t.as_ptr())
+}
+
+/// The number of failed attempts (hosts tried, in order) recorded in `error`; 0 when the first
+/// answer was final or `error` is NULL.
+///
+/// # Safety
+/// `error` is NULL or a live error object.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_error_attempt_count(error: *const agora_link_error) -> usize {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { error.as_ref() }.map_or(0, |e| e.attempts.len())
+}
+
+/// The host of attempt `index` (`"host"` or `"host:port"`), borrowed from `error`, and its
+/// failure (`AGORA_LINK_FAILURE_*`) in `*failure_out` when not NULL. NULL when `index` is out
+/// of range or `error` is NULL.
+///
+/// # Safety
+/// `error` is NULL or a live error object; `failure_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_error_attempt(
+    error: *const agora_link_error,
+    index: usize,
+    failure_out: *mut u32,
+) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    let Some((host, failure)) = unsafe { error.as_ref() }.and_then(|e| e.attempts.get(index))
+    else {
+        return ptr::null();
+    };
+    if !failure_out.is_null() {
+        // SAFETY: non-NULL (checked) and writable, per the contract.
+        unsafe { *failure_out = *failure };
+    }
+    host.as_ptr()
 }
 
 /// Frees an error object. NULL is a no-op.
