@@ -12,6 +12,7 @@
 //!   status and trace id.
 //! * [`set_log_listener`] forwards the SDK's log records to the host's logger.
 
+mod failover;
 mod logging;
 mod models;
 
@@ -20,6 +21,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use failover::{
+    default_failover_settings, ClientStats, FailedAttempt, FailoverSettings, HostFailure,
+    HostStats, RegionMapping, RegionalStep, ServerSite,
+};
 pub use logging::{set_log_listener, LogLevel, LogListener, LogRecord};
 pub use models::{
     CloudStoragePackage, IotCredentials, LoginResult, OpenPackageRequest, RegisteredAccount,
@@ -83,6 +88,9 @@ pub enum AgoraLinkError {
         http_status: Option<u16>,
         /// The trace id of a cloud-storage request.
         trace_id: Option<String>,
+        /// The failed attempts, in order (hosts the call moved away from, and the host whose
+        /// failure ended it); empty when the first answer was final.
+        attempts: Vec<FailedAttempt>,
     },
 }
 
@@ -95,6 +103,7 @@ impl AgoraLinkError {
             server_message: None,
             http_status: None,
             trace_id: None,
+            attempts: Vec::new(),
         }
     }
 }
@@ -121,6 +130,14 @@ impl From<Error> for AgoraLinkError {
             server_message: api.map(|a| a.msg.clone()),
             http_status: error.http_status(),
             trace_id: error.trace_id().map(str::to_owned),
+            attempts: error
+                .attempts()
+                .iter()
+                .map(|a| FailedAttempt {
+                    host: a.host.clone(),
+                    failure: a.failure.into(),
+                })
+                .collect(),
         }
     }
 }
@@ -226,6 +243,20 @@ impl AgoraLinkConfig {
     pub fn set_user_agent(&self, user_agent: String) {
         self.update(|b| b.user_agent(user_agent));
     }
+
+    /// Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
+    /// from [`default_failover_settings`]. Invalid values give `InvalidArgument`.
+    pub fn set_failover(&self, settings: FailoverSettings) -> Outcome<()> {
+        let policy = settings.to_policy()?;
+        self.update(|b| b.failover(policy));
+        Ok(())
+    }
+
+    /// Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
+    /// failures (pinned endpoints, hermetic tests).
+    pub fn set_resolve_overrides_only(&self, enabled: bool) {
+        self.update(|b| b.resolve_overrides_only(enabled));
+    }
 }
 
 /// A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
@@ -268,6 +299,12 @@ impl AgoraLinkClient {
             .clone();
         let client = Client::new(builder.build()?)?;
         Ok(Arc::new(Self { client }))
+    }
+
+    /// Request counters and host health (requests, attempts, retries, failovers; per host
+    /// attempts, failures, skips and cool-down). Never touches the network.
+    pub fn stats(&self) -> ClientStats {
+        self.client.stats().into()
     }
 
     /// The managed REST token (cached, renewed ahead of expiry).

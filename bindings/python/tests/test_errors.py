@@ -62,7 +62,8 @@ async def test_network_error(sandbox):
 async def test_timeout_error(sandbox):
     client = agora_link.AgoraLinkClient(make_config(sandbox, timeout_ms=300))
     await client.access_token()
-    sandbox.inject("/getAll", {"kind": "delay", "millis": 3000})
+    # Twice: the first attempt and the spec's retry on the same host.
+    sandbox.inject("/getAll", {"kind": "delay", "millis": 3000}, times=2)
     with pytest.raises(AgoraLinkError) as caught:
         await client.list_packages()
     assert caught.value.kind == FailureKind.TIMEOUT
@@ -109,11 +110,12 @@ async def test_api_error_with_http_201(client, account_name):
 
 
 async def test_decode_error(sandbox, client):
-    sandbox.inject("/getAll", {"kind": "respond", "status": 502, "body": "<html>bad gateway</html>"})
+    sandbox.inject("/getAll", {"kind": "respond", "status": 502, "body": "<html>bad gateway</html>"}, times=2)
     with pytest.raises(AgoraLinkError) as caught:
         await client.list_packages()
     assert caught.value.kind == FailureKind.DECODE and caught.value.http_status == 502
     assert "bad gateway" in caught.value.reason
+    assert [a.failure for a in caught.value.attempts] == [agora_link.HostFailure.SERVER_ERROR] * 2
 
 
 def test_shutdown_is_final_and_reported(sandbox):

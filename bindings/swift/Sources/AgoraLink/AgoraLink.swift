@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
     typealias FfiType = UInt16
     typealias SwiftType = UInt16
@@ -680,6 +696,12 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
      * Blocking [`Self::remove_account`].
      */
     func removeAccountBlocking(projectId: String, account: String, accountToken: Secret) throws 
+    
+    /**
+     * Request counters and host health (requests, attempts, retries, failovers; per host
+     * attempts, failures, skips and cool-down). Never touches the network.
+     */
+    func stats()  -> ClientStats
     
 }
 /**
@@ -977,6 +999,19 @@ open func removeAccountBlocking(projectId: String, account: String, accountToken
 }
 }
     
+    /**
+     * Request counters and host health (requests, attempts, retries, failovers; per host
+     * attempts, failures, skips and cool-down). Never touches the network.
+     */
+open func stats() -> ClientStats  {
+    return try!  FfiConverterTypeClientStats_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkclient_stats(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1054,6 +1089,12 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     func setConnectTimeoutMs(timeoutMs: UInt32) throws 
     
     /**
+     * Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
+     * from [`default_failover_settings`]. Invalid values give `InvalidArgument`.
+     */
+    func setFailover(settings: FailoverSettings) throws 
+    
+    /**
      * Uses the password grant.
      */
     func setPasswordGrant(username: String, password: Secret) 
@@ -1062,6 +1103,12 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
      * Sets the timeout of a whole HTTP exchange in milliseconds (default 15000).
      */
     func setRequestTimeoutMs(timeoutMs: UInt32) throws 
+    
+    /**
+     * Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
+     * failures (pinned endpoints, hermetic tests).
+     */
+    func setResolveOverridesOnly(enabled: Bool) 
     
     /**
      * Sets the `User-Agent` header.
@@ -1191,6 +1238,19 @@ open func setConnectTimeoutMs(timeoutMs: UInt32)throws   {try rustCallWithError(
 }
     
     /**
+     * Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
+     * from [`default_failover_settings`]. Invalid values give `InvalidArgument`.
+     */
+open func setFailover(settings: FailoverSettings)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkconfig_set_failover(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeFailoverSettings_lower(settings),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Uses the password grant.
      */
 open func setPasswordGrant(username: String, password: Secret)  {try! rustCall() {
@@ -1211,6 +1271,19 @@ open func setRequestTimeoutMs(timeoutMs: UInt32)throws   {try rustCallWithError(
     uniffi_agora_link_fn_method_agoralinkconfig_set_request_timeout_ms(
             self.uniffiCloneHandle(),
         FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
+     * failures (pinned endpoints, hermetic tests).
+     */
+open func setResolveOverridesOnly(enabled: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkconfig_set_resolve_overrides_only(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(enabled),uniffiCallStatus
     )
 }
 }
@@ -1679,6 +1752,115 @@ public func FfiConverterTypeSecret_lower(_ value: Secret) -> UInt64 {
 
 
 /**
+ * A snapshot of a client's request counters and host health.
+ */
+public struct ClientStats: Equatable, Hashable {
+    /**
+     * HTTP requests made.
+     */
+    public var requests: UInt64
+    /**
+     * Attempts over every host.
+     */
+    public var attempts: UInt64
+    /**
+     * Attempts that went to the same host again.
+     */
+    public var retries: UInt64
+    /**
+     * Times a request moved on to another host.
+     */
+    public var failovers: UInt64
+    /**
+     * Requests that failed after every permitted attempt.
+     */
+    public var failedRequests: UInt64
+    /**
+     * The primary hosts and every host tried or skipped.
+     */
+    public var hosts: [HostStats]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * HTTP requests made.
+         */requests: UInt64, 
+        /**
+         * Attempts over every host.
+         */attempts: UInt64, 
+        /**
+         * Attempts that went to the same host again.
+         */retries: UInt64, 
+        /**
+         * Times a request moved on to another host.
+         */failovers: UInt64, 
+        /**
+         * Requests that failed after every permitted attempt.
+         */failedRequests: UInt64, 
+        /**
+         * The primary hosts and every host tried or skipped.
+         */hosts: [HostStats]) {
+        self.requests = requests
+        self.attempts = attempts
+        self.retries = retries
+        self.failovers = failovers
+        self.failedRequests = failedRequests
+        self.hosts = hosts
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ClientStats: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClientStats: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientStats {
+        return
+            try ClientStats(
+                requests: FfiConverterUInt64.read(from: &buf), 
+                attempts: FfiConverterUInt64.read(from: &buf), 
+                retries: FfiConverterUInt64.read(from: &buf), 
+                failovers: FfiConverterUInt64.read(from: &buf), 
+                failedRequests: FfiConverterUInt64.read(from: &buf), 
+                hosts: FfiConverterSequenceTypeHostStats.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ClientStats, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.requests, into: &buf)
+        FfiConverterUInt64.write(value.attempts, into: &buf)
+        FfiConverterUInt64.write(value.retries, into: &buf)
+        FfiConverterUInt64.write(value.failovers, into: &buf)
+        FfiConverterUInt64.write(value.failedRequests, into: &buf)
+        FfiConverterSequenceTypeHostStats.write(value.hosts, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientStats_lift(_ buf: RustBuffer) throws -> ClientStats {
+    return try FfiConverterTypeClientStats.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientStats_lower(_ value: ClientStats) -> RustBuffer {
+    return FfiConverterTypeClientStats.lower(value)
+}
+
+
+/**
  * A cloud-storage package.
  */
 public struct CloudStoragePackage: Equatable, Hashable {
@@ -1824,6 +2006,353 @@ public func FfiConverterTypeCloudStoragePackage_lift(_ buf: RustBuffer) throws -
 #endif
 public func FfiConverterTypeCloudStoragePackage_lower(_ value: CloudStoragePackage) -> RustBuffer {
     return FfiConverterTypeCloudStoragePackage.lower(value)
+}
+
+
+/**
+ * One failed attempt of a call.
+ */
+public struct FailedAttempt: Equatable, Hashable {
+    /**
+     * `"host"` or `"host:port"`.
+     */
+    public var host: String
+    /**
+     * How it failed.
+     */
+    public var failure: HostFailure
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `"host"` or `"host:port"`.
+         */host: String, 
+        /**
+         * How it failed.
+         */failure: HostFailure) {
+        self.host = host
+        self.failure = failure
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FailedAttempt: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFailedAttempt: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FailedAttempt {
+        return
+            try FailedAttempt(
+                host: FfiConverterString.read(from: &buf), 
+                failure: FfiConverterTypeHostFailure.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FailedAttempt, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.host, into: &buf)
+        FfiConverterTypeHostFailure.write(value.failure, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFailedAttempt_lift(_ buf: RustBuffer) throws -> FailedAttempt {
+    return try FfiConverterTypeFailedAttempt.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFailedAttempt_lower(_ value: FailedAttempt) -> RustBuffer {
+    return FfiConverterTypeFailedAttempt.lower(value)
+}
+
+
+/**
+ * The failover policy; start from [`default_failover_settings`].
+ */
+public struct FailoverSettings: Equatable, Hashable {
+    /**
+     * `false`: one attempt on the primary host.
+     */
+    public var enabled: Bool
+    /**
+     * Where the business server runs; `None` derives it from the region.
+     */
+    public var serverSite: ServerSite?
+    /**
+     * Spec step 2: the same host once more.
+     */
+    public var retrySameHost: Bool
+    /**
+     * Spec step 3: the other primary host.
+     */
+    public var otherPrimary: Bool
+    /**
+     * Spec step 4.
+     */
+    public var regional: RegionalStep
+    /**
+     * Delays before retries in milliseconds (the last repeats); default 1000, 3000, 6000.
+     */
+    public var backoffMs: [UInt32]
+    /**
+     * Jitter of each delay in percent (0 to 100; default 20).
+     */
+    public var jitterPercent: UInt8
+    /**
+     * The overall deadline of one call in milliseconds (default 30000).
+     */
+    public var callDeadlineMs: UInt32
+    /**
+     * How long a failed host is skipped in milliseconds (default 30000; 0 turns it off).
+     */
+    public var cooldownMs: UInt32
+    /**
+     * The longest cool-down in milliseconds (default 300000).
+     */
+    public var maxCooldownMs: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `false`: one attempt on the primary host.
+         */enabled: Bool, 
+        /**
+         * Where the business server runs; `None` derives it from the region.
+         */serverSite: ServerSite?, 
+        /**
+         * Spec step 2: the same host once more.
+         */retrySameHost: Bool, 
+        /**
+         * Spec step 3: the other primary host.
+         */otherPrimary: Bool, 
+        /**
+         * Spec step 4.
+         */regional: RegionalStep, 
+        /**
+         * Delays before retries in milliseconds (the last repeats); default 1000, 3000, 6000.
+         */backoffMs: [UInt32], 
+        /**
+         * Jitter of each delay in percent (0 to 100; default 20).
+         */jitterPercent: UInt8, 
+        /**
+         * The overall deadline of one call in milliseconds (default 30000).
+         */callDeadlineMs: UInt32, 
+        /**
+         * How long a failed host is skipped in milliseconds (default 30000; 0 turns it off).
+         */cooldownMs: UInt32, 
+        /**
+         * The longest cool-down in milliseconds (default 300000).
+         */maxCooldownMs: UInt32) {
+        self.enabled = enabled
+        self.serverSite = serverSite
+        self.retrySameHost = retrySameHost
+        self.otherPrimary = otherPrimary
+        self.regional = regional
+        self.backoffMs = backoffMs
+        self.jitterPercent = jitterPercent
+        self.callDeadlineMs = callDeadlineMs
+        self.cooldownMs = cooldownMs
+        self.maxCooldownMs = maxCooldownMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FailoverSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFailoverSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FailoverSettings {
+        return
+            try FailoverSettings(
+                enabled: FfiConverterBool.read(from: &buf), 
+                serverSite: FfiConverterOptionTypeServerSite.read(from: &buf), 
+                retrySameHost: FfiConverterBool.read(from: &buf), 
+                otherPrimary: FfiConverterBool.read(from: &buf), 
+                regional: FfiConverterTypeRegionalStep.read(from: &buf), 
+                backoffMs: FfiConverterSequenceUInt32.read(from: &buf), 
+                jitterPercent: FfiConverterUInt8.read(from: &buf), 
+                callDeadlineMs: FfiConverterUInt32.read(from: &buf), 
+                cooldownMs: FfiConverterUInt32.read(from: &buf), 
+                maxCooldownMs: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FailoverSettings, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.enabled, into: &buf)
+        FfiConverterOptionTypeServerSite.write(value.serverSite, into: &buf)
+        FfiConverterBool.write(value.retrySameHost, into: &buf)
+        FfiConverterBool.write(value.otherPrimary, into: &buf)
+        FfiConverterTypeRegionalStep.write(value.regional, into: &buf)
+        FfiConverterSequenceUInt32.write(value.backoffMs, into: &buf)
+        FfiConverterUInt8.write(value.jitterPercent, into: &buf)
+        FfiConverterUInt32.write(value.callDeadlineMs, into: &buf)
+        FfiConverterUInt32.write(value.cooldownMs, into: &buf)
+        FfiConverterUInt32.write(value.maxCooldownMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFailoverSettings_lift(_ buf: RustBuffer) throws -> FailoverSettings {
+    return try FfiConverterTypeFailoverSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFailoverSettings_lower(_ value: FailoverSettings) -> RustBuffer {
+    return FfiConverterTypeFailoverSettings.lower(value)
+}
+
+
+/**
+ * The counters of one host.
+ */
+public struct HostStats: Equatable, Hashable {
+    /**
+     * `"host"` or `"host:port"`.
+     */
+    public var host: String
+    /**
+     * Requests sent (or attempted) to the host.
+     */
+    public var attempts: UInt64
+    /**
+     * Attempts that got a usable answer.
+     */
+    public var successes: UInt64
+    /**
+     * Attempts that failed as a host failure.
+     */
+    public var failures: UInt64
+    /**
+     * Times a call skipped the host while it was cooling down.
+     */
+    public var skipped: UInt64
+    /**
+     * Whether calls skip the host now.
+     */
+    public var coolingDown: Bool
+    /**
+     * How long it stays skipped, in milliseconds.
+     */
+    public var cooldownRemainingMs: UInt64
+    /**
+     * The last failure, until the next success.
+     */
+    public var lastFailure: HostFailure?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `"host"` or `"host:port"`.
+         */host: String, 
+        /**
+         * Requests sent (or attempted) to the host.
+         */attempts: UInt64, 
+        /**
+         * Attempts that got a usable answer.
+         */successes: UInt64, 
+        /**
+         * Attempts that failed as a host failure.
+         */failures: UInt64, 
+        /**
+         * Times a call skipped the host while it was cooling down.
+         */skipped: UInt64, 
+        /**
+         * Whether calls skip the host now.
+         */coolingDown: Bool, 
+        /**
+         * How long it stays skipped, in milliseconds.
+         */cooldownRemainingMs: UInt64, 
+        /**
+         * The last failure, until the next success.
+         */lastFailure: HostFailure?) {
+        self.host = host
+        self.attempts = attempts
+        self.successes = successes
+        self.failures = failures
+        self.skipped = skipped
+        self.coolingDown = coolingDown
+        self.cooldownRemainingMs = cooldownRemainingMs
+        self.lastFailure = lastFailure
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HostStats: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHostStats: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HostStats {
+        return
+            try HostStats(
+                host: FfiConverterString.read(from: &buf), 
+                attempts: FfiConverterUInt64.read(from: &buf), 
+                successes: FfiConverterUInt64.read(from: &buf), 
+                failures: FfiConverterUInt64.read(from: &buf), 
+                skipped: FfiConverterUInt64.read(from: &buf), 
+                coolingDown: FfiConverterBool.read(from: &buf), 
+                cooldownRemainingMs: FfiConverterUInt64.read(from: &buf), 
+                lastFailure: FfiConverterOptionTypeHostFailure.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HostStats, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.host, into: &buf)
+        FfiConverterUInt64.write(value.attempts, into: &buf)
+        FfiConverterUInt64.write(value.successes, into: &buf)
+        FfiConverterUInt64.write(value.failures, into: &buf)
+        FfiConverterUInt64.write(value.skipped, into: &buf)
+        FfiConverterBool.write(value.coolingDown, into: &buf)
+        FfiConverterUInt64.write(value.cooldownRemainingMs, into: &buf)
+        FfiConverterOptionTypeHostFailure.write(value.lastFailure, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostStats_lift(_ buf: RustBuffer) throws -> HostStats {
+    return try FfiConverterTypeHostStats.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostStats_lower(_ value: HostStats) -> RustBuffer {
+    return FfiConverterTypeHostStats.lower(value)
 }
 
 
@@ -2274,6 +2803,75 @@ public func FfiConverterTypeOpenPackageRequest_lower(_ value: OpenPackageRequest
 
 
 /**
+ * An address range and the Agora region it belongs to.
+ */
+public struct RegionMapping: Equatable, Hashable {
+    /**
+     * `"192.0.2.0/24"`, `"2001:db8::/32"` or one address.
+     */
+    public var network: String
+    /**
+     * A region code such as `"eu-central-1"`.
+     */
+    public var region: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `"192.0.2.0/24"`, `"2001:db8::/32"` or one address.
+         */network: String, 
+        /**
+         * A region code such as `"eu-central-1"`.
+         */region: String) {
+        self.network = network
+        self.region = region
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegionMapping: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegionMapping: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegionMapping {
+        return
+            try RegionMapping(
+                network: FfiConverterString.read(from: &buf), 
+                region: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegionMapping, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.network, into: &buf)
+        FfiConverterString.write(value.region, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionMapping_lift(_ buf: RustBuffer) throws -> RegionMapping {
+    return try FfiConverterTypeRegionMapping.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionMapping_lower(_ value: RegionMapping) -> RustBuffer {
+    return FfiConverterTypeRegionMapping.lower(value)
+}
+
+
+/**
  * A registered third-party account.
  */
 public struct RegisteredAccount {
@@ -2481,7 +3079,11 @@ enum AgoraLinkError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */httpStatus: UInt16?, 
         /**
          * The trace id of a cloud-storage request.
-         */traceId: String?
+         */traceId: String?, 
+        /**
+         * The failed attempts, in order (hosts the call moved away from, and the host whose
+         * failure ended it); empty when the first answer was final.
+         */attempts: [FailedAttempt]
     )
 
     
@@ -2518,7 +3120,8 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
             serverCode: try FfiConverterOptionInt64.read(from: &buf), 
             serverMessage: try FfiConverterOptionString.read(from: &buf), 
             httpStatus: try FfiConverterOptionUInt16.read(from: &buf), 
-            traceId: try FfiConverterOptionString.read(from: &buf)
+            traceId: try FfiConverterOptionString.read(from: &buf), 
+            attempts: try FfiConverterSequenceTypeFailedAttempt.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -2532,7 +3135,7 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
 
         
         
-        case let .Failure(kind,reason,serverCode,serverMessage,httpStatus,traceId):
+        case let .Failure(kind,reason,serverCode,serverMessage,httpStatus,traceId,attempts):
             writeInt(&buf, Int32(1))
             FfiConverterTypeFailureKind.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
@@ -2540,6 +3143,7 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
             FfiConverterOptionString.write(serverMessage, into: &buf)
             FfiConverterOptionUInt16.write(httpStatus, into: &buf)
             FfiConverterOptionString.write(traceId, into: &buf)
+            FfiConverterSequenceTypeFailedAttempt.write(attempts, into: &buf)
             
         }
     }
@@ -2712,6 +3316,161 @@ public func FfiConverterTypeFailureKind_lift(_ buf: RustBuffer) throws -> Failur
 #endif
 public func FfiConverterTypeFailureKind_lower(_ value: FailureKind) -> RustBuffer {
     return FfiConverterTypeFailureKind.lower(value)
+}
+
+
+
+/**
+ * How an attempt on a host failed.
+ */
+
+public enum HostFailure: Equatable, Hashable {
+    
+    /**
+     * The host name did not resolve (nothing was sent).
+     */
+    case dns
+    /**
+     * Connection refused or host unreachable (nothing was sent).
+     */
+    case refused
+    /**
+     * No connection within the connect timeout (nothing was sent).
+     */
+    case connectTimeout
+    /**
+     * TLS handshake failure (nothing was sent).
+     */
+    case tls
+    /**
+     * The connection broke after the request may have been sent.
+     */
+    case resetAfterSend
+    /**
+     * No complete answer in time.
+     */
+    case readTimeout
+    /**
+     * HTTP 5xx.
+     */
+    case serverError
+    /**
+     * HTTP 429.
+     */
+    case rateLimited
+    /**
+     * An answer that is not an Agora Link envelope.
+     */
+    case malformed
+    /**
+     * Not tried: the host was cooling down.
+     */
+    case coolingDown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HostFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHostFailure: FfiConverterRustBuffer {
+    typealias SwiftType = HostFailure
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HostFailure {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .dns
+        
+        case 2: return .refused
+        
+        case 3: return .connectTimeout
+        
+        case 4: return .tls
+        
+        case 5: return .resetAfterSend
+        
+        case 6: return .readTimeout
+        
+        case 7: return .serverError
+        
+        case 8: return .rateLimited
+        
+        case 9: return .malformed
+        
+        case 10: return .coolingDown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HostFailure, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .dns:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refused:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .connectTimeout:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .tls:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .resetAfterSend:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .readTimeout:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .serverError:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .rateLimited:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .coolingDown:
+            writeInt(&buf, Int32(10))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostFailure_lift(_ buf: RustBuffer) throws -> HostFailure {
+    return try FfiConverterTypeHostFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHostFailure_lower(_ value: HostFailure) -> RustBuffer {
+    return FfiConverterTypeHostFailure.lower(value)
 }
 
 
@@ -2895,6 +3654,183 @@ public func FfiConverterTypeRegion_lower(_ value: Region) -> RustBuffer {
 }
 
 
+
+/**
+ * Spec step 4: the regional hosts.
+ */
+
+public enum RegionalStep: Equatable, Hashable {
+    
+    /**
+     * No regional step.
+     */
+    case off
+    /**
+     * The hosts of the region adjacent to where the primary resolved: the address map first,
+     * then `region`; skipped when neither says.
+     */
+    case adjacent(
+        /**
+         * The region the primary resolves to, if known (e.g. `"eu-central-1"`).
+         */region: String?, 
+        /**
+         * Address ranges of Agora's front ends and their regions.
+         */addressMap: [RegionMapping]
+    )
+    /**
+     * These hosts (`"host"` or `"host:port"`), in order.
+     */
+    case hosts(
+        /**
+         * The hosts.
+         */hosts: [String]
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RegionalStep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegionalStep: FfiConverterRustBuffer {
+    typealias SwiftType = RegionalStep
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegionalStep {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .off
+        
+        case 2: return .adjacent(region: try FfiConverterOptionString.read(from: &buf), addressMap: try FfiConverterSequenceTypeRegionMapping.read(from: &buf)
+        )
+        
+        case 3: return .hosts(hosts: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RegionalStep, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .off:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .adjacent(region,addressMap):
+            writeInt(&buf, Int32(2))
+            FfiConverterOptionString.write(region, into: &buf)
+            FfiConverterSequenceTypeRegionMapping.write(addressMap, into: &buf)
+            
+        
+        case let .hosts(hosts):
+            writeInt(&buf, Int32(3))
+            FfiConverterSequenceString.write(hosts, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionalStep_lift(_ buf: RustBuffer) throws -> RegionalStep {
+    return try FfiConverterTypeRegionalStep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegionalStep_lower(_ value: RegionalStep) -> RustBuffer {
+    return FfiConverterTypeRegionalStep.lower(value)
+}
+
+
+
+/**
+ * Where the business server runs: picks the primary host (spec step 1).
+ */
+
+public enum ServerSite: Equatable, Hashable {
+    
+    /**
+     * Mainland China: primary `api.sd-rtn.com`.
+     */
+    case mainlandChina
+    /**
+     * Elsewhere: primary `api.agora.io`.
+     */
+    case elsewhere
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ServerSite: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeServerSite: FfiConverterRustBuffer {
+    typealias SwiftType = ServerSite
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ServerSite {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .mainlandChina
+        
+        case 2: return .elsewhere
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ServerSite, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .mainlandChina:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .elsewhere:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeServerSite_lift(_ buf: RustBuffer) throws -> ServerSite {
+    return try FfiConverterTypeServerSite.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeServerSite_lower(_ value: ServerSite) -> RustBuffer {
+    return FfiConverterTypeServerSite.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -2994,6 +3930,104 @@ fileprivate struct FfiConverterOptionTypeSecret: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeHostFailure: FfiConverterRustBuffer {
+    typealias SwiftType = HostFailure?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeHostFailure.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeHostFailure.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeServerSite: FfiConverterRustBuffer {
+    typealias SwiftType = ServerSite?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeServerSite.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeServerSite.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt32]
+
+    public static func write(_ value: [UInt32], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt32.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt32] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt32]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt32.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCloudStoragePackage: FfiConverterRustBuffer {
     typealias SwiftType = [CloudStoragePackage]
 
@@ -3011,6 +4045,81 @@ fileprivate struct FfiConverterSequenceTypeCloudStoragePackage: FfiConverterRust
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeCloudStoragePackage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFailedAttempt: FfiConverterRustBuffer {
+    typealias SwiftType = [FailedAttempt]
+
+    public static func write(_ value: [FailedAttempt], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFailedAttempt.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FailedAttempt] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FailedAttempt]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFailedAttempt.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHostStats: FfiConverterRustBuffer {
+    typealias SwiftType = [HostStats]
+
+    public static func write(_ value: [HostStats], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHostStats.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HostStats] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HostStats]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHostStats.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRegionMapping: FfiConverterRustBuffer {
+    typealias SwiftType = [RegionMapping]
+
+    public static func write(_ value: [RegionMapping], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRegionMapping.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegionMapping] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RegionMapping]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRegionMapping.read(from: &buf))
         }
         return seq
     }
@@ -3088,6 +4197,16 @@ public func shutdownRuntime(timeoutMs: UInt32)throws  -> Bool  {
 })
 }
 /**
+ * The default failover settings (the spec's plan, 1 s/3 s/6 s back-off, 30 s deadline).
+ */
+public func defaultFailoverSettings() -> FailoverSettings  {
+    return try!  FfiConverterTypeFailoverSettings_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_func_default_failover_settings(uniffiCallStatus
+    )
+})
+}
+/**
  * Stops forwarding log records.
  */
 public func clearLogListener()  {try! rustCall() {
@@ -3129,6 +4248,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_shutdown_runtime() != 28504) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_func_default_failover_settings() != 18715) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_clear_log_listener() != 7451) {
@@ -3179,6 +4301,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocking() != 48445) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_agora_link_checksum_method_agoralinkclient_stats() != 65505) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_add_resolve() != 7387) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3191,10 +4316,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_connect_timeout_ms() != 42968) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_failover() != 58504) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_password_grant() != 31857) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms() != 3799) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_resolve_overrides_only() != 35973) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_user_agent() != 37928) {

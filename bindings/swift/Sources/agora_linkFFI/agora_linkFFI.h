@@ -344,6 +344,11 @@ uint64_t uniffi_agora_link_fn_method_agoralinkclient_remove_account(uint64_t ptr
 void uniffi_agora_link_fn_method_agoralinkclient_remove_account_blocking(uint64_t ptr, RustBuffer project_id, RustBuffer account, uint64_t account_token, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_STATS
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_STATS
+RustBuffer uniffi_agora_link_fn_method_agoralinkclient_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_AGORALINKCONFIG
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_AGORALINKCONFIG
 uint64_t uniffi_agora_link_fn_clone_agoralinkconfig(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -379,6 +384,11 @@ void uniffi_agora_link_fn_method_agoralinkconfig_set_base_url(uint64_t ptr, Rust
 void uniffi_agora_link_fn_method_agoralinkconfig_set_connect_timeout_ms(uint64_t ptr, uint32_t timeout_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_FAILOVER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_FAILOVER
+void uniffi_agora_link_fn_method_agoralinkconfig_set_failover(uint64_t ptr, RustBuffer settings, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_PASSWORD_GRANT
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_PASSWORD_GRANT
 void uniffi_agora_link_fn_method_agoralinkconfig_set_password_grant(uint64_t ptr, RustBuffer username, uint64_t password, RustCallStatus *_Nonnull out_status
@@ -387,6 +397,11 @@ void uniffi_agora_link_fn_method_agoralinkconfig_set_password_grant(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_REQUEST_TIMEOUT_MS
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_REQUEST_TIMEOUT_MS
 void uniffi_agora_link_fn_method_agoralinkconfig_set_request_timeout_ms(uint64_t ptr, uint32_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_RESOLVE_OVERRIDES_ONLY
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_RESOLVE_OVERRIDES_ONLY
+void uniffi_agora_link_fn_method_agoralinkconfig_set_resolve_overrides_only(uint64_t ptr, int8_t enabled, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCONFIG_SET_USER_AGENT
@@ -463,6 +478,12 @@ RustBuffer uniffi_agora_link_fn_func_library_version(RustCallStatus *_Nonnull ou
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SHUTDOWN_RUNTIME
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SHUTDOWN_RUNTIME
 int8_t uniffi_agora_link_fn_func_shutdown_runtime(uint32_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_DEFAULT_FAILOVER_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_DEFAULT_FAILOVER_SETTINGS
+RustBuffer uniffi_agora_link_fn_func_default_failover_settings(RustCallStatus *_Nonnull out_status
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_CLEAR_LOG_LISTENER
@@ -748,6 +769,12 @@ uint16_t uniffi_agora_link_checksum_func_shutdown_runtime(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_DEFAULT_FAILOVER_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_DEFAULT_FAILOVER_SETTINGS
+uint16_t uniffi_agora_link_checksum_func_default_failover_settings(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_CLEAR_LOG_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_CLEAR_LOG_LISTENER
 uint16_t uniffi_agora_link_checksum_func_clear_log_listener(void
@@ -844,6 +871,12 @@ uint16_t uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocki
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_STATS
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_STATS
+uint16_t uniffi_agora_link_checksum_method_agoralinkclient_stats(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_ADD_RESOLVE
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_ADD_RESOLVE
 uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_add_resolve(void
@@ -868,6 +901,12 @@ uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_connect_timeout_m
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_FAILOVER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_FAILOVER
+uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_failover(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_PASSWORD_GRANT
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_PASSWORD_GRANT
 uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_password_grant(void
@@ -877,6 +916,12 @@ uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_password_grant(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_REQUEST_TIMEOUT_MS
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_REQUEST_TIMEOUT_MS
 uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_RESOLVE_OVERRIDES_ONLY
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCONFIG_SET_RESOLVE_OVERRIDES_ONLY
+uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_resolve_overrides_only(void
     
 );
 #endif

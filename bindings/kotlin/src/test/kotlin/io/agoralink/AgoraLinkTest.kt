@@ -159,4 +159,35 @@ class AgoraLinkTest {
             assertEquals(5, client.listPackages().size)
         }
     }
+
+    @Test
+    fun aDeadPrimaryFailsOverAndShowsInTheCounters() = runBlocking {
+        val dead = java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()).use { "127.0.0.1:${it.localPort}" }
+        val live = baseUrl.substringAfter("://")
+        val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
+        config.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
+        config.setBaseUrl("http://$dead")
+        val settings = defaultFailoverSettings()
+        config.setFailover(settings.copy(backoffMs = listOf(10u), regional = RegionalStep.Hosts(listOf(live))))
+        AgoraLinkClient(config).use { client ->
+            repeat(3) { assertEquals(5, client.listPackages().size) }
+            val stats = client.stats()
+            assertEquals(4uL, stats.requests)
+            assertEquals(1uL, stats.failovers)
+            val primary = stats.hosts.first { it.host == dead }
+            assertEquals(2uL, primary.attempts)
+            assertEquals(3uL, primary.skipped)
+            assertTrue(primary.coolingDown)
+            assertEquals(HostFailure.REFUSED, primary.lastFailure)
+        }
+        config.setFailover(settings.copy(backoffMs = listOf(10u), regional = RegionalStep.Off))
+        AgoraLinkClient(config).use { client ->
+            val error = assertThrows(AgoraLinkException.Failure::class.java) { client.accessTokenBlocking() }
+            assertEquals(listOf(dead, dead), error.attempts.map { it.host })
+        }
+        val bad = assertThrows(AgoraLinkException.Failure::class.java) {
+            config.setFailover(settings.copy(jitterPercent = 101u))
+        }
+        assertEquals(FailureKind.INVALID_ARGUMENT, bad.kind)
+    }
 }
