@@ -41,6 +41,11 @@ struct Args {
     /// Private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Also serve the same cloud as virtual host NAME on a port of its own (repeatable), e.g.
+    /// `--host api.sd-rtn.com --host api.agora.io`, to test domain switching with resolve
+    /// overrides; admin faults can target one host with `"host": NAME`.
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
 }
 
 #[tokio::main]
@@ -75,6 +80,9 @@ async fn run(args: Args) -> std::io::Result<()> {
             private_key_pem: std::fs::read_to_string(key)?,
         });
     }
+    for host in &args.hosts {
+        builder = builder.host(host.clone());
+    }
     let sandbox = builder.start().await?;
     // These are sandbox-only credentials, printed so that a user can copy them.
     println!("agora-link-sandbox listening on {}", sandbox.base_url());
@@ -83,6 +91,11 @@ async fn run(args: Args) -> std::io::Result<()> {
     println!("  AGORA_LINK_CLIENT_SECRET={}", args.client_secret);
     println!("  AGORA_LINK_USERNAME={}", args.username);
     println!("  AGORA_LINK_PASSWORD={}", args.password);
+    for host in sandbox.hosts() {
+        if let Some(address) = sandbox.host_address(&host) {
+            println!("  host {host} on {address}");
+        }
+    }
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown();
     Ok(())

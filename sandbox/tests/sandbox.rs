@@ -259,3 +259,83 @@ async fn a_dropped_connection_sends_no_response() {
         "closed without a byte: {read:?} {raw:?}"
     );
 }
+
+/// Sends `GET /agoralink/cn/api/unknown` (405: the API takes POST) to `address`; returns the status.
+async fn status_at(address: std::net::SocketAddr) -> std::io::Result<u16> {
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream
+        .write_all(
+            b"GET /agoralink/cn/api/unknown HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        )
+        .await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    text.get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line: {text:?}")))
+}
+
+#[tokio::test]
+async fn virtual_hosts_go_down_blackhole_and_come_back_one_at_a_time() {
+    use agora_link_sandbox::HostMode;
+    let sandbox = Sandbox::builder()
+        .host("a.example")
+        .host("b.example")
+        .start()
+        .await
+        .unwrap();
+    let a = sandbox.host_address("a.example").unwrap();
+    let b = sandbox.host_address("b.example").unwrap();
+    assert_ne!(a, b);
+    assert_eq!(sandbox.hosts(), ["a.example", "b.example"]);
+    assert_eq!(status_at(a).await.unwrap(), 405);
+
+    sandbox
+        .set_host_mode("a.example", HostMode::Down)
+        .await
+        .unwrap();
+    let refused = tokio::net::TcpStream::connect(a).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        status_at(b).await.unwrap(),
+        405,
+        "the other host is unaffected"
+    );
+
+    sandbox
+        .set_host_mode("a.example", HostMode::Blackhole)
+        .await
+        .unwrap();
+    let attempt = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::net::TcpStream::connect(a),
+    )
+    .await;
+    assert!(
+        attempt.is_err(),
+        "a connection to a blackholed host must hang"
+    );
+    assert_eq!(
+        sandbox.host_mode("a.example").await,
+        Some(HostMode::Blackhole)
+    );
+
+    sandbox
+        .set_host_mode("a.example", HostMode::Up)
+        .await
+        .unwrap();
+    assert_eq!(status_at(a).await.unwrap(), 405);
+
+    // A fault for one host leaves the other alone; requests are counted per host.
+    sandbox.inject(Fault::always("*", FaultAction::respond(503, "{}")).on_host("b.example"));
+    assert_eq!(status_at(b).await.unwrap(), 503);
+    assert_eq!(status_at(a).await.unwrap(), 405);
+    let stats = sandbox.stats();
+    assert_eq!(stats.requests_on("a.example"), 3);
+    assert_eq!(stats.requests_on("b.example"), 2);
+    assert!(sandbox
+        .set_host_mode("nope.example", HostMode::Down)
+        .await
+        .is_err());
+}
