@@ -66,6 +66,15 @@ struct GlobalOptions {
     /// Request timeout in seconds.
     #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
+    /// Overall deadline of one call in seconds, whatever the domain-switching plan.
+    #[arg(long, global = true, default_value_t = 30)]
+    deadline: u64,
+    /// Turn domain switching off: one attempt on the primary host.
+    #[arg(long, global = true)]
+    no_failover: bool,
+    /// Regional hosts to try after the primaries (repeatable; replaces the adjacent-region hosts).
+    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    regional_host: Vec<String>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -222,6 +231,11 @@ impl From<Error> for Failure {
                 "msg": api.map(|a| a.msg.clone()),
                 "httpStatus": error.http_status(),
                 "traceId": error.trace_id(),
+                "attempts": error
+                    .attempts()
+                    .iter()
+                    .map(|a| json!({"host": a.host, "failure": a.failure.to_string()}))
+                    .collect::<Vec<_>>(),
             }),
             message: error.to_string(),
         }
@@ -409,8 +423,18 @@ fn build_client(
             global.password.clone(),
         ),
     };
+    let mut failover = if global.no_failover {
+        agora_link::FailoverPolicy::disabled()
+    } else {
+        agora_link::FailoverPolicy::default()
+    };
+    failover.call_deadline = Duration::from_secs(global.deadline.max(1));
+    if !global.regional_host.is_empty() {
+        failover.regional = agora_link::RegionalFallback::Hosts(global.regional_host.clone());
+    }
     let mut builder = ClientConfig::builder(region, client_id, client_secret)
-        .request_timeout(Duration::from_secs(global.timeout.max(1)));
+        .request_timeout(Duration::from_secs(global.timeout.max(1)))
+        .failover(failover);
     match (username, password) {
         (Some(username), Some(password)) => builder = builder.password_grant(username, password),
         (None, None) => {}

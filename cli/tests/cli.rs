@@ -275,11 +275,11 @@ async fn exit_codes_distinguish_usage_network_auth_api_and_decode_errors() {
     assert_eq!(error["error"]["code"], 999999);
     assert!(error["error"]["traceId"].as_str().is_some());
 
-    // Decode: a body that is not JSON.
+    // Decode: a body that is not JSON (twice: the spec's retry on the same host gets it too).
     sandbox.inject(Fault::new(
         "/getAll",
         FaultAction::respond(200, "<html>oops</html>"),
-        1,
+        2,
     ));
     let output = run_against(&sandbox, &["packages", "list"]).await;
     assert_eq!(output.status.code(), Some(6));
@@ -323,4 +323,77 @@ async fn https_with_ca_cert_and_resolve() {
     assert_eq!(untrusted.status.code(), Some(3));
     assert_eq!(stderr_json(&untrusted)["error"]["kind"], "tls");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_switching_flags() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let live = sandbox.address().to_string();
+    let dead_primary = format!("http://{closed}");
+
+    // The primary is dead; the regional host answers.
+    let output = run_against(
+        &sandbox,
+        &[
+            "--json",
+            "--endpoint",
+            &dead_primary,
+            "--regional-host",
+            &live,
+            "token",
+        ],
+    )
+    .await;
+    assert!(
+        stdout_json(&output)["accessToken"].is_string(),
+        "{output:?}"
+    );
+
+    // Every host dead: the error lists each attempt.
+    let output = run_against(
+        &sandbox,
+        &[
+            "--json",
+            "--endpoint",
+            &dead_primary,
+            "--regional-host",
+            &closed,
+            "token",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(3));
+    let attempts = stderr_json(&output)["error"]["attempts"].clone();
+    let hosts: Vec<&str> = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, [closed.as_str(), &closed, &closed]);
+
+    // --no-failover: one attempt.
+    let output = run_against(
+        &sandbox,
+        &[
+            "--json",
+            "--no-failover",
+            "--endpoint",
+            &dead_primary,
+            "token",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr_json(&output)["error"]["attempts"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 }
