@@ -350,7 +350,7 @@ async fn domain_switching_flags() {
     )
     .await;
     assert!(
-        stdout_json(&output)["accessToken"].is_string(),
+        stdout_json(&output)["access_token"].is_string(),
         "{output:?}"
     );
 
