@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agora_link::{
-    AgoraRegion, CallOptions, Client, ClientConfig, Error, FailoverEvent, FailoverObserver,
+    AgoraRegion, CallOptions, Client, ClientConfig, FailoverEvent, FailoverObserver,
     FailoverPolicy, FailureClass, HostState, OpenPackageRequest, Region, RegionalFallback,
 };
 use agora_link_sandbox::{

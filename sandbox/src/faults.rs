@@ -105,7 +105,7 @@ impl Fault {
             && self
                 .host
                 .as_deref()
-                .is_none_or(|wanted| Some(wanted) == host)
+                .map_or(true, |wanted| Some(wanted) == host)
     }
 }
 

@@ -75,7 +75,12 @@ pub unsafe extern "C" fn agora_link_config_set_failover_enabled(
     error_out: *mut *mut agora_link_error,
 ) -> agora_link_result {
     // SAFETY: forwarded contracts.
-    unsafe { update_failover(config, error_out, |p| Ok(p.enabled = enabled)) }
+    unsafe {
+        update_failover(config, error_out, |p| {
+            p.enabled = enabled;
+            Ok(())
+        })
+    }
 }
 
 /// Sets where the business server runs (`AGORA_LINK_SERVER_LOCATION_*`), which picks the primary

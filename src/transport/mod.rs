@@ -222,19 +222,20 @@ impl HttpTransport {
             }
             let now = Instant::now();
             let repeat_of_previous = previous.is_some_and(|(h, _)| h == host);
-            if !ignore_breaker && !repeat_of_previous {
-                if entry.health.admit(now, policy) == Admission::Open {
-                    entry.health.skipped.fetch_add(1, Ordering::Relaxed);
-                    if step == Step::Primary {
-                        primary_failure = entry.health.open_failure(now);
-                    }
-                    trail.push(Attempt {
-                        host: entry.name.clone(),
-                        failure: FailureClass::CoolingDown,
-                        elapsed: Duration::ZERO,
-                    });
-                    continue;
+            if !ignore_breaker
+                && !repeat_of_previous
+                && entry.health.admit(now, policy) == Admission::Open
+            {
+                entry.health.skipped.fetch_add(1, Ordering::Relaxed);
+                if step == Step::Primary {
+                    primary_failure = entry.health.open_failure(now);
                 }
+                trail.push(Attempt {
+                    host: entry.name.clone(),
+                    failure: FailureClass::CoolingDown,
+                    elapsed: Duration::ZERO,
+                });
+                continue;
             }
             let mut delay = match previous {
                 None => Duration::ZERO,
