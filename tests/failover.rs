@@ -624,3 +624,53 @@ async fn errors_list_every_host_tried_in_their_message() {
     assert!(text.contains("connection refused"), "{text}");
     assert_eq!(client.stats().failed_requests, 1);
 }
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failover_step_is_a_tracing_event() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    // This test binary's global subscriber (other tests' events land here too; harmless).
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let world = World::start().await;
+    let client = world.client(world.policy(Duration::ZERO), &[]);
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Down)
+        .await
+        .unwrap();
+    client.access_token().await.unwrap();
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let steps: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("agora link failover") && line.contains("rest-token"))
+        .collect();
+    assert!(
+        steps.iter().any(|l| l.contains("from=\"api.sd-rtn.com\"")
+            && l.contains("to=\"api.sd-rtn.com\"")
+            && l.contains("failure=connection refused")),
+        "{logs}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|l| l.contains("to=\"api-cn-east-1.sd-rtn.com\"")),
+        "{logs}"
+    );
+}
