@@ -674,3 +674,21 @@ async fn each_failover_step_is_a_tracing_event() {
         "{logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_regional_hosts_a_network_failure_still_tries_the_other_primary() {
+    let world = World::start().await;
+    // The default regional step: no configured region, no address map, so no regional host.
+    let policy = FailoverPolicy {
+        regional: RegionalFallback::default(),
+        ..world.policy(Duration::ZERO)
+    };
+    let client = world.client(policy, &[]);
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Down)
+        .await
+        .unwrap();
+    client.access_token().await.unwrap();
+    assert_eq!(world.take_hosts_tried(), [PRIMARY, PRIMARY, OTHER]);
+}

@@ -7,7 +7,7 @@
 //!    `api.agora.io` elsewhere ([`ServerLocation`], by default taken from the [`Region`]);
 //! 2. the same host once more;
 //! 3. the other primary host, skipped when the primary failed with a network error rather than a
-//!    DNS failure (as the spec advises);
+//!    DNS failure (as the spec advises) — unless step 4 has no host to offer;
 //! 4. a regional host adjacent to the region the primary resolved to
 //!    ([`RegionalFallback`]), under the primary's suffix first and then the other one.
 //!

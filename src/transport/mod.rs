@@ -214,8 +214,13 @@ impl HttpTransport {
                             ) => {}
                     _ => continue,
                 },
-                // The spec skips step 3 after a network failure (as opposed to a DNS failure).
-                Step::OtherPrimary if primary_failure.is_some_and(FailureClass::is_network) => {
+                // The spec skips step 3 after a network failure (as opposed to a DNS failure)
+                // and goes to step 4; when step 4 has no host, the other primary is still
+                // better than giving up.
+                Step::OtherPrimary
+                    if primary_failure.is_some_and(FailureClass::is_network)
+                        && !table.regional_steps().is_empty() =>
+                {
                     continue
                 }
                 _ => {}
