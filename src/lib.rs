@@ -38,6 +38,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod failover;
+pub mod iot;
 pub mod runtime;
 pub mod secret;
 mod transport;

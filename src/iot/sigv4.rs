@@ -1,0 +1,296 @@
+//! A small AWS Signature Version 4 presigner for query-string (URL) signing, on `ring` (already
+//! linked for TLS): what a WebSocket upgrade to AWS IoT needs, and nothing more.
+//!
+//! The session token is appended after signing by default ([`SessionToken::AppendedUnsigned`]):
+//! that is what AWS IoT expects, and signing it in makes the handshake fail with HTTP 403.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ring::{digest, hmac};
+
+/// The SHA-256 of the empty string, hex: the payload hash of a presigned GET.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// How the session token of temporary credentials enters the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionToken<'a> {
+    /// No session token (long-term credentials).
+    None,
+    /// `X-Amz-Security-Token` appended after the signature, not signed (AWS IoT's rule).
+    AppendedUnsigned(&'a str),
+    /// `X-Amz-Security-Token` in the canonical query, signed (most other AWS services).
+    Signed(&'a str),
+}
+
+/// Everything a presigned URL depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct PresignParams<'a> {
+    /// The host, without a port when it is the scheme's default (`xxxx.iot.us-east-1.amazonaws.com`).
+    pub host: &'a str,
+    /// The path, e.g. `/mqtt`; already URI-encoded.
+    pub path: &'a str,
+    /// The AWS service: `iotdevicegateway` for AWS IoT MQTT over WebSocket.
+    pub service: &'a str,
+    /// The AWS region, e.g. `cn-north-1`.
+    pub region: &'a str,
+    /// The access key id.
+    pub access_key_id: &'a str,
+    /// The secret access key.
+    pub secret_access_key: &'a str,
+    /// The session token of temporary credentials, and how it is carried.
+    pub session_token: SessionToken<'a>,
+    /// The signing time (already corrected for clock skew).
+    pub time: SystemTime,
+    /// `X-Amz-Expires`, when wanted (whole seconds).
+    pub expires: Option<Duration>,
+}
+
+/// Formats `time` as SigV4's `YYYYMMDDTHHMMSSZ` (UTC).
+pub fn amz_date(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rest / 3600,
+        (rest % 3600) / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, the rest `%XX` (upper case).
+pub fn uri_encode(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+}
+
+#[cfg(test)]
+fn encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    uri_encode(text, &mut out);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> hmac::Tag {
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+}
+
+/// The query string of a presigned URL: the canonical query, `X-Amz-Signature`, then (for
+/// [`SessionToken::AppendedUnsigned`]) `X-Amz-Security-Token`.
+pub fn presign_query(params: &PresignParams<'_>) -> String {
+    let date_time = amz_date(params.time);
+    let date = &date_time[..8];
+    let scope = format!("{date}/{}/{}/aws4_request", params.region, params.service);
+    // Canonical query: parameter names sorted (X-Amz-Algorithm < Credential < Date < Expires <
+    // Security-Token < SignedHeaders, which is also byte order).
+    let mut query = String::with_capacity(512);
+    query.push_str("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+    uri_encode(&format!("{}/{scope}", params.access_key_id), &mut query);
+    query.push_str("&X-Amz-Date=");
+    query.push_str(&date_time);
+    if let Some(expires) = params.expires {
+        let _ = write!(query, "&X-Amz-Expires={}", expires.as_secs());
+    }
+    if let SessionToken::Signed(token) = params.session_token {
+        query.push_str("&X-Amz-Security-Token=");
+        uri_encode(token, &mut query);
+    }
+    query.push_str("&X-Amz-SignedHeaders=host");
+
+    let canonical_request = format!(
+        "GET\n{}\n{query}\nhost:{}\n\nhost\n{EMPTY_SHA256}",
+        params.path, params.host
+    );
+    let request_hash = hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref());
+    let string_to_sign = format!("AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{request_hash}");
+
+    let mut secret = Vec::with_capacity(4 + params.secret_access_key.len());
+    secret.extend_from_slice(b"AWS4");
+    secret.extend_from_slice(params.secret_access_key.as_bytes());
+    let key = hmac_sha256(&secret, date.as_bytes());
+    zeroize::Zeroize::zeroize(&mut secret);
+    let key = hmac_sha256(key.as_ref(), params.region.as_bytes());
+    let key = hmac_sha256(key.as_ref(), params.service.as_bytes());
+    let key = hmac_sha256(key.as_ref(), b"aws4_request");
+    let signature = hmac_sha256(key.as_ref(), string_to_sign.as_bytes());
+
+    query.push_str("&X-Amz-Signature=");
+    query.push_str(&hex(signature.as_ref()));
+    if let SessionToken::AppendedUnsigned(token) = params.session_token {
+        query.push_str("&X-Amz-Security-Token=");
+        uri_encode(token, &mut query);
+    }
+    query
+}
+
+/// The region of an AWS IoT endpoint such as `xxxx-ats.iot.cn-north-1.amazonaws.com.cn` or
+/// `xxxx.iot.us-east-1.amazonaws.com`: the label after `iot`. `None` when the host has no such
+/// label.
+pub fn region_from_endpoint(endpoint: &str) -> Option<&str> {
+    let host = endpoint
+        .trim_start_matches("wss://")
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let iot = labels.iter().position(|label| *label == "iot")?;
+    let region = labels.get(iot + 1)?;
+    let looks_like_region = region.split('-').count() >= 3
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    looks_like_region.then_some(*region)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(date_time: &str) -> SystemTime {
+        // Parses YYYYMMDDTHHMMSSZ by search (tests only).
+        let target = date_time.to_owned();
+        let mut low = 0u64;
+        let mut high = 4_102_444_800; // 2100-01-01
+        while low < high {
+            let mid = (low + high) / 2;
+            if amz_date(UNIX_EPOCH + Duration::from_secs(mid)) < target {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        UNIX_EPOCH + Duration::from_secs(low)
+    }
+
+    #[test]
+    fn dates_format_as_amz_dates() {
+        assert_eq!(amz_date(UNIX_EPOCH), "19700101T000000Z");
+        assert_eq!(
+            amz_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "20000229T000000Z"
+        );
+        assert_eq!(
+            amz_date(UNIX_EPOCH + Duration::from_secs(1_498_682_925)),
+            "20170628T204845Z"
+        );
+    }
+
+    #[test]
+    fn aws_iot_sdk_vector() {
+        let params = PresignParams {
+            host: "data.iot.us-east-1.amazonaws.com",
+            path: "/mqtt",
+            service: "iotdata",
+            region: "us-east-1",
+            access_key_id: "TRUSTMETHISIDISFAKE0",
+            secret_access_key: "trustMeThisSecretKeyIsSoFakeAaBbCc00Dd11",
+            session_token: SessionToken::None,
+            time: at("20170628T204845Z"),
+            expires: Some(Duration::from_secs(86_400)),
+        };
+        let signature = "b79a4d7e31ccbf96b22d93cce1b500b9ee611ec966159547e140ae32e4dcebed";
+        let query = presign_query(&params);
+        assert!(
+            query.ends_with(&format!("X-Amz-Signature={signature}")),
+            "{query}"
+        );
+        // The session token is not signed: same signature, token appended at the end.
+        let with_token = presign_query(&PresignParams {
+            session_token: SessionToken::AppendedUnsigned("tok/en+=="),
+            ..params
+        });
+        assert!(with_token.contains(&format!(
+            "X-Amz-Signature={signature}&X-Amz-Security-Token=tok%2Fen%2B%3D%3D"
+        )));
+        // Signing it in changes the signature.
+        let signed = presign_query(&PresignParams {
+            session_token: SessionToken::Signed("tok/en+=="),
+            ..params
+        });
+        assert!(!signed.contains(signature));
+    }
+
+    #[test]
+    fn sigv4_suite_get_vanilla_query() {
+        let query = presign_query(&PresignParams {
+            host: "example.amazonaws.com",
+            path: "/",
+            service: "service",
+            region: "us-east-1",
+            access_key_id: "AKIDEXAMPLE",
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            session_token: SessionToken::None,
+            time: at("20150830T123600Z"),
+            expires: Some(Duration::from_secs(3600)),
+        });
+        assert_eq!(
+            query,
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d"
+        );
+    }
+
+    #[test]
+    fn regions_come_out_of_iot_endpoints() {
+        for (endpoint, region) in [
+            (
+                "a1b2c3-ats.iot.cn-north-1.amazonaws.com.cn",
+                Some("cn-north-1"),
+            ),
+            (
+                "a1b2c3.ats.iot.cn-north-1.amazonaws.com.cn",
+                Some("cn-north-1"),
+            ),
+            ("a1b2c3-ats.iot.us-east-1.amazonaws.com", Some("us-east-1")),
+            (
+                "data.iot.ap-southeast-1.amazonaws.com:443",
+                Some("ap-southeast-1"),
+            ),
+            (
+                "wss://x.iot.eu-west-1.amazonaws.com/mqtt",
+                Some("eu-west-1"),
+            ),
+            ("example.com", None),
+            ("iot.example.com", None),
+            ("x.iot", None),
+        ] {
+            assert_eq!(region_from_endpoint(endpoint), region, "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn uri_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(encoded("aZ09-_.~ /+=:$"), "aZ09-_.~%20%2F%2B%3D%3A%24");
+        assert_eq!(encoded("é"), "%C3%A9");
+    }
+}
