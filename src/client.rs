@@ -36,6 +36,7 @@ struct Inner {
     transport: HttpTransport,
     tokens: TokenManager,
     configured_grant: TokenGrant,
+    clock: Arc<crate::iot::Clock>,
 }
 
 impl fmt::Debug for Client {
@@ -57,6 +58,7 @@ impl Client {
                 transport,
                 tokens: TokenManager::default(),
                 configured_grant,
+                clock: Arc::default(),
             }),
             options: CallOptions::default(),
         })
@@ -79,6 +81,23 @@ impl Client {
         Client {
             inner: self.inner.clone(),
             options,
+        }
+    }
+
+    /// The client's estimate of the server clock (from the `Date` headers of token and login
+    /// answers, and of IoT gateway refusals), used for signing and for IoT expiry checks.
+    pub fn clock(&self) -> &Arc<crate::iot::Clock> {
+        &self.inner.clock
+    }
+
+    /// The transport, for the IoT credential provider (Cognito).
+    pub(crate) fn transport(&self) -> &HttpTransport {
+        &self.inner.transport
+    }
+
+    fn observe_date(&self, response: &HttpResponse) {
+        if let Some(date) = response.date.as_ref().and_then(|d| d.to_str().ok()) {
+            self.inner.clock.observe_date_header(date);
         }
     }
 
@@ -134,6 +153,7 @@ impl Client {
             .send(Endpoint::RestToken, Bytes::from(body), None, None, deadline)
             .await?;
         let received_at = SystemTime::now();
+        self.observe_date(&response);
         let wire: TokenWire = decoded(&response, Endpoint::RestToken, None)?;
         Ok(wire.into_model(received_at))
     }
@@ -222,6 +242,9 @@ impl Client {
             let response = self
                 .send(endpoint, body, Some(&token), trace_id.as_deref(), deadline)
                 .await?;
+            if endpoint == Endpoint::ThirdPartyLogin {
+                self.observe_date(&response);
+            }
             let result = decoded::<T>(&response, endpoint, trace_id.as_deref());
             let unauthorized = response.status == 401
                 || matches!(&result, Err(Error::Api(api)) if api.is_unauthorized());

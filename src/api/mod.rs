@@ -30,10 +30,13 @@ pub enum Endpoint {
     ThirdPartyLogin,
     /// `POST oauth/third-party/removeAccount` (not idempotent).
     ThirdPartyRemoveAccount,
+    /// Amazon Cognito `GetCredentialsForIdentity`, used to renew IoT credentials (not an Agora
+    /// Link endpoint: not in [`Endpoint::ALL`]).
+    CognitoGetCredentials,
 }
 
 impl Endpoint {
-    /// Every endpoint, in spec order.
+    /// Every Agora Link REST endpoint, in spec order.
     pub const ALL: [Endpoint; 7] = [
         Endpoint::RestToken,
         Endpoint::PackagesGetAll,
@@ -54,6 +57,7 @@ impl Endpoint {
             Endpoint::ThirdPartyRegister => "/oauth/third-party/register",
             Endpoint::ThirdPartyLogin => "/oauth/third-party/login",
             Endpoint::ThirdPartyRemoveAccount => "/oauth/third-party/removeAccount",
+            Endpoint::CognitoGetCredentials => "/",
         }
     }
 
@@ -67,6 +71,7 @@ impl Endpoint {
             Endpoint::ThirdPartyRegister => "register",
             Endpoint::ThirdPartyLogin => "login",
             Endpoint::ThirdPartyRemoveAccount => "removeAccount",
+            Endpoint::CognitoGetCredentials => "cognito:GetCredentialsForIdentity",
         }
     }
 

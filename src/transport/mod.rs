@@ -30,6 +30,8 @@ pub(crate) struct HttpResponse {
     pub body: Bytes,
     /// `Retry-After` of a 429 or 503 answer.
     pub retry_after: Option<Duration>,
+    /// The `Date` header, for the clock offset.
+    pub date: Option<HeaderValue>,
     /// The hosts the request failed on before this answer (empty when the first one answered).
     pub attempts: Vec<Attempt>,
 }
@@ -151,6 +153,71 @@ impl HttpTransport {
                 Err(_) => Err(Error::Shutdown),
             },
         }
+    }
+
+    /// One POST of `body` to `url` (not an Agora Link endpoint: no failover, no bearer) with
+    /// these headers, within `timeout`, on the home runtime. For Amazon Cognito.
+    pub async fn post_raw(
+        &self,
+        endpoint: Endpoint,
+        url: Url,
+        headers: Vec<(reqwest::header::HeaderName, HeaderValue)>,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<HttpResponse> {
+        let transport = self.clone();
+        let exchange = async move {
+            let send = async {
+                let mut request = transport.http.post(url).body(body.clone());
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(endpoint, &e, None))?;
+                let status = response.status().as_u16();
+                let date = response.headers().get(reqwest::header::DATE).cloned();
+                let body = transport.read_body(endpoint, status, response, None).await?;
+                Ok(HttpResponse {
+                    status,
+                    body,
+                    retry_after: None,
+                    date,
+                    attempts: Vec::new(),
+                })
+            };
+            let result = tokio::time::timeout(timeout, send)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Transport {
+                        endpoint,
+                        kind: TransportErrorKind::Timeout,
+                        message: format!("no complete response within {} ms", timeout.as_millis()),
+                        trace_id: None,
+                        attempts: Default::default(),
+                    })
+                });
+            wipe(body);
+            result
+        };
+        let home = match &self.home {
+            Some(home) => home.clone(),
+            None => crate::runtime::handle()?,
+        };
+        match Handle::try_current() {
+            Ok(current) if current.id() == home.id() => exchange.await,
+            _ => match home.spawn(exchange).await {
+                Ok(result) => result,
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                Err(_) => Err(Error::Shutdown),
+            },
+        }
+    }
+
+    /// The request timeout of one attempt.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The plan loop: steps 1-3, then step 4 decided from where the primary resolved; host
@@ -435,6 +502,7 @@ impl HttpTransport {
         } else {
             None
         };
+        let date = response.headers().get(reqwest::header::DATE).cloned();
         let body = self.read_body(endpoint, status, response, trace_id).await?;
         tracing::debug!(
             endpoint = endpoint.name(),
@@ -448,6 +516,7 @@ impl HttpTransport {
             status,
             body,
             retry_after,
+            date,
             attempts: Vec::new(),
         })
     }
@@ -564,8 +633,8 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
-/// A random number in [0, 1) for back-off jitter (std's randomly keyed hasher; no RNG crate).
-fn random_unit() -> f64 {
+/// A random number in [0, 1) for jitter (std's randomly keyed hasher; no RNG crate).
+pub(crate) fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(
