@@ -111,10 +111,17 @@ impl ApiError {
 
 impl ApiError {
     /// `true` when the token endpoint refused the grant (a 4xx status or code, such as
-    /// `invalid_grant` or `invalid_client`), as opposed to failing for another reason.
+    /// `invalid_grant` or `invalid_client`), or Cognito refused an identity's OpenID token
+    /// (`NotAuthorizedException`), as opposed to failing for another reason.
     pub fn is_refused_grant(&self) -> bool {
-        self.endpoint == Endpoint::RestToken
-            && ((400..500).contains(&self.http_status) || (400..500).contains(&self.code))
+        match self.endpoint {
+            Endpoint::RestToken => {
+                (400..500).contains(&self.http_status) || (400..500).contains(&self.code)
+            }
+            // Cognito refusing the identity's OpenID token: a new login is needed.
+            Endpoint::CognitoGetCredentials => self.msg.starts_with("NotAuthorizedException"),
+            _ => false,
+        }
     }
 }
 

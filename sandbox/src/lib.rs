@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod faults;
+mod iot;
 mod server;
 mod state;
 

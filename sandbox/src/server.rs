@@ -43,6 +43,8 @@ pub struct SandboxBuilder {
     iot_region: String,
     tls: Option<TlsIdentity>,
     hosts: Vec<String>,
+    iot_gateway: bool,
+    iot_upstream: Option<SocketAddr>,
 }
 
 impl Default for SandboxBuilder {
@@ -61,6 +63,8 @@ impl Default for SandboxBuilder {
             iot_region: "cn-north-1".into(),
             tls: None,
             hosts: Vec::new(),
+            iot_gateway: false,
+            iot_upstream: None,
         }
     }
 }
@@ -111,6 +115,26 @@ impl SandboxBuilder {
         self
     }
 
+    /// Starts the IoT gateway on an ephemeral loopback port: `login` then returns
+    /// `ws://127.0.0.1:<port>` as the IoT endpoint, and the gateway checks the SigV4 query of each
+    /// WebSocket upgrade against the credentials the sandbox issued (HTTP 403 with a `Date`
+    /// header when it is wrong, stale, or made with expired credentials). Accepted connections
+    /// go to the broker set with [`Self::iot_gateway_upstream`], or are answered with
+    /// `101 Switching Protocols` and kept open when there is none.
+    pub fn iot_gateway(mut self) -> Self {
+        self.iot_gateway = true;
+        self
+    }
+
+    /// Bridges accepted gateway connections to an MQTT broker's WebSocket listener (for example
+    /// mosquitto with `listener 9001 127.0.0.1` and `protocol websockets`). Implies
+    /// [`Self::iot_gateway`].
+    pub fn iot_gateway_upstream(mut self, broker_websocket: SocketAddr) -> Self {
+        self.iot_gateway = true;
+        self.iot_upstream = Some(broker_websocket);
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -124,6 +148,20 @@ impl SandboxBuilder {
             )),
             faults: Mutex::new(FaultPlan::default()),
         });
+        let mut gateway_task = None;
+        let mut gateway_address = None;
+        if self.iot_gateway {
+            let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let address = listener.local_addr()?;
+            shared.db().iot_endpoint = Some(format!("ws://{address}"));
+            let gateway = Arc::new(crate::iot::Gateway {
+                shared: shared.clone(),
+                upstream: self.iot_upstream,
+            });
+            gateway_task = Some(tokio::spawn(crate::iot::run_gateway(listener, gateway)));
+            gateway_address = Some(address);
+            tracing::info!(%address, upstream = ?self.iot_upstream, "IoT gateway listening");
+        }
         let router = router(shared.clone());
         let serve = ServeContext {
             acceptor,
@@ -157,6 +195,8 @@ impl SandboxBuilder {
             clients: self.clients,
             serve,
             hosts,
+            gateway_task,
+            gateway_address,
         })
     }
 }
@@ -235,6 +275,8 @@ pub struct Sandbox {
     clients: Vec<SandboxClient>,
     serve: ServeContext,
     hosts: Vec<HostSlot>,
+    gateway_task: Option<JoinHandle<()>>,
+    gateway_address: Option<SocketAddr>,
 }
 
 impl Sandbox {
@@ -287,6 +329,29 @@ impl Sandbox {
     /// Stops the server now (also done on drop).
     pub fn shutdown(&self) {
         self.task.abort();
+        if let Some(task) = &self.gateway_task {
+            task.abort();
+        }
+    }
+
+    /// The IoT gateway's address, when it runs ([`SandboxBuilder::iot_gateway`]).
+    pub fn iot_gateway_address(&self) -> Option<SocketAddr> {
+        self.gateway_address
+    }
+
+    /// The IoT endpoint `login` returns: `ws://<gateway>` when the gateway runs.
+    pub fn iot_endpoint(&self) -> Option<String> {
+        self.shared.db().iot_endpoint.clone()
+    }
+
+    /// Makes every temporary AWS credential issued so far expired: the gateway refuses them.
+    pub fn expire_aws_sessions(&self) {
+        self.shared.db().iot.expire_sessions(now_ms());
+    }
+
+    /// Makes every Cognito OpenID token issued so far expired: Cognito refuses them.
+    pub fn expire_open_id_tokens(&self) {
+        self.shared.db().iot.expire_open_id_tokens(now_ms());
     }
 
     /// The virtual hosts, in the order they were added.
@@ -378,17 +443,20 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(task) = &self.gateway_task {
+            task.abort();
+        }
     }
 }
 
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     db: Mutex<Db>,
     faults: Mutex<FaultPlan>,
 }
 
 impl Shared {
-    fn db(&self) -> MutexGuard<'_, Db> {
+    pub(crate) fn db(&self) -> MutexGuard<'_, Db> {
         self.db
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -550,6 +618,12 @@ fn router(shared: Arc<Shared>) -> Router {
             post(admin_add_fault).delete(admin_clear_faults),
         )
         .route("/_sandbox/revoke-tokens", post(admin_revoke))
+        .route("/_sandbox/iot/expire-sessions", post(admin_expire_sessions))
+        .route(
+            "/_sandbox/iot/expire-open-id-tokens",
+            post(admin_expire_open_id_tokens),
+        )
+        .route("/", post(cognito))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -657,6 +731,39 @@ async fn admin_add_fault(
 async fn admin_clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.plan().clear();
     StatusCode::NO_CONTENT
+}
+
+async fn admin_expire_sessions(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.db().iot.expire_sessions(now_ms());
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_expire_open_id_tokens(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.db().iot.expire_open_id_tokens(now_ms());
+    StatusCode::NO_CONTENT
+}
+
+/// Amazon Cognito (`POST /` with `X-Amz-Target`), for the IoT credential refresh path.
+async fn cognito(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let (status, body) = match shared.db().cognito_get_credentials(target, &body) {
+        Ok(value) => (StatusCode::OK, value),
+        Err(failure) => (
+            StatusCode::from_u16(failure.status).unwrap_or(StatusCode::BAD_REQUEST),
+            failure.body,
+        ),
+    };
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
 }
 
 async fn admin_revoke(State(shared): State<Arc<Shared>>) -> StatusCode {

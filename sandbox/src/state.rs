@@ -28,8 +28,10 @@ pub struct Lifetimes {
     pub account_token: Duration,
     /// `gyToken.expiration` (the `granwin_token`).
     pub granwin_token: Duration,
-    /// `gyToken.proof` (temporary AWS credentials).
+    /// `gyToken.proof` and Cognito credentials (temporary AWS credentials).
     pub aws_session: Duration,
+    /// `gyToken.pool.token` (the Cognito OpenID token).
+    pub open_id_token: Duration,
 }
 
 impl Default for Lifetimes {
@@ -40,6 +42,7 @@ impl Default for Lifetimes {
             account_token: Duration::from_secs(43199),
             granwin_token: Duration::from_secs(7200),
             aws_session: Duration::from_secs(3600),
+            open_id_token: Duration::from_secs(7200),
         }
     }
 }
@@ -94,6 +97,14 @@ pub struct Stats {
     pub orders_opened: u64,
     /// Trace ids of the cloud-storage requests, in arrival order (the last 10,000).
     pub trace_ids: Vec<String>,
+    /// Cognito `GetCredentialsForIdentity` requests.
+    pub cognito_requests: u64,
+    /// WebSocket upgrades the IoT gateway accepted.
+    pub gateway_accepted: u64,
+    /// WebSocket upgrades the IoT gateway refused (HTTP 403).
+    pub gateway_refused: u64,
+    /// Why, in order.
+    pub gateway_refusals: Vec<String>,
 }
 
 impl Stats {
@@ -149,6 +160,9 @@ pub(crate) struct Db {
     pub stats: Stats,
     trace_ids: VecDeque<String>,
     next_user: u64,
+    pub iot: crate::iot::IotRegistry,
+    /// The IoT endpoint `login` returns instead of a made-up AWS host (the gateway's address).
+    pub iot_endpoint: Option<String>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -259,6 +273,8 @@ impl Db {
             iot_region,
             tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            iot: Default::default(),
+            iot_endpoint: None,
             accounts: HashMap::new(),
             packages: seed_packages(),
             orders: Vec::new(),
@@ -606,28 +622,57 @@ impl Db {
             .unwrap_or_default()
             .to_owned();
         let hyphenated = |u: uuid::Uuid| u.hyphenated().to_string();
+        let identity_id = format!("{region}:{}", hyphenated(uuid::Uuid::new_v4()));
+        let open_id_token = format!(
+            "eyJraWQiOiJ{}.{}.{}",
+            random_from(ALNUM, 40),
+            random_from(ALNUM, 120),
+            random_from(ALNUM, 86)
+        );
+        self.iot.register_identity(
+            &identity_id,
+            &open_id_token,
+            now_ms() + self.lifetimes.open_id_token.as_millis() as i64,
+        );
+        let session = self.issue_aws_session();
+        let endpoint = self
+            .iot_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("a{}-ats.iot.{region}.{suffix}", random_hex(13)));
         Ok(json!({
             "lsToken": ls_token,
             "gyToken": {
-                "endpoint": format!("a{}-ats.iot.{region}.{suffix}", random_hex(13)),
+                "endpoint": endpoint,
                 "pool": {
                     "identifier": format!("100000000000000000_{}_{user_suffix}", account.account_name),
-                    "identityId": format!("{region}:{}", hyphenated(uuid::Uuid::new_v4())),
+                    "identityId": identity_id,
                     "identityPoolId": format!("{region}:{}", hyphenated(uuid::Uuid::new_v4())),
-                    "token": format!("eyJraWQiOiJ{}.{}.{}", random_from(ALNUM, 40), random_from(ALNUM, 120), random_from(ALNUM, 86)),
+                    "token": open_id_token,
                 },
                 "expiration": self.lifetimes.granwin_token.as_secs(),
                 "granwin_token": format!("granwin_aws_user_info_hash:_{}_{}", self.lifetimes.granwin_token.as_secs(), random_hex(24)),
                 "proof": {
-                    "accessKeyId": format!("ASIA{}", random_from(UPPER_ALNUM, 16)),
-                    "secretKey": random_from(BASE64, 40),
-                    "sessionToken": format!("FwoDYXdzE{}", random_from(BASE64, 300)),
-                    "sessionExpiration": now_ms() + self.lifetimes.aws_session.as_millis() as i64,
+                    "accessKeyId": session.access_key_id,
+                    "secretKey": session.secret_key,
+                    "sessionToken": session.session_token,
+                    "sessionExpiration": session.expires_ms,
                 },
                 "region": region,
                 "account": account.account_name,
             }
         }))
+    }
+
+    /// Issues temporary AWS credentials, accepted by the IoT gateway until they expire.
+    pub(crate) fn issue_aws_session(&mut self) -> crate::iot::AwsSession {
+        let session = crate::iot::AwsSession {
+            access_key_id: format!("ASIA{}", random_from(UPPER_ALNUM, 16)),
+            secret_key: random_from(BASE64, 40),
+            session_token: format!("FwoDYXdzE{}", random_from(BASE64, 300)),
+            expires_ms: now_ms() + self.lifetimes.aws_session.as_millis() as i64,
+        };
+        self.iot.register_session(session.clone());
+        session
     }
 
     pub(crate) fn remove_account(&mut self, body: &Value) -> Outcome {

@@ -67,9 +67,10 @@ pub(crate) async fn get_credentials(
         "IdentityId": identity_id,
         "Logins": { logins_key(region): open_id_token.expose() },
     });
-    let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| {
-        Error::InvalidArgument(format!("cannot encode the Cognito request: {e}"))
-    })?);
+    let body =
+        Bytes::from(serde_json::to_vec(&body).map_err(|e| {
+            Error::InvalidArgument(format!("cannot encode the Cognito request: {e}"))
+        })?);
     let headers = vec![
         (
             CONTENT_TYPE,

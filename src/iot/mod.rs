@@ -52,9 +52,15 @@ fn websocket_target(endpoint: &str) -> Result<WebSocketTarget> {
         (true, trimmed)
     };
     let authority = rest.split('/').next().unwrap_or_default();
-    let url = url::Url::parse(&format!("{}://{authority}/", if secure { "wss" } else { "ws" }))
-        .map_err(|e| bad(&e.to_string()))?;
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host"))?;
+    let url = url::Url::parse(&format!(
+        "{}://{authority}/",
+        if secure { "wss" } else { "ws" }
+    ))
+    .map_err(|e| bad(&e.to_string()))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
     if !rest[authority.len()..].trim_end_matches('/').is_empty()
         && rest[authority.len()..].trim_end_matches('/') != "/mqtt"
     {
@@ -173,14 +179,30 @@ mod tests {
     #[test]
     fn endpoints_become_websocket_targets() {
         for (endpoint, secure, host) in [
-            ("abc-ats.iot.cn-north-1.amazonaws.com.cn", true, "abc-ats.iot.cn-north-1.amazonaws.com.cn"),
-            ("wss://abc.iot.us-east-1.amazonaws.com:443/mqtt", true, "abc.iot.us-east-1.amazonaws.com"),
-            ("abc.iot.us-east-1.amazonaws.com:8443", true, "abc.iot.us-east-1.amazonaws.com:8443"),
+            (
+                "abc-ats.iot.cn-north-1.amazonaws.com.cn",
+                true,
+                "abc-ats.iot.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "wss://abc.iot.us-east-1.amazonaws.com:443/mqtt",
+                true,
+                "abc.iot.us-east-1.amazonaws.com",
+            ),
+            (
+                "abc.iot.us-east-1.amazonaws.com:8443",
+                true,
+                "abc.iot.us-east-1.amazonaws.com:8443",
+            ),
             ("ws://127.0.0.1:9001", false, "127.0.0.1:9001"),
             ("ws://localhost:9001/mqtt", false, "localhost:9001"),
         ] {
             let target = websocket_target(endpoint).unwrap();
-            assert_eq!((target.secure, target.host.as_str()), (secure, host), "{endpoint}");
+            assert_eq!(
+                (target.secure, target.host.as_str()),
+                (secure, host),
+                "{endpoint}"
+            );
         }
         for bad in [
             "",
@@ -196,23 +218,48 @@ mod tests {
     #[test]
     fn presigned_urls_end_with_the_unsigned_session_token() {
         let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let url = presign_mqtt_url("abc-ats.iot.cn-north-1.amazonaws.com.cn", "cn-north-1", &proof("to/ken="), time)
-            .unwrap();
+        let url = presign_mqtt_url(
+            "abc-ats.iot.cn-north-1.amazonaws.com.cn",
+            "cn-north-1",
+            &proof("to/ken="),
+            time,
+        )
+        .unwrap();
         let url = url.expose();
         assert!(url.starts_with("wss://abc-ats.iot.cn-north-1.amazonaws.com.cn/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLE%2F20231114%2Fcn-north-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Date=20231114T221320Z&X-Amz-SignedHeaders=host&X-Amz-Signature="), "{url}");
         assert!(url.ends_with("&X-Amz-Security-Token=to%2Fken%3D"), "{url}");
-        let without = presign_mqtt_url("abc-ats.iot.cn-north-1.amazonaws.com.cn", "cn-north-1", &proof("other"), time)
-            .unwrap();
+        let without = presign_mqtt_url(
+            "abc-ats.iot.cn-north-1.amazonaws.com.cn",
+            "cn-north-1",
+            &proof("other"),
+            time,
+        )
+        .unwrap();
         let signature = |u: &str| u.split("X-Amz-Signature=").nth(1).unwrap()[..64].to_owned();
-        assert_eq!(signature(url), signature(without.expose()), "the token is not signed");
+        assert_eq!(
+            signature(url),
+            signature(without.expose()),
+            "the token is not signed"
+        );
         assert!(presign_mqtt_url("x.iot.us-east-1.amazonaws.com", " ", &proof("t"), time).is_err());
-        assert!(format!("{without:?}").contains("***") || !format!("{without:?}").contains("Signature"));
+        assert!(
+            format!("{without:?}").contains("***") || !format!("{without:?}").contains("Signature")
+        );
     }
 
     #[test]
     fn refresh_margin_is_five_minutes_or_a_tenth() {
-        assert_eq!(refresh_margin(Duration::from_secs(3600)), Duration::from_secs(360));
-        assert_eq!(refresh_margin(Duration::from_secs(1800)), Duration::from_secs(300));
-        assert_eq!(refresh_margin(Duration::from_secs(120)), Duration::from_secs(60));
+        assert_eq!(
+            refresh_margin(Duration::from_secs(3600)),
+            Duration::from_secs(360)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(1800)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(120)),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -178,7 +178,9 @@ impl HttpTransport {
                     .map_err(|e| transport_error(endpoint, &e, None))?;
                 let status = response.status().as_u16();
                 let date = response.headers().get(reqwest::header::DATE).cloned();
-                let body = transport.read_body(endpoint, status, response, None).await?;
+                let body = transport
+                    .read_body(endpoint, status, response, None)
+                    .await?;
                 Ok(HttpResponse {
                     status,
                     body,
