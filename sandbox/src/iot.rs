@@ -330,9 +330,12 @@ fn verify(
 }
 
 /// Shared state of the gateway.
+#[derive(Debug)]
 pub(crate) struct Gateway {
     pub shared: Arc<crate::server::Shared>,
     pub upstream: Option<SocketAddr>,
+    /// Bumped to drop every open connection (as a broker restart or network loss would).
+    pub drops: tokio::sync::watch::Sender<u64>,
 }
 
 fn http_date_now() -> String {
@@ -440,7 +443,11 @@ async fn serve_connection(gateway: Arc<Gateway>, mut stream: TcpStream) {
             if broker.write_all(&head).await.is_err() {
                 return;
             }
-            let _ = tokio::io::copy_bidirectional(&mut stream, &mut broker).await;
+            let mut drops = gateway.drops.subscribe();
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut stream, &mut broker) => {}
+                _ = drops.changed() => {}
+            }
         }
         None => {
             // No broker: complete the WebSocket handshake and keep the connection open, silent.
@@ -464,8 +471,14 @@ async fn serve_connection(gateway: Arc<Gateway>, mut stream: TcpStream) {
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
             );
             if stream.write_all(response.as_bytes()).await.is_ok() {
+                let mut drops = gateway.drops.subscribe();
                 let mut sink = [0u8; 1024];
-                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                loop {
+                    tokio::select! {
+                        read = stream.read(&mut sink) => if !matches!(read, Ok(n) if n > 0) { break },
+                        _ = drops.changed() => break,
+                    }
+                }
             }
         }
     }

@@ -150,6 +150,7 @@ impl SandboxBuilder {
         });
         let mut gateway_task = None;
         let mut gateway_address = None;
+        let mut gateway_handle = None;
         if self.iot_gateway {
             let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             let address = listener.local_addr()?;
@@ -157,7 +158,9 @@ impl SandboxBuilder {
             let gateway = Arc::new(crate::iot::Gateway {
                 shared: shared.clone(),
                 upstream: self.iot_upstream,
+                drops: tokio::sync::watch::channel(0).0,
             });
+            gateway_handle = Some(gateway.clone());
             gateway_task = Some(tokio::spawn(crate::iot::run_gateway(listener, gateway)));
             gateway_address = Some(address);
             tracing::info!(%address, upstream = ?self.iot_upstream, "IoT gateway listening");
@@ -197,6 +200,7 @@ impl SandboxBuilder {
             hosts,
             gateway_task,
             gateway_address,
+            gateway: gateway_handle,
         })
     }
 }
@@ -277,6 +281,7 @@ pub struct Sandbox {
     hosts: Vec<HostSlot>,
     gateway_task: Option<JoinHandle<()>>,
     gateway_address: Option<SocketAddr>,
+    gateway: Option<Arc<crate::iot::Gateway>>,
 }
 
 impl Sandbox {
@@ -347,6 +352,13 @@ impl Sandbox {
     /// Makes every temporary AWS credential issued so far expired: the gateway refuses them.
     pub fn expire_aws_sessions(&self) {
         self.shared.db().iot.expire_sessions(now_ms());
+    }
+
+    /// Closes every connection open through the IoT gateway (clients must reconnect).
+    pub fn drop_iot_connections(&self) {
+        if let Some(gateway) = &self.gateway {
+            gateway.drops.send_modify(|n| *n += 1);
+        }
     }
 
     /// Makes every Cognito OpenID token issued so far expired: Cognito refuses them.

@@ -11,6 +11,8 @@
 
 mod clock;
 mod cognito;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 mod provider;
 pub mod sigv4;
 

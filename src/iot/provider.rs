@@ -260,6 +260,11 @@ impl IotCredentialProvider {
         self.state().source
     }
 
+    /// The client the provider renews through.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
     /// The clock used for signing and expiry checks (the client's).
     pub fn clock(&self) -> &Arc<Clock> {
         self.inner.client.clock()

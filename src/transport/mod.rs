@@ -65,6 +65,8 @@ pub(crate) struct HttpTransport {
     max_response_bytes: usize,
     request_timeout: Duration,
     hosts: Arc<HostTable>,
+    /// The TLS configuration (roots, ring), also used for WebSocket connections to AWS IoT.
+    tls: Arc<rustls::ClientConfig>,
     /// The runtime that drives this transport's connections: the multi-thread tokio runtime
     /// the client was created in, or else (`None`) the library runtime.
     home: Option<Handle>,
@@ -78,8 +80,9 @@ impl HttpTransport {
             &config.resolve_overrides,
             config.resolve_overrides_only,
         ));
+        let tls = Arc::new(tls);
         let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+            .use_preconfigured_tls((*tls).clone())
             .connect_timeout(config.connect_timeout)
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
@@ -99,6 +102,7 @@ impl HttpTransport {
             max_response_bytes: config.max_response_bytes,
             request_timeout: config.request_timeout,
             hosts,
+            tls,
             home,
         })
     }
@@ -215,6 +219,12 @@ impl HttpTransport {
                 Err(_) => Err(Error::Shutdown),
             },
         }
+    }
+
+    /// The client's TLS configuration (its trusted roots, ring).
+    #[allow(dead_code)] // used by the `mqtt` feature
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
     }
 
     /// The request timeout of one attempt.
