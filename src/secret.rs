@@ -18,6 +18,7 @@ pub const SECRET_FIELDS: &[&str] = &[
     "secretKey",
     "sessionToken",
     "accessKeyId",
+    "mqttUrl",
 ];
 
 /// A secret string (password, client secret, token, AWS key).

@@ -29,10 +29,12 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct GlobalOptions {
-    /// Region: cn (api.sd-rtn.com) or na (api.agora.io).
-    #[arg(long, global = true, env = "AGORA_LINK_REGION", default_value = "cn")]
-    region: String,
+    /// Region: cn (api.sd-rtn.com, the default) or na (api.agora.io). For `iot presign`: the
+    /// AWS region (default: read from the endpoint).
+    #[arg(long, global = true, env = "AGORA_LINK_REGION")]
+    region: Option<String>,
     /// Base URL replacing scheme and host (the /agoralink/<cn|na>/api path is still appended).
+    /// For `iot presign`: the AWS IoT endpoint.
     #[arg(long, global = true, env = "AGORA_LINK_ENDPOINT")]
     endpoint: Option<String>,
     /// Client id.
@@ -96,6 +98,35 @@ enum Command {
     /// Third-party accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// AWS IoT: presigned MQTT-over-WebSocket URLs.
+    #[command(subcommand)]
+    Iot(IotCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum IotCommand {
+    /// Print `wss://<endpoint>/mqtt?X-Amz-...` presigned with these credentials (SigV4, service
+    /// iotdevicegateway, session token appended unsigned). Uses --endpoint and --region.
+    Presign {
+        /// The access key id (gyToken.proof.accessKeyId).
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        /// The secret access key (gyToken.proof.secretKey).
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+        secret_access_key: String,
+        /// The session token of temporary credentials (gyToken.proof.sessionToken).
+        #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+        session_token: Option<String>,
+        /// Sign at this time (RFC 3339, e.g. 2026-11-24T08:00:00Z) instead of now: the same
+        /// inputs then give the same URL.
+        #[arg(long, value_parser = parse_rfc3339)]
+        time: Option<std::time::SystemTime>,
+    },
+}
+
+fn parse_rfc3339(value: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(value.trim())
+        .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +184,10 @@ enum AccountCommand {
         /// registered in the fresh sandbox first).
         #[arg(long, env = "AGORA_LINK_ACCOUNT_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Also print `mqttUrl`: a presigned MQTT-over-WebSocket URL made with the new
+        /// credentials (a secret: masked unless --show-secrets).
+        #[arg(long)]
+        mqtt_url: bool,
     },
     /// Remove a third-party account.
     Remove {
@@ -287,6 +322,21 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<Value, Failure> {
     let global = cli.global;
+    if let Command::Iot(IotCommand::Presign {
+        access_key_id,
+        secret_access_key,
+        session_token,
+        time,
+    }) = &cli.command
+    {
+        return presign(
+            &global,
+            access_key_id,
+            secret_access_key,
+            session_token.as_deref(),
+            *time,
+        );
+    }
     // The embedded sandbox lives until the command is done.
     let sandbox = if global.sandbox {
         Some(
@@ -348,13 +398,19 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             project_id,
             account,
             token,
+            mqtt_url,
         }) => {
             let token =
                 account_token(&client, sandbox.is_some(), &project_id, &account, token).await?;
-            to_value(serde_json::to_value(
-                client.login_account(&project_id, &account, &token).await?,
-            ))
+            let login = client.login_account(&project_id, &account, &token).await?;
+            let mut value = to_value(serde_json::to_value(&login))?;
+            if mqtt_url {
+                let url = login.gy_token.mqtt_url(client.clock().now())?;
+                value["mqttUrl"] = Value::String(url.expose().to_owned());
+            }
+            Ok(value)
         }
+        Command::Iot(_) => Err(Failure::usage("unreachable: handled above")),
         Command::Account(AccountCommand::Remove {
             project_id,
             account,
@@ -366,6 +422,41 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             Ok(json!({"removed": true, "projectId": project_id, "thirdPartyAccount": account}))
         }
     }
+}
+
+/// `iot presign`: no client, no network.
+fn presign(
+    global: &GlobalOptions,
+    access_key_id: &str,
+    secret_access_key: &str,
+    session_token: Option<&str>,
+    time: Option<std::time::SystemTime>,
+) -> Result<Value, Failure> {
+    let endpoint = global
+        .endpoint
+        .as_deref()
+        .ok_or_else(|| Failure::usage("--endpoint (the AWS IoT endpoint) is required"))?;
+    let region = match global.region.as_deref() {
+        Some(region) => region.to_owned(),
+        None => agora_link::iot::sigv4::region_from_endpoint(endpoint)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--region is required: none can be read from the endpoint {endpoint:?}"
+                ))
+            })?,
+    };
+    let credentials = agora_link::AwsProof {
+        access_key_id: access_key_id.to_owned(),
+        secret_key: secret_access_key.into(),
+        session_token: session_token.unwrap_or_default().into(),
+        session_expiration: std::time::UNIX_EPOCH,
+    };
+    let time = time.unwrap_or_else(std::time::SystemTime::now);
+    let url = agora_link::iot::presign_mqtt_url(endpoint, &region, &credentials, time)?;
+    Ok(
+        json!({"url": url.expose(), "region": region, "signedAt": humantime::format_rfc3339_seconds(time).to_string()}),
+    )
 }
 
 /// The account token: as given, or (with `--sandbox` and none given) from a registration in
@@ -390,7 +481,7 @@ fn build_client(
     global: &GlobalOptions,
     sandbox: Option<&agora_link_sandbox::Sandbox>,
 ) -> Result<Client, Failure> {
-    let region: Region = global.region.parse()?;
+    let region: Region = global.region.as_deref().unwrap_or("cn").parse()?;
     let (client_id, client_secret, endpoint, username, password) = match sandbox {
         Some(sandbox) => (
             global

@@ -397,3 +397,85 @@ async fn domain_switching_flags() {
         Some(1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_presign_is_reproducible_and_login_can_add_a_fresh_url() {
+    let args = [
+        "--json",
+        "iot",
+        "presign",
+        "--endpoint",
+        "a1b2c3-ats.iot.cn-north-1.amazonaws.com.cn",
+        "--access-key-id",
+        "ASIAEXAMPLEEXAMPLE",
+        "--secret-access-key",
+        "c2VjcmV0/c2VjcmV0+c2VjcmV0",
+        "--session-token",
+        "FwoDYXdz/token+=",
+        "--time",
+        "2026-11-24T08:00:00Z",
+    ];
+    let first = stdout_json(&run(&args, &[]).await);
+    let second = stdout_json(&run(&args, &[]).await);
+    assert_eq!(first, second, "the same inputs give the same URL");
+    let url = first["url"].as_str().unwrap();
+    assert!(url.starts_with("wss://a1b2c3-ats.iot.cn-north-1.amazonaws.com.cn/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLEEXAMPLE%2F20261124%2Fcn-north-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Date=20261124T080000Z&X-Amz-SignedHeaders=host&X-Amz-Signature="), "{url}");
+    assert!(
+        url.ends_with("&X-Amz-Security-Token=FwoDYXdz%2Ftoken%2B%3D"),
+        "{url}"
+    );
+    assert_eq!(
+        first["region"], "cn-north-1",
+        "read from the China endpoint"
+    );
+
+    // Bad inputs are usage errors.
+    let mut bad_time = args.to_vec();
+    bad_time[args.len() - 1] = "yesterday";
+    assert_eq!(run(&bad_time, &[]).await.status.code(), Some(2));
+    let no_endpoint = [
+        "iot",
+        "presign",
+        "--access-key-id",
+        "A",
+        "--secret-access-key",
+        "S",
+    ];
+    assert_eq!(run(&no_endpoint, &[]).await.status.code(), Some(2));
+    let no_region = [
+        "iot",
+        "presign",
+        "--endpoint",
+        "broker.example.com",
+        "--access-key-id",
+        "A",
+        "--secret-access-key",
+        "S",
+    ];
+    assert_eq!(run(&no_region, &[]).await.status.code(), Some(2));
+
+    // account login --mqtt-url: masked unless --show-secrets.
+    let login = [
+        "--sandbox",
+        "--json",
+        "account",
+        "login",
+        "--project-id",
+        "p",
+        "--account",
+        "a",
+        "--mqtt-url",
+    ];
+    let masked = stdout_json(&run(&login, &[]).await);
+    let shown = masked["mqttUrl"].as_str().unwrap();
+    assert!(!shown.contains("X-Amz-Signature"), "{shown}");
+    let mut full = login.to_vec();
+    full.push("--show-secrets");
+    let full = stdout_json(&run(&full, &[]).await);
+    let url = full["mqttUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with("wss://") && url.contains("X-Amz-Signature="),
+        "{url}"
+    );
+    assert!(url.contains(full["gyToken"]["proof"]["accessKeyId"].as_str().unwrap()));
+}
