@@ -216,7 +216,8 @@ async fn https_with_a_private_ca_and_resolve_overrides() {
     let client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
             .add_root_certificates_pem(ca_pem)
-            .resolve("api.sd-rtn.com", sandbox.address()),
+            .resolve("api.sd-rtn.com", sandbox.address())
+            .resolve_overrides_only(true),
     );
     assert_eq!(
         client
@@ -234,9 +235,13 @@ async fn https_with_a_private_ca_and_resolve_overrides() {
 #[tokio::test]
 async fn https_without_the_ca_is_a_tls_error() {
     let (sandbox, _) = https_sandbox().await;
+    // One attempt (domain switching would go on to api.agora.io, which is not mapped here),
+    // and no system DNS: the tests never leave loopback.
     let client = common::build(
         ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .resolve("api.sd-rtn.com", sandbox.address()),
+            .resolve("api.sd-rtn.com", sandbox.address())
+            .resolve_overrides_only(true)
+            .failover(agora_link::FailoverPolicy::disabled()),
     );
     let err = client.list_packages().await.unwrap_err();
     common::assert_transport(&err, TransportErrorKind::Tls);
