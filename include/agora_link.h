@@ -99,6 +99,37 @@
 #define AGORA_LINK_FAILURE_COOLING_DOWN 10
 
 /**
+ * IoT event: new credentials are in use (`source` says where from).
+ */
+#define AGORA_LINK_IOT_EVENT_REFRESHED 1
+
+/**
+ * IoT event: a refresh failed; the previous credentials stay in use while valid.
+ */
+#define AGORA_LINK_IOT_EVENT_REFRESH_FAILED 2
+
+/**
+ * IoT event: the account must log in again; call `agora_link_iot_provider_update_login` with a
+ * new login (from your own thread, not from the callback).
+ */
+#define AGORA_LINK_IOT_EVENT_LOGIN_REQUIRED 3
+
+/**
+ * Credential source: `gyToken.proof` of the login.
+ */
+#define AGORA_LINK_IOT_SOURCE_PROOF 1
+
+/**
+ * Credential source: Cognito `GetCredentialsForIdentity`.
+ */
+#define AGORA_LINK_IOT_SOURCE_COGNITO 2
+
+/**
+ * Credential source: a new login (`agora_link_iot_provider_update_login`).
+ */
+#define AGORA_LINK_IOT_SOURCE_RELOGIN 3
+
+/**
  * The outcome of a call. Values are stable: new codes are only ever appended.
  */
 typedef enum agora_link_result {
@@ -162,6 +193,10 @@ typedef enum agora_link_result {
    * The library was shut down with `agora_link_shutdown`.
    */
   AGORA_LINK_ERROR_SHUTDOWN = 14,
+  /**
+   * A caller's buffer is too small; the size needed was reported.
+   */
+  AGORA_LINK_ERROR_BUFFER_TOO_SMALL = 15,
 } agora_link_result;
 
 /**
@@ -196,6 +231,12 @@ typedef struct agora_link_config agora_link_config;
  * `agora_link_error_free`. Immutable, so it may be read from any thread.
  */
 typedef struct agora_link_error agora_link_error;
+
+/**
+ * Keeps the IoT credentials of one login fresh (see the Rust `IotCredentialProvider`).
+ * Thread-safe: use it from any thread. Free with `agora_link_iot_provider_free`.
+ */
+typedef struct agora_link_iot_provider agora_link_iot_provider;
 
 /**
  * The result of a login. Free with `agora_link_login_free`.
@@ -391,6 +432,17 @@ typedef struct agora_link_stats_view {
    */
   const struct agora_link_host_stats_view *hosts;
 } agora_link_stats_view;
+
+/**
+ * Told of IoT credential events: `event` (`AGORA_LINK_IOT_EVENT_*`), `source`
+ * (`AGORA_LINK_IOT_SOURCE_*`, 0 for LOGIN_REQUIRED) and, for REFRESHED, when the credentials
+ * expire (ms since the Unix epoch; 0 otherwise). Called on a library thread; it must not call
+ * blocking functions of this library (they would return `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
+ */
+typedef void (*agora_link_iot_event_callback)(void *user_data,
+                                              uint32_t event,
+                                              uint32_t source,
+                                              int64_t expires_at_ms);
 
 /**
  * The fields of a REST token (also the `lsToken` of a login).
@@ -1185,6 +1237,131 @@ const struct agora_link_stats_view *agora_link_stats_get(const struct agora_link
  * `stats` is NULL or a snapshot from this library, not freed before.
  */
 void agora_link_stats_free(struct agora_link_stats *stats);
+
+/**
+ * Presigns `wss://<endpoint>/mqtt` (SigV4, service `iotdevicegateway`, the session token
+ * appended unsigned) into the caller's `buffer` of `buffer_len` bytes, NUL-terminated.
+ * `*written_out` (when not NULL) receives the size needed including the NUL, also when the
+ * buffer is too small (`AGORA_LINK_ERROR_BUFFER_TOO_SMALL`; pass NULL/0 to ask for the size).
+ * `region` NULL or empty: read from the endpoint. `session_token` may be NULL. `time_ms` is the
+ * signing time in ms since the Unix epoch, 0 for now. The URL is a credential: wipe the buffer
+ * after use. Pure computation; callable from any thread.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; `buffer` is NULL or writable for `buffer_len` bytes;
+ * `written_out` and `error_out` are NULL or writable.
+ */
+enum agora_link_result agora_link_iot_presign(const char *endpoint,
+                                              const char *region,
+                                              const char *access_key_id,
+                                              const char *secret_access_key,
+                                              const char *session_token,
+                                              int64_t time_ms,
+                                              char *buffer,
+                                              size_t buffer_len,
+                                              size_t *written_out,
+                                              struct agora_link_error **error_out);
+
+/**
+ * Like `agora_link_iot_presign`, returning a new string in `*url_out` (free it with
+ * `agora_link_string_free`, which wipes it).
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; `url_out` and `error_out` are NULL or writable.
+ */
+enum agora_link_result agora_link_iot_presign_string(const char *endpoint,
+                                                     const char *region,
+                                                     const char *access_key_id,
+                                                     const char *secret_access_key,
+                                                     const char *session_token,
+                                                     int64_t time_ms,
+                                                     char **url_out,
+                                                     struct agora_link_error **error_out);
+
+/**
+ * Presigns the MQTT URL of `login`'s IoT credentials (`gyToken.proof`) at the client's corrected
+ * clock, into `*url_out` (free with `agora_link_string_free`).
+ *
+ * # Safety
+ * `client` and `login` are NULL or live; `url_out` and `error_out` are NULL or writable.
+ */
+enum agora_link_result agora_link_login_mqtt_url(const struct agora_link_client *client,
+                                                 const struct agora_link_login *login,
+                                                 char **url_out,
+                                                 struct agora_link_error **error_out);
+
+/**
+ * Creates a provider for `login`'s IoT credentials, renewing through `client` (copied
+ * references: both may be freed afterwards). `cognito_endpoint` NULL: the region's Cognito.
+ * `callback` may be NULL; otherwise it is called with `user_data` as documented for
+ * `agora_link_iot_event_callback`, until the provider is freed.
+ *
+ * # Safety
+ * `client` and `login` are NULL or live; `cognito_endpoint` is NULL or NUL-terminated;
+ * `user_data` stays valid while the provider lives; `provider_out` and `error_out` are NULL or
+ * writable.
+ */
+enum agora_link_result agora_link_iot_provider_new(const struct agora_link_client *client,
+                                                   const struct agora_link_login *login,
+                                                   const char *cognito_endpoint,
+                                                   agora_link_iot_event_callback callback,
+                                                   void *user_data,
+                                                   struct agora_link_iot_provider **provider_out,
+                                                   struct agora_link_error **error_out);
+
+/**
+ * Presigns an MQTT URL with fresh credentials (refreshing them first when needed: blocking)
+ * into `*url_out` (free with `agora_link_string_free`). Call it right before every (re)connect.
+ *
+ * # Safety
+ * `provider` is NULL or live; `url_out` and `error_out` are NULL or writable.
+ */
+enum agora_link_result agora_link_iot_provider_mqtt_url(const struct agora_link_iot_provider *provider,
+                                                        char **url_out,
+                                                        struct agora_link_error **error_out);
+
+/**
+ * The MQTT client id (`pool.identityId` of the current login) into `*client_id_out` (free
+ * with `agora_link_string_free`).
+ *
+ * # Safety
+ * `provider` is NULL or live; `client_id_out` and `error_out` are NULL or writable.
+ */
+enum agora_link_result agora_link_iot_provider_client_id(const struct agora_link_iot_provider *provider,
+                                                         char **client_id_out,
+                                                         struct agora_link_error **error_out);
+
+/**
+ * Makes the next URL use renewed credentials (after the gateway refused the current ones),
+ * and, when `date_header` is not NULL, corrects the clock from the refusal's `Date` header.
+ *
+ * # Safety
+ * `provider` is NULL or live; `date_header` is NULL or NUL-terminated; `error_out` is NULL or
+ * writable.
+ */
+enum agora_link_result agora_link_iot_provider_refused(const struct agora_link_iot_provider *provider,
+                                                       const char *date_header,
+                                                       struct agora_link_error **error_out);
+
+/**
+ * Gives the provider the credentials of a new login of the account (after
+ * `AGORA_LINK_IOT_EVENT_LOGIN_REQUIRED`). `login` is copied.
+ *
+ * # Safety
+ * `provider` and `login` are NULL or live; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_iot_provider_update_login(const struct agora_link_iot_provider *provider,
+                                                            const struct agora_link_login *login,
+                                                            struct agora_link_error **error_out);
+
+/**
+ * Frees a provider (no more callbacks after it returns, except one already running). NULL is
+ * a no-op.
+ *
+ * # Safety
+ * `provider` is NULL or a provider from this library, not freed before.
+ */
+void agora_link_iot_provider_free(struct agora_link_iot_provider *provider);
 
 /**
  * The fields of `token`, borrowed from it; NULL if `token` is NULL.

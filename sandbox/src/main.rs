@@ -46,6 +46,14 @@ struct Args {
     /// overrides; admin faults can target one host with `"host": NAME`.
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
+    /// Run the IoT gateway (login then returns `ws://127.0.0.1:<port>` as the IoT endpoint):
+    /// WebSocket upgrades are checked against the SigV4 credentials the sandbox issued.
+    #[arg(long)]
+    iot_gateway: bool,
+    /// Bridge accepted gateway connections to this MQTT broker WebSocket listener (implies
+    /// --iot-gateway).
+    #[arg(long, value_name = "IP:PORT")]
+    iot_broker: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -83,6 +91,11 @@ async fn run(args: Args) -> std::io::Result<()> {
     for host in &args.hosts {
         builder = builder.host(host.clone());
     }
+    if let Some(broker) = args.iot_broker {
+        builder = builder.iot_gateway_upstream(broker);
+    } else if args.iot_gateway {
+        builder = builder.iot_gateway();
+    }
     let sandbox = builder.start().await?;
     // These are sandbox-only credentials, printed so that a user can copy them.
     println!("agora-link-sandbox listening on {}", sandbox.base_url());
@@ -91,6 +104,9 @@ async fn run(args: Args) -> std::io::Result<()> {
     println!("  AGORA_LINK_CLIENT_SECRET={}", args.client_secret);
     println!("  AGORA_LINK_USERNAME={}", args.username);
     println!("  AGORA_LINK_PASSWORD={}", args.password);
+    if let Some(endpoint) = sandbox.iot_endpoint() {
+        println!("  iot gateway on {endpoint}");
+    }
     for host in sandbox.hosts() {
         if let Some(address) = sandbox.host_address(&host) {
             println!("  host {host} on {address}");

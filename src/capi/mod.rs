@@ -21,6 +21,7 @@
 mod client;
 mod config;
 mod failover;
+mod iot;
 mod results;
 
 use std::any::Any;
@@ -34,6 +35,7 @@ use crate::error::{Error, ErrorKind};
 pub use client::*;
 pub use config::*;
 pub use failover::*;
+pub use iot::*;
 pub use results::*;
 
 /// The outcome of a call. Values are stable: new codes are only ever appended.
@@ -70,6 +72,8 @@ pub enum agora_link_result {
     AGORA_LINK_ERROR_CANCELLED = 13,
     /// The library was shut down with `agora_link_shutdown`.
     AGORA_LINK_ERROR_SHUTDOWN = 14,
+    /// A caller's buffer is too small; the size needed was reported.
+    AGORA_LINK_ERROR_BUFFER_TOO_SMALL = 15,
 }
 
 use agora_link_result::*;
@@ -92,10 +96,11 @@ impl agora_link_result {
             AGORA_LINK_ERROR_PANIC => c"AGORA_LINK_ERROR_PANIC",
             AGORA_LINK_ERROR_CANCELLED => c"AGORA_LINK_ERROR_CANCELLED",
             AGORA_LINK_ERROR_SHUTDOWN => c"AGORA_LINK_ERROR_SHUTDOWN",
+            AGORA_LINK_ERROR_BUFFER_TOO_SMALL => c"AGORA_LINK_ERROR_BUFFER_TOO_SMALL",
         }
     }
 
-    const ALL: [agora_link_result; 15] = [
+    const ALL: [agora_link_result; 16] = [
         AGORA_LINK_OK,
         AGORA_LINK_ERROR_INVALID_ARGUMENT,
         AGORA_LINK_ERROR_NULL_POINTER,
@@ -111,6 +116,7 @@ impl agora_link_result {
         AGORA_LINK_ERROR_PANIC,
         AGORA_LINK_ERROR_CANCELLED,
         AGORA_LINK_ERROR_SHUTDOWN,
+        AGORA_LINK_ERROR_BUFFER_TOO_SMALL,
     ];
 }
 
@@ -353,7 +359,9 @@ pub unsafe extern "C" fn agora_link_string_free(string: *mut c_char) {
     if !string.is_null() {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: per the contract, a string from `CString::into_raw`, never freed.
-            drop(unsafe { CString::from_raw(string) })
+            let owned = unsafe { CString::from_raw(string) };
+            // Returned strings can be secrets (order ids, presigned URLs): wipe them.
+            zeroize::Zeroize::zeroize(&mut owned.into_bytes_with_nul());
         }));
     }
 }

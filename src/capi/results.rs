@@ -339,6 +339,8 @@ pub struct agora_link_login_view {
 pub struct agora_link_login {
     view: agora_link_login_view,
     _strings: Strings,
+    /// The login itself, for the IoT functions (secrets zeroized on drop).
+    pub(crate) login: LoginResult,
 }
 
 impl From<LoginResult> for agora_link_login {
@@ -362,7 +364,11 @@ impl From<LoginResult> for agora_link_login {
             session_token: s.add(gy.proof.session_token.expose()),
             session_expiration_ms: epoch_ms(gy.proof.session_expiration),
         };
-        Self { view, _strings: s }
+        Self {
+            view,
+            _strings: s,
+            login,
+        }
     }
 }
 

@@ -270,6 +270,33 @@ impl IotCredentialProvider {
         self.inner.client.clock()
     }
 
+    /// Replaces the identity and credentials with those of a new login of the same account (for
+    /// hosts that log in again themselves after [`ProviderEvent::LoginRequired`], such as C
+    /// hosts, whose callbacks must not block on the library).
+    pub fn update_login(&self, login: &LoginResult) -> Result<()> {
+        let gy = &login.gy_token;
+        super::websocket_target(&gy.endpoint)?;
+        let now = self.clock().now();
+        let fresh = Arc::new(State {
+            region: gy.signing_region()?,
+            refresh_at: jittered_refresh_at(&gy.proof, now),
+            identity: gy.pool.clone(),
+            endpoint: gy.endpoint.clone(),
+            credentials: gy.proof.clone(),
+            source: CredentialSource::Relogin,
+        });
+        *self.inner.state.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        self.inner.state_generation.store(
+            self.inner.generation.load(Ordering::Acquire),
+            Ordering::Release,
+        );
+        self.emit(ProviderEvent::Refreshed {
+            source: CredentialSource::Relogin,
+            expires_at: fresh.credentials.session_expiration,
+        });
+        Ok(())
+    }
+
     /// Makes the next request for credentials refresh them, valid or not (after the gateway
     /// refused them, for example).
     pub fn invalidate(&self) {
