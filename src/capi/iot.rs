@@ -8,8 +8,8 @@ use super::agora_link_result::*;
 use super::client::agora_link_client;
 use super::results::agora_link_login;
 use super::{
-    agora_link_error, agora_link_result, cstring, free_box, guard, require_out, str_arg,
-    write_out, FfiError,
+    agora_link_error, agora_link_result, cstring, free_box, guard, require_out, str_arg, write_out,
+    FfiError,
 };
 use crate::api::third_party::AwsProof;
 use crate::iot::{CredentialSource, IotCredentialProvider, ProviderEvent};
@@ -34,8 +34,9 @@ pub const AGORA_LINK_IOT_SOURCE_RELOGIN: u32 = 3;
 /// (`AGORA_LINK_IOT_SOURCE_*`, 0 for LOGIN_REQUIRED) and, for REFRESHED, when the credentials
 /// expire (ms since the Unix epoch; 0 otherwise). Called on a library thread; it must not call
 /// blocking functions of this library (they would return `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
-pub type agora_link_iot_event_callback =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, event: u32, source: u32, expires_at_ms: i64)>;
+pub type agora_link_iot_event_callback = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, event: u32, source: u32, expires_at_ms: i64),
+>;
 
 fn source_code(source: CredentialSource) -> u32 {
     match source {
@@ -112,7 +113,14 @@ pub unsafe extern "C" fn agora_link_iot_presign(
     guard(error_out, || {
         // SAFETY: forwarded contracts.
         let url = unsafe {
-            presign(endpoint, region, access_key_id, secret_access_key, session_token, time_ms)
+            presign(
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                session_token,
+                time_ms,
+            )
         }?;
         into_buffer(&url, buffer, buffer_len, written_out)
     })
@@ -138,7 +146,14 @@ pub unsafe extern "C" fn agora_link_iot_presign_string(
         require_out(url_out, "url_out")?;
         // SAFETY: forwarded contracts.
         let url = unsafe {
-            presign(endpoint, region, access_key_id, secret_access_key, session_token, time_ms)
+            presign(
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                session_token,
+                time_ms,
+            )
         }?;
         into_string(&url, url_out);
         Ok(())
@@ -260,7 +275,8 @@ pub unsafe extern "C" fn agora_link_iot_provider_new(
         let mut builder = IotCredentialProvider::builder(&client.client, &login.login);
         if !cognito_endpoint.is_null() {
             // SAFETY: NUL-terminated, per the contract.
-            builder = builder.cognito_endpoint(unsafe { str_arg(cognito_endpoint, "cognito_endpoint") }?);
+            builder =
+                builder.cognito_endpoint(unsafe { str_arg(cognito_endpoint, "cognito_endpoint") }?);
         }
         if let Some(callback) = callback {
             let context = CallbackContext {
