@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use reqwest::Url;
 
 use super::{cognito, refresh_margin, Clock};
-use crate::api::third_party::{AwsProof, IdentityPool, LoginResult};
+use crate::api::third_party::{AwsProof, IdentityPool, IotCredentials, LoginResult};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::SecretString;
@@ -105,7 +105,7 @@ impl fmt::Debug for IotCredentialProvider {
 #[must_use]
 pub struct IotCredentialProviderBuilder {
     client: Client,
-    login: LoginResult,
+    credentials: IotCredentials,
     cognito_endpoint: Option<String>,
     relogin: Option<ReloginCallback>,
     listener: Option<Listener>,
@@ -159,7 +159,7 @@ impl IotCredentialProviderBuilder {
 
     /// Validates the login's IoT credentials and builds the provider.
     pub fn build(self) -> Result<IotCredentialProvider> {
-        let gy = &self.login.gy_token;
+        let gy = &self.credentials;
         let region = gy.signing_region()?;
         if gy.pool.identity_id.trim().is_empty() {
             return Err(Error::InvalidArgument(
@@ -216,9 +216,17 @@ fn parse_cognito_url(raw: &str) -> Result<Url> {
 impl IotCredentialProvider {
     /// A provider for the IoT credentials of `login`, renewing through `client`.
     pub fn builder(client: &Client, login: &LoginResult) -> IotCredentialProviderBuilder {
+        Self::builder_for(client, &login.gy_token)
+    }
+
+    /// A provider for these IoT credentials (a login's `gyToken`), renewing through `client`.
+    pub fn builder_for(
+        client: &Client,
+        credentials: &IotCredentials,
+    ) -> IotCredentialProviderBuilder {
         IotCredentialProviderBuilder {
             client: client.clone(),
-            login: login.clone(),
+            credentials: credentials.clone(),
             cognito_endpoint: None,
             relogin: None,
             listener: None,
@@ -274,7 +282,11 @@ impl IotCredentialProvider {
     /// hosts that log in again themselves after [`ProviderEvent::LoginRequired`], such as C
     /// hosts, whose callbacks must not block on the library).
     pub fn update_login(&self, login: &LoginResult) -> Result<()> {
-        let gy = &login.gy_token;
+        self.update_credentials(&login.gy_token)
+    }
+
+    /// Like [`Self::update_login`], with the new login's `gyToken`.
+    pub fn update_credentials(&self, gy: &IotCredentials) -> Result<()> {
         super::websocket_target(&gy.endpoint)?;
         let now = self.clock().now();
         let fresh = Arc::new(State {

@@ -13,6 +13,7 @@
 //! * [`set_log_listener`] forwards the SDK's log records to the host's logger.
 
 mod failover;
+mod iot;
 mod logging;
 mod models;
 
@@ -25,6 +26,7 @@ pub use failover::{
     default_failover_settings, ClientStats, FailedAttempt, FailoverSettings, HostFailure,
     HostStats, RegionMapping, RegionalStep, ServerSite,
 };
+pub use iot::{presign_mqtt_url, IotCredentialSource, IotEvent, IotEventListener, IotProvider};
 pub use logging::{set_log_listener, LogLevel, LogListener, LogRecord};
 pub use models::{
     CloudStoragePackage, IotCredentials, LoginResult, OpenPackageRequest, RegisteredAccount,
@@ -262,11 +264,11 @@ impl AgoraLinkConfig {
 /// A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
 #[derive(Debug, uniffi::Object)]
 pub struct AgoraLinkClient {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 /// Runs `work` on the library runtime and awaits it from whatever executor polls this future.
-async fn on_runtime<T, F>(work: F) -> Outcome<T>
+pub(crate) async fn on_runtime<T, F>(work: F) -> Outcome<T>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
@@ -283,7 +285,7 @@ where
 }
 
 /// Runs `work` on the library runtime, blocking the calling thread.
-fn blocking<T>(work: impl Future<Output = Result<T, Error>>) -> Outcome<T> {
+pub(crate) fn blocking<T>(work: impl Future<Output = Result<T, Error>>) -> Outcome<T> {
     crate::runtime::block_on(work).map_err(AgoraLinkError::from)
 }
 

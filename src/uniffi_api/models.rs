@@ -19,7 +19,7 @@ impl Secret {
         self.value.clone()
     }
 
-    fn wrap(value: &SecretString) -> Arc<Secret> {
+    pub(crate) fn wrap(value: &SecretString) -> Arc<Secret> {
         Arc::new(Secret {
             value: value.clone(),
         })

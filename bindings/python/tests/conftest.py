@@ -64,7 +64,7 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox():
     process = subprocess.Popen(
-        [SANDBOX_BIN, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [SANDBOX_BIN, "--listen", "127.0.0.1:0", "--iot-gateway"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     line = process.stdout.readline()
     if "listening on" not in line:

@@ -5,7 +5,9 @@ client.login_account(...)`` for asyncio, ``client.login_account_blocking(...)`` 
 Failures raise :class:`AgoraLinkError` (``.kind``, ``.reason``, ``.server_code``,
 ``.server_message``, ``.http_status``, ``.trace_id``, ``.attempts``: the hosts tried). Domain
 switching follows the spec (``config.set_failover(default_failover_settings())`` to tune it);
-``client.stats()`` gives the request counters and host health. Secrets are :class:`Secret` objects whose
+``client.stats()`` gives the request counters and host health. ``IotProvider(client,
+login.gy_token, ...)`` keeps IoT credentials fresh and presigns MQTT-over-WebSocket URLs;
+``presign_mqtt_url(...)`` presigns one from raw credentials. Secrets are :class:`Secret` objects whose
 ``str``/``repr`` is ``***``; ``secret.reveal()`` gives the value.
 """
 
@@ -25,7 +27,11 @@ from ._native.agora_link import (
     FailureKind,
     HostFailure,
     HostStats,
+    IotCredentialSource,
     IotCredentials,
+    IotEvent,
+    IotEventListener,
+    IotProvider,
     LogLevel,
     LogListener,
     LogRecord,
@@ -41,6 +47,7 @@ from ._native.agora_link import (
     clear_log_listener,
     default_failover_settings,
     library_version,
+    presign_mqtt_url,
     set_log_listener,
     shutdown_runtime,
 )
@@ -58,7 +65,11 @@ __all__ = [
     "FailureKind",
     "HostFailure",
     "HostStats",
+    "IotCredentialSource",
     "IotCredentials",
+    "IotEvent",
+    "IotEventListener",
+    "IotProvider",
     "LogLevel",
     "LogListener",
     "LogRecord",
@@ -75,6 +86,7 @@ __all__ = [
     "config_from_env",
     "default_failover_settings",
     "library_version",
+    "presign_mqtt_url",
     "set_log_listener",
     "shutdown_runtime",
 ]

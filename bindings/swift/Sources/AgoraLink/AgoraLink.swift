@@ -1362,6 +1362,476 @@ public func FfiConverterTypeAgoraLinkConfig_lower(_ value: AgoraLinkConfig) -> U
 
 
 /**
+ * Told of a provider's events, on a library thread: keep it short, do not block on the SDK.
+ */
+public protocol IotEventListener: AnyObject, Sendable {
+    
+    /**
+     * One event.
+     */
+    func onEvent(event: IotEvent) 
+    
+}
+/**
+ * Told of a provider's events, on a library thread: keep it short, do not block on the SDK.
+ */
+open class IotEventListenerImpl: IotEventListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_agora_link_fn_clone_ioteventlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_agora_link_fn_free_ioteventlistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * One event.
+     */
+open func onEvent(event: IotEvent)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_ioteventlistener_on_event(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIotEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceIotEventListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceIotEventListener = UniffiVTableCallbackInterfaceIotEventListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeIotEventListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface IotEventListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeIotEventListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface IotEventListener: handle missing in uniffiClone")
+            }
+        },
+        onEvent: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeIotEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onEvent(
+                     event: try FfiConverterTypeIotEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceIotEventListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceIotEventListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitIotEventListener() {
+    uniffi_agora_link_fn_init_callback_vtable_ioteventlistener(UniffiCallbackInterfaceIotEventListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIotEventListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<IotEventListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = IotEventListener
+
+    public static func lift(_ handle: UInt64) throws -> IotEventListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return IotEventListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: IotEventListener) -> UInt64 {
+         if let rustImpl = value as? IotEventListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IotEventListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: IotEventListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotEventListener_lift(_ handle: UInt64) throws -> IotEventListener {
+    return try FfiConverterTypeIotEventListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotEventListener_lower(_ value: IotEventListener) -> UInt64 {
+    return FfiConverterTypeIotEventListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Keeps the IoT credentials of one login fresh and presigns MQTT-over-WebSocket URLs.
+ * Thread-safe.
+ */
+public protocol IotProviderProtocol: AnyObject, Sendable {
+    
+    /**
+     * The MQTT client id (`identityId`).
+     */
+    func clientId()  -> String
+    
+    /**
+     * The AWS IoT endpoint.
+     */
+    func endpoint()  -> String
+    
+    /**
+     * A presigned MQTT URL made now with fresh credentials (renewed first when needed). Call it
+     * right before every (re)connect.
+     */
+    func mqttUrl() async throws  -> Secret
+    
+    /**
+     * [`Self::mqtt_url`], blocking.
+     */
+    func mqttUrlBlocking() throws  -> Secret
+    
+    /**
+     * Tells the provider the gateway refused its URL: the next URL uses renewed credentials,
+     * and the refusal's `Date` header (when given) corrects the clock.
+     */
+    func refused(dateHeader: String?) throws 
+    
+    /**
+     * Where the current credentials came from.
+     */
+    func source()  -> IotCredentialSource
+    
+    /**
+     * Replaces the credentials with a new login's `gy_token` (after `LoginRequired`).
+     */
+    func updateCredentials(credentials: IotCredentials) throws 
+    
+}
+/**
+ * Keeps the IoT credentials of one login fresh and presigns MQTT-over-WebSocket URLs.
+ * Thread-safe.
+ */
+open class IotProvider: IotProviderProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_agora_link_fn_clone_iotprovider(self.handle, $0) }
+    }
+    /**
+     * A provider for `credentials` (a login's `gy_token`), renewing through `client`.
+     * `cognito_endpoint`: `None` for the region's Cognito (plain http only to loopback).
+     */
+public convenience init(client: AgoraLinkClient, credentials: IotCredentials, cognitoEndpoint: String?, listener: IotEventListener?)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_constructor_iotprovider_new(
+        FfiConverterTypeAgoraLinkClient_lower(client),
+        FfiConverterTypeIotCredentials_lower(credentials),
+        FfiConverterOptionString.lower(cognitoEndpoint),
+        FfiConverterOptionTypeIotEventListener.lower(listener),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_agora_link_fn_free_iotprovider(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The MQTT client id (`identityId`).
+     */
+open func clientId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_iotprovider_client_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The AWS IoT endpoint.
+     */
+open func endpoint() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_iotprovider_endpoint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A presigned MQTT URL made now with fresh credentials (renewed first when needed). Call it
+     * right before every (re)connect.
+     */
+open func mqttUrl()async throws  -> Secret  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_agora_link_fn_method_iotprovider_mqtt_url(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_agora_link_rust_future_poll_u64,
+            completeFunc: ffi_agora_link_rust_future_complete_u64,
+            freeFunc: ffi_agora_link_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSecret_lift,
+            errorHandler: FfiConverterTypeAgoraLinkError_lift
+        )
+}
+    
+    /**
+     * [`Self::mqtt_url`], blocking.
+     */
+open func mqttUrlBlocking()throws  -> Secret  {
+    return try  FfiConverterTypeSecret_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_iotprovider_mqtt_url_blocking(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Tells the provider the gateway refused its URL: the next URL uses renewed credentials,
+     * and the refusal's `Date` header (when given) corrects the clock.
+     */
+open func refused(dateHeader: String?)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_iotprovider_refused(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(dateHeader),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Where the current credentials came from.
+     */
+open func source() -> IotCredentialSource  {
+    return try!  FfiConverterTypeIotCredentialSource_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_iotprovider_source(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Replaces the credentials with a new login's `gy_token` (after `LoginRequired`).
+     */
+open func updateCredentials(credentials: IotCredentials)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_iotprovider_update_credentials(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIotCredentials_lower(credentials),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIotProvider: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = IotProvider
+
+    public static func lift(_ handle: UInt64) throws -> IotProvider {
+        return IotProvider(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: IotProvider) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IotProvider {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: IotProvider, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotProvider_lift(_ handle: UInt64) throws -> IotProvider {
+    return try FfiConverterTypeIotProvider.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotProvider_lower(_ value: IotProvider) -> UInt64 {
+    return FfiConverterTypeIotProvider.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives the SDK's log records, on whatever thread logs them (often a library thread).
  */
 public protocol LogListener: AnyObject, Sendable {
@@ -3476,6 +3946,196 @@ public func FfiConverterTypeHostFailure_lower(_ value: HostFailure) -> RustBuffe
 
 
 /**
+ * Where a provider's current credentials came from.
+ */
+
+public enum IotCredentialSource: Equatable, Hashable {
+    
+    /**
+     * `gyToken.proof` of the login.
+     */
+    case proof
+    /**
+     * Cognito `GetCredentialsForIdentity`.
+     */
+    case cognito
+    /**
+     * A new login (`update_credentials`).
+     */
+    case relogin
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension IotCredentialSource: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIotCredentialSource: FfiConverterRustBuffer {
+    typealias SwiftType = IotCredentialSource
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IotCredentialSource {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .proof
+        
+        case 2: return .cognito
+        
+        case 3: return .relogin
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: IotCredentialSource, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .proof:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .cognito:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .relogin:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotCredentialSource_lift(_ buf: RustBuffer) throws -> IotCredentialSource {
+    return try FfiConverterTypeIotCredentialSource.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotCredentialSource_lower(_ value: IotCredentialSource) -> RustBuffer {
+    return FfiConverterTypeIotCredentialSource.lower(value)
+}
+
+
+
+/**
+ * What happened to a provider's credentials.
+ */
+
+public enum IotEvent: Equatable, Hashable {
+    
+    /**
+     * New credentials are in use.
+     */
+    case refreshed(
+        /**
+         * Their source.
+         */source: IotCredentialSource, 
+        /**
+         * When they expire, ms since the Unix epoch.
+         */expiresAtMs: Int64
+    )
+    /**
+     * A refresh failed; the previous credentials stay in use while valid.
+     */
+    case refreshFailed(
+        /**
+         * The source that failed.
+         */source: IotCredentialSource, 
+        /**
+         * Why (no secrets).
+         */reason: String
+    )
+    /**
+     * The account must log in again: call `update_credentials` with the new login's `gy_token`.
+     */
+    case loginRequired
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension IotEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIotEvent: FfiConverterRustBuffer {
+    typealias SwiftType = IotEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IotEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .refreshed(source: try FfiConverterTypeIotCredentialSource.read(from: &buf), expiresAtMs: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 2: return .refreshFailed(source: try FfiConverterTypeIotCredentialSource.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .loginRequired
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: IotEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .refreshed(source,expiresAtMs):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeIotCredentialSource.write(source, into: &buf)
+            FfiConverterInt64.write(expiresAtMs, into: &buf)
+            
+        
+        case let .refreshFailed(source,reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeIotCredentialSource.write(source, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .loginRequired:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotEvent_lift(_ buf: RustBuffer) throws -> IotEvent {
+    return try FfiConverterTypeIotEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIotEvent_lower(_ value: IotEvent) -> RustBuffer {
+    return FfiConverterTypeIotEvent.lower(value)
+}
+
+
+
+/**
  * Severity of a log record.
  */
 
@@ -3906,6 +4566,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeIotEventListener: FfiConverterRustBuffer {
+    typealias SwiftType = IotEventListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIotEventListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIotEventListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeSecret: FfiConverterRustBuffer {
     typealias SwiftType = Secret?
 
@@ -4207,6 +4891,24 @@ public func defaultFailoverSettings() -> FailoverSettings  {
 })
 }
 /**
+ * Presigns `wss://<endpoint>/mqtt` (SigV4, service `iotdevicegateway`, the session token
+ * appended unsigned). `region`: `None` reads it from the endpoint. `time_ms`: the signing
+ * time (ms since the Unix epoch), `None` for now. The URL is a secret.
+ */
+public func presignMqttUrl(endpoint: String, region: String?, accessKeyId: String, secretAccessKey: Secret, sessionToken: Secret?, timeMs: Int64?)throws  -> Secret  {
+    return try  FfiConverterTypeSecret_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_func_presign_mqtt_url(
+        FfiConverterString.lower(endpoint),
+        FfiConverterOptionString.lower(region),
+        FfiConverterString.lower(accessKeyId),
+        FfiConverterTypeSecret_lower(secretAccessKey),
+        FfiConverterOptionTypeSecret.lower(sessionToken),
+        FfiConverterOptionInt64.lower(timeMs),uniffiCallStatus
+    )
+})
+}
+/**
  * Stops forwarding log records.
  */
 public func clearLogListener()  {try! rustCall() {
@@ -4251,6 +4953,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_default_failover_settings() != 18715) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_func_presign_mqtt_url() != 2170) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_clear_log_listener() != 7451) {
@@ -4331,6 +5036,30 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_user_agent() != 37928) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_agora_link_checksum_method_ioteventlistener_on_event() != 3050) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_client_id() != 5842) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_endpoint() != 4079) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url() != 64390) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url_blocking() != 28706) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_refused() != 57811) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_source() != 43663) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_iotprovider_update_credentials() != 17433) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_agora_link_checksum_method_loglistener_log() != 56553) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4346,10 +5075,14 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_constructor_agoralinkconfig_new() != 4440) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_agora_link_checksum_constructor_iotprovider_new() != 46848) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_agora_link_checksum_constructor_secret_new() != 25838) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitIotEventListener()
     uniffiCallbackInitLogListener()
     return InitializationResult.ok
 }()

@@ -243,11 +243,27 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_IOT_EVENT_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_IOT_EVENT_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceIotEventListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceLogListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_IOT_EVENT_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_IOT_EVENT_LISTENER
+typedef struct UniffiVTableCallbackInterfaceIotEventListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceIotEventListenerMethod0 _Nonnull onEvent;
+} UniffiVTableCallbackInterfaceIotEventListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_LISTENER
@@ -414,6 +430,76 @@ void uniffi_agora_link_fn_method_agoralinkconfig_set_user_agent(uint64_t ptr, Ru
 RustBuffer uniffi_agora_link_fn_method_agoralinkconfig_uniffi_trait_debug(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_IOTEVENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_IOTEVENTLISTENER
+uint64_t uniffi_agora_link_fn_clone_ioteventlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FREE_IOTEVENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FREE_IOTEVENTLISTENER
+void uniffi_agora_link_fn_free_ioteventlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_INIT_CALLBACK_VTABLE_IOTEVENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_INIT_CALLBACK_VTABLE_IOTEVENTLISTENER
+void uniffi_agora_link_fn_init_callback_vtable_ioteventlistener(const UniffiVTableCallbackInterfaceIotEventListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTEVENTLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTEVENTLISTENER_ON_EVENT
+void uniffi_agora_link_fn_method_ioteventlistener_on_event(uint64_t ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_IOTPROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_IOTPROVIDER
+uint64_t uniffi_agora_link_fn_clone_iotprovider(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FREE_IOTPROVIDER
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FREE_IOTPROVIDER
+void uniffi_agora_link_fn_free_iotprovider(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CONSTRUCTOR_IOTPROVIDER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CONSTRUCTOR_IOTPROVIDER_NEW
+uint64_t uniffi_agora_link_fn_constructor_iotprovider_new(uint64_t client, RustBuffer credentials, RustBuffer cognito_endpoint, RustBuffer listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_CLIENT_ID
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_CLIENT_ID
+RustBuffer uniffi_agora_link_fn_method_iotprovider_client_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_ENDPOINT
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_ENDPOINT
+RustBuffer uniffi_agora_link_fn_method_iotprovider_endpoint(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_MQTT_URL
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_MQTT_URL
+uint64_t uniffi_agora_link_fn_method_iotprovider_mqtt_url(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_MQTT_URL_BLOCKING
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_MQTT_URL_BLOCKING
+uint64_t uniffi_agora_link_fn_method_iotprovider_mqtt_url_blocking(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_REFUSED
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_REFUSED
+void uniffi_agora_link_fn_method_iotprovider_refused(uint64_t ptr, RustBuffer date_header, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_SOURCE
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_SOURCE
+RustBuffer uniffi_agora_link_fn_method_iotprovider_source(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_UPDATE_CREDENTIALS
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_IOTPROVIDER_UPDATE_CREDENTIALS
+void uniffi_agora_link_fn_method_iotprovider_update_credentials(uint64_t ptr, RustBuffer credentials, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_LOGLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_LOGLISTENER
 uint64_t uniffi_agora_link_fn_clone_loglistener(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -484,6 +570,11 @@ int8_t uniffi_agora_link_fn_func_shutdown_runtime(uint32_t timeout_ms, RustCallS
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_DEFAULT_FAILOVER_SETTINGS
 RustBuffer uniffi_agora_link_fn_func_default_failover_settings(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_PRESIGN_MQTT_URL
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_PRESIGN_MQTT_URL
+uint64_t uniffi_agora_link_fn_func_presign_mqtt_url(RustBuffer endpoint, RustBuffer region, RustBuffer access_key_id, uint64_t secret_access_key, RustBuffer session_token, RustBuffer time_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_CLEAR_LOG_LISTENER
@@ -775,6 +866,12 @@ uint16_t uniffi_agora_link_checksum_func_default_failover_settings(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_PRESIGN_MQTT_URL
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_PRESIGN_MQTT_URL
+uint16_t uniffi_agora_link_checksum_func_presign_mqtt_url(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_CLEAR_LOG_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_CLEAR_LOG_LISTENER
 uint16_t uniffi_agora_link_checksum_func_clear_log_listener(void
@@ -931,6 +1028,54 @@ uint16_t uniffi_agora_link_checksum_method_agoralinkconfig_set_user_agent(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTEVENTLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTEVENTLISTENER_ON_EVENT
+uint16_t uniffi_agora_link_checksum_method_ioteventlistener_on_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_CLIENT_ID
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_CLIENT_ID
+uint16_t uniffi_agora_link_checksum_method_iotprovider_client_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_ENDPOINT
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_ENDPOINT
+uint16_t uniffi_agora_link_checksum_method_iotprovider_endpoint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_MQTT_URL
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_MQTT_URL
+uint16_t uniffi_agora_link_checksum_method_iotprovider_mqtt_url(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_MQTT_URL_BLOCKING
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_MQTT_URL_BLOCKING
+uint16_t uniffi_agora_link_checksum_method_iotprovider_mqtt_url_blocking(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_REFUSED
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_REFUSED
+uint16_t uniffi_agora_link_checksum_method_iotprovider_refused(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_SOURCE
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_SOURCE
+uint16_t uniffi_agora_link_checksum_method_iotprovider_source(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_UPDATE_CREDENTIALS
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_IOTPROVIDER_UPDATE_CREDENTIALS
+uint16_t uniffi_agora_link_checksum_method_iotprovider_update_credentials(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_LOGLISTENER_LOG
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_LOGLISTENER_LOG
 uint16_t uniffi_agora_link_checksum_method_loglistener_log(void
@@ -958,6 +1103,12 @@ uint16_t uniffi_agora_link_checksum_constructor_agoralinkclient_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_CONSTRUCTOR_AGORALINKCONFIG_NEW
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_CONSTRUCTOR_AGORALINKCONFIG_NEW
 uint16_t uniffi_agora_link_checksum_constructor_agoralinkconfig_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_CONSTRUCTOR_IOTPROVIDER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_CONSTRUCTOR_IOTPROVIDER_NEW
+uint16_t uniffi_agora_link_checksum_constructor_iotprovider_new(void
     
 );
 #endif
