@@ -6,101 +6,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agora_link::iot::mqtt::{IotMqttClient, IotMqttOptions, MqttState};
 use agora_link::iot::IotCredentialProvider;
 use agora_link::Client;
-use agora_link_sandbox::Sandbox;
-
-/// A mosquitto broker on loopback with a plain and a WebSocket listener; killed on drop.
-struct Broker {
-    child: Child,
-    websocket: SocketAddr,
-    _dir: tempdir::TempDir,
-}
-
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct TempDir(pub std::path::PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn mosquitto_binary() -> String {
-    if let Ok(path) = std::env::var("MOSQUITTO") {
-        return path;
-    }
-    for candidate in [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ] {
-        if std::path::Path::new(candidate).exists() {
-            return candidate.into();
-        }
-    }
-    "mosquitto".into()
-}
-
-async fn broker() -> Broker {
-    let dir = std::env::temp_dir().join(format!("agora-link-mosquitto-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (plain, websocket) = (free_port(), free_port());
-    let config = dir.join("mosquitto.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "per_listener_settings false\nallow_anonymous true\npersistence false\n\
-             listener {plain} 127.0.0.1\nlistener {websocket} 127.0.0.1\nprotocol websockets\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(mosquitto_binary())
-        .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto runs (apt-get install mosquitto; .ci/run installs it)");
-    let websocket = SocketAddr::from(([127, 0, 0, 1], websocket));
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(websocket).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "mosquitto did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Broker {
-        child,
-        websocket,
-        _dir: tempdir::TempDir(dir),
-    }
-}
+use agora_link_sandbox::{Mosquitto, Sandbox};
 
 struct Setup {
-    _broker: Broker,
+    _broker: Mosquitto,
     sandbox: Sandbox,
     client: Client,
     provider: IotCredentialProvider,
@@ -108,9 +22,11 @@ struct Setup {
 }
 
 async fn setup(account: &str) -> Setup {
-    let broker = broker().await;
+    let broker = Mosquitto::start()
+        .await
+        .expect("mosquitto (.ci/run installs it)");
     let sandbox = Sandbox::builder()
-        .iot_gateway_upstream(broker.websocket)
+        .iot_gateway_upstream(broker.websocket_address())
         .start()
         .await
         .unwrap();

@@ -22,11 +22,13 @@
 
 #![warn(missing_docs)]
 
+mod broker;
 mod faults;
 mod iot;
 mod server;
 mod state;
 
+pub use broker::Mosquitto;
 pub use faults::{Fault, FaultAction};
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
 pub use state::{Lifetimes, Order, SandboxClient, Stats};

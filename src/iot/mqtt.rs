@@ -157,7 +157,11 @@ impl IotMqttClient {
                 request
             }
         });
-        let (client, eventloop) = AsyncClient::new(mqtt, 64);
+        let (client, mut eventloop) = AsyncClient::new(mqtt, 64);
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        network.set_connection_timeout(10);
+        eventloop.set_network_options(network);
         let (state_tx, state) = watch::channel(MqttState::Connecting);
         let (incoming_tx, incoming) = mpsc::channel(options.queue_capacity.max(1));
         let task = tokio::spawn(drive(
