@@ -1,8 +1,10 @@
 /*
- * IoT credentials through the C API, against the sandbox binary started with --iot-gateway
- * (AGORA_LINK_ENDPOINT): presigning into a caller buffer (sizes, errors), a login's presigned
- * URL accepted by the gateway's SigV4 check, and a provider that renews expired credentials
- * through Cognito after a refusal (403 with a Date header). Exits non-zero if a check fails.
+ * IoT credentials through the C API, against the sandbox binary started with --iot-broker (its
+ * gateway bridged to mosquitto; AGORA_LINK_ENDPOINT): presigning into a caller buffer (sizes,
+ * errors), a login's presigned URL accepted by the gateway's SigV4 check, a provider that renews
+ * expired credentials through Cognito after a refusal (403 with a Date header), and MQTT over
+ * the presigned WebSocket (a minimal 3.1.1 client): CONNECT, SUBSCRIBE, PUBLISH, receive.
+ * Exits non-zero if a check fails.
  */
 #include "agora_link.h"
 
@@ -86,9 +88,11 @@ static int read_status(int fd, char *date, size_t date_len) {
     return used > 12 ? atoi(head + 9) : -1;
 }
 
-/* A WebSocket upgrade to a presigned ws:// URL: the HTTP status (101 accepted, 403 refused). */
-static int upgrade(const char *url, char *date, size_t date_len) {
+/* Opens a WebSocket to a presigned ws:// URL; returns the HTTP status, and in *fd_out (when not
+ * NULL) the open socket after a 101 (else it is closed). */
+static int open_websocket(const char *url, char *date, size_t date_len, int *fd_out) {
     char authority[128];
+    if (fd_out) *fd_out = -1;
     int fd = connect_to(url, authority, sizeof authority);
     if (fd < 0) return -1;
     const char *path = strchr(strstr(url, "://") + 3, '/');
@@ -102,8 +106,159 @@ static int upgrade(const char *url, char *date, size_t date_len) {
     ssize_t sent = write(fd, request, strlen(request));
     free(request);
     int status = sent > 0 ? read_status(fd, date, date_len) : -1;
-    close(fd);
+    if (status == 101 && fd_out) {
+        *fd_out = fd;
+    } else {
+        close(fd);
+    }
     return status;
+}
+
+/* A WebSocket upgrade to a presigned ws:// URL: the HTTP status (101 accepted, 403 refused). */
+static int upgrade(const char *url, char *date, size_t date_len) {
+    return open_websocket(url, date, date_len, NULL);
+}
+
+/* --- A minimal MQTT 3.1.1 client over WebSocket binary frames (enough for the test). --- */
+
+static int write_all(int fd, const unsigned char *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n <= 0) return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_all(int fd, unsigned char *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = read(fd, data, len);
+        if (n <= 0) return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Sends one masked binary frame (clients must mask). */
+static int ws_send(int fd, const unsigned char *payload, size_t len) {
+    unsigned char header[8];
+    size_t used = 0;
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    header[used++] = 0x82;
+    if (len < 126) {
+        header[used++] = (unsigned char)(0x80 | len);
+    } else {
+        header[used++] = 0x80 | 126;
+        header[used++] = (unsigned char)(len >> 8);
+        header[used++] = (unsigned char)(len & 0xff);
+    }
+    memcpy(header + used, mask, 4);
+    used += 4;
+    unsigned char *masked = malloc(len);
+    for (size_t i = 0; i < len; i++) masked[i] = payload[i] ^ mask[i % 4];
+    int result = write_all(fd, header, used) == 0 && write_all(fd, masked, len) == 0 ? 0 : -1;
+    free(masked);
+    return result;
+}
+
+/* Receives one frame's payload (the server does not mask); returns its length or -1. */
+static long ws_recv(int fd, unsigned char *buffer, size_t capacity) {
+    unsigned char header[2];
+    if (read_all(fd, header, 2) != 0) return -1;
+    size_t len = header[1] & 0x7f;
+    if (len == 126) {
+        unsigned char extended[2];
+        if (read_all(fd, extended, 2) != 0) return -1;
+        len = ((size_t)extended[0] << 8) | extended[1];
+    } else if (len == 127) {
+        return -1;
+    }
+    if (len > capacity || read_all(fd, buffer, len) != 0) return -1;
+    return (long)len;
+}
+
+/* Appends an MQTT string (2-byte length + bytes). */
+static size_t put_string(unsigned char *out, const char *text) {
+    size_t len = strlen(text);
+    out[0] = (unsigned char)(len >> 8);
+    out[1] = (unsigned char)(len & 0xff);
+    memcpy(out + 2, text, len);
+    return len + 2;
+}
+
+/* Sends an MQTT packet: `type` byte, then the remaining length (varint), then `body`. */
+static int mqtt_send(int fd, unsigned char type, const unsigned char *body, size_t len) {
+    unsigned char packet[1024];
+    size_t used = 0;
+    packet[used++] = type;
+    size_t remaining = len;
+    do {
+        unsigned char byte = remaining % 128;
+        remaining /= 128;
+        if (remaining > 0) byte |= 0x80;
+        packet[used++] = byte;
+    } while (remaining > 0);
+    if (used + len > sizeof packet) return -1;
+    memcpy(packet + used, body, len);
+    return ws_send(fd, packet, used + len);
+}
+
+/* Login → provider URL → MQTT CONNECT, SUBSCRIBE, PUBLISH, and the PUBLISH back. */
+static void mqtt_round_trip(agora_link_iot_provider *provider, const char *thing) {
+    char *url = NULL;
+    EXPECT(agora_link_iot_provider_mqtt_url(provider, &url, NULL), AGORA_LINK_OK);
+    char *client_id = NULL;
+    EXPECT(agora_link_iot_provider_client_id(provider, &client_id, NULL), AGORA_LINK_OK);
+    int fd = -1;
+    CHECK(url && client_id && open_websocket(url, NULL, 0, &fd) == 101);
+    agora_link_string_free(url);
+    if (fd < 0 || !client_id) {
+        agora_link_string_free(client_id);
+        return;
+    }
+    unsigned char body[512], frame[1024];
+    size_t used = 0;
+    used += put_string(body, "MQTT");
+    body[used++] = 4;    /* protocol level 3.1.1 */
+    body[used++] = 0x02; /* clean session */
+    body[used++] = 0;
+    body[used++] = 30; /* keep-alive 30 s */
+    used += put_string(body + used, client_id);
+    agora_link_string_free(client_id);
+    CHECK(mqtt_send(fd, 0x10, body, used) == 0);
+    long got = ws_recv(fd, frame, sizeof frame);
+    CHECK(got == 4 && frame[0] == 0x20 && frame[3] == 0); /* CONNACK, accepted */
+
+    char filter[256], topic[256];
+    snprintf(filter, sizeof filter, "$aws/things/%s/shadow/get/+", thing);
+    snprintf(topic, sizeof topic, "$aws/things/%s/shadow/get/accepted", thing);
+    used = 0;
+    body[used++] = 0;
+    body[used++] = 1; /* packet id */
+    used += put_string(body + used, filter);
+    body[used++] = 0; /* QoS 0 */
+    CHECK(mqtt_send(fd, 0x82, body, used) == 0);
+    got = ws_recv(fd, frame, sizeof frame);
+    CHECK(got == 5 && frame[0] == 0x90 && frame[4] == 0); /* SUBACK, QoS 0 granted */
+
+    const char *payload = "{\"state\":{\"reported\":{\"from\":\"c\"}}}";
+    used = put_string(body, topic);
+    memcpy(body + used, payload, strlen(payload));
+    used += strlen(payload);
+    CHECK(mqtt_send(fd, 0x30, body, used) == 0);
+    got = ws_recv(fd, frame, sizeof frame);
+    CHECK(got > 2 && (frame[0] & 0xf0) == 0x30); /* the PUBLISH back */
+    if (got > 2) {
+        size_t topic_len = ((size_t)frame[2] << 8) | frame[3];
+        CHECK(topic_len == strlen(topic) && memcmp(frame + 4, topic, topic_len) == 0);
+        CHECK((size_t)got == 4 + topic_len + strlen(payload) &&
+              memcmp(frame + 4 + topic_len, payload, strlen(payload)) == 0);
+    }
+    const unsigned char disconnect[2] = {0xe0, 0x00};
+    ws_send(fd, disconnect, 2);
+    close(fd);
 }
 
 /* POST to the sandbox's admin API. */
@@ -243,6 +398,9 @@ static void gateway_and_provider(const char *endpoint) {
     CHECK(events.refreshed == 1);
     CHECK(events.last_source == AGORA_LINK_IOT_SOURCE_COGNITO);
     CHECK(events.expires_at_ms > 0);
+
+    /* MQTT through the gateway to the broker: subscribe, publish, receive. */
+    mqtt_round_trip(provider, name);
 
     /* A new login replaces the identity. */
     EXPECT(agora_link_iot_provider_update_login(provider, login, NULL), AGORA_LINK_OK);
