@@ -1,0 +1,14 @@
+//! # agora-link-provisioning
+//!
+//! The provider side of the service-activation API of Agora's extension marketplace
+//! (`../shared/spec/extension-service-activation-api.zh.md`): the endpoints Agora's console calls
+//! to configure licenses, activate and deactivate an extension for a customer's projects.
+//!
+//! * [`signature`]: Agora's documented request signature (and an optional stronger scheme).
+
+#![warn(missing_docs)]
+
+pub mod secrets;
+pub mod server;
+pub mod signature;
+pub mod store;

@@ -1,0 +1,451 @@
+//! The provisioning service over HTTP on loopback: the documented signatures, every endpoint,
+//! bad inputs, idempotent activations under concurrent duplicates, and the license loop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use agora_link_provisioning::secrets::MasterKey;
+use agora_link_provisioning::server::{self, ServerConfig};
+use agora_link_provisioning::signature::{agora_v1, ApiCredential, Verifier};
+use agora_link_provisioning::store::Store;
+use serde_json::{json, Value};
+
+const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
+const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
+
+struct Service {
+    base: String,
+    http: reqwest::Client,
+    database: PathBuf,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.database.display()));
+        }
+    }
+}
+
+async fn service() -> Service {
+    let database =
+        std::env::temp_dir().join(format!("provisioning-{}.sqlite3", uuid::Uuid::new_v4()));
+    let store = Store::open_sqlite(&database, MasterKey::new(&[7u8; 32]).unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let base = format!("http://{address}");
+    let verifier = Verifier::new(vec![
+        ApiCredential {
+            api_key: "retired-key-000000000000000000000".into(),
+            api_secret: "retired".into(),
+        },
+        ApiCredential {
+            api_key: KEY.into(),
+            api_secret: SECRET.into(),
+        },
+    ]);
+    let router = server::router(
+        ServerConfig {
+            verifier,
+            public_url: base.clone(),
+        },
+        store,
+    );
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, router, async move {
+        let _ = stopped.await;
+    }));
+    // reqwest needs a TLS provider even for plain HTTP: ring, as everywhere in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Service {
+        base,
+        http: reqwest::Client::new(),
+        database,
+        _shutdown: shutdown,
+    }
+}
+
+impl Service {
+    /// Sends `fields` signed with agora-v1 (plus apiKey); returns status and JSON body.
+    async fn signed(&self, method: &str, path: &str, fields: Value) -> (u16, Value) {
+        let mut body: BTreeMap<String, Value> = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        body.insert("apiKey".into(), Value::String(KEY.into()));
+        let signature = agora_v1(SECRET, method, path, &body);
+        body.insert("signature".into(), Value::String(signature));
+        self.raw(
+            method,
+            path,
+            serde_json::to_vec(&body).unwrap(),
+            "application/json",
+        )
+        .await
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        let value = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+}
+
+#[tokio::test]
+async fn the_whole_loop_configure_activate_fetch_deactivate() {
+    let s = service().await;
+    let (status, body) = s
+        .signed("PUT", "/license/customers/123456/activate", json!({"platform": "Android| iOS |linux", "expire": "1619913600-1619917200", "type": "normal"}))
+        .await;
+    assert_eq!(
+        (status, body.clone()),
+        (200, json!({"status": "success", "statusReason": ""}))
+    );
+
+    let (status, body) = s
+        .signed(
+            "POST",
+            "/customers/123456/projects/new",
+            json!({"projectId": 430892}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    let (app_key, app_secret) = (
+        data["appKey"].as_str().unwrap(),
+        data["appSecret"].as_str().unwrap(),
+    );
+    assert!((32..=255).contains(&app_key.len()) && (32..=255).contains(&app_secret.len()));
+    let license_url = data["licenseUrl"].as_str().unwrap();
+    assert_eq!(license_url, format!("{}/licenses/{app_key}", s.base));
+
+    let license = s
+        .http
+        .get(license_url)
+        .basic_auth(app_key, Some(app_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(license.status(), 200);
+    let license: Value = serde_json::from_slice(&license.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        license["data"]["license"]["platforms"],
+        json!(["android", "ios", "linux"])
+    );
+    assert_eq!(license["data"]["license"]["validFrom"], 1619913600);
+    assert_eq!(license["data"]["license"]["type"], "normal");
+    assert_eq!(license["data"]["projectId"], 430892);
+    let wrong = s
+        .http
+        .get(license_url)
+        .basic_auth(app_key, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    // The page's `//customers` form of the deactivation path.
+    let (status, body) = s
+        .signed(
+            "PUT",
+            "//customers/123456/projects/430892/deactivate",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = s
+        .http
+        .get(license_url)
+        .basic_auth(app_key, Some(app_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 403);
+    let (status, _) = s
+        .signed(
+            "PUT",
+            "/customers/123456/projects/999/deactivate",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        s.http
+            .get(format!("{}/health", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn duplicate_activations_in_flight_get_one_grant_and_the_same_credentials() {
+    let s = Arc::new(service().await);
+    for round in 0..5 {
+        let path = format!("/customers/c-{round}/projects/new");
+        let calls = (0..3).map(|_| {
+            let s = s.clone();
+            let path = path.clone();
+            tokio::spawn(async move { s.signed("POST", &path, json!({"projectId": 77})).await })
+        });
+        let mut answers = Vec::new();
+        for call in calls {
+            answers.push(call.await.unwrap());
+        }
+        assert!(
+            answers.iter().all(|(status, _)| *status == 200),
+            "{answers:?}"
+        );
+        assert!(answers.windows(2).all(|w| w[0].1 == w[1].1), "{answers:?}");
+        // A later retry too.
+        let (_, again) = s.signed("POST", &path, json!({"projectId": 77})).await;
+        assert_eq!(again, answers[0].1);
+    }
+}
+
+#[tokio::test]
+async fn customers_edition_two_endpoints() {
+    let s = service().await;
+    let create = json!({"customerId": "cust-9", "planId": "plan-pro", "customerName": "Acme"});
+    assert_eq!(
+        s.signed("POST", "/customers/new", create.clone()).await.0,
+        200
+    );
+    assert_eq!(
+        s.signed("POST", "/customers/new", create).await.0,
+        200,
+        "the same again"
+    );
+    let (status, body) = s
+        .signed(
+            "POST",
+            "/customers/new",
+            json!({"customerId": "cust-9", "planId": "plan-basic"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["status"], "failed");
+    assert_eq!(
+        s.signed(
+            "POST",
+            "/customers/cust-9/projects/new",
+            json!({"projectId": 1})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        s.signed("PUT", "/customers/cust-9/deactivate", json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.signed("PUT", "/customers/cust-9/deactivate", json!({}))
+            .await
+            .0,
+        200,
+        "idempotent"
+    );
+    assert_eq!(
+        s.signed(
+            "POST",
+            "/customers/cust-9/projects/new",
+            json!({"projectId": 2})
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(
+        s.signed("PUT", "/customers/nobody/deactivate", json!({}))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_inputs_get_typed_failures() {
+    let s = service().await;
+    // Signatures: a wrong one, the doc's inconsistent POST example, a missing one, an unknown key.
+    let mut body =
+        json!({"projectId": 430892, "apiKey": KEY, "signature": "YZOl2v5q3I7o0x3F13tpnkq5aDI="});
+    let (status, reply) = s
+        .raw(
+            "POST",
+            "/customers/123456/projects/new",
+            body.to_string().into_bytes(),
+            "application/json",
+        )
+        .await;
+    assert_eq!((status, reply["status"].as_str()), (401, Some("failed")));
+    body.as_object_mut().unwrap().remove("signature");
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/123456/projects/new",
+            body.to_string().into_bytes(),
+            "application/json"
+        )
+        .await
+        .0,
+        401
+    );
+    body["apiKey"] = json!("unknown");
+    body["signature"] = json!("QRJDBm3gGmlFb5ZF9XBqm7u4EkI=");
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/123456/projects/new",
+            body.to_string().into_bytes(),
+            "application/json"
+        )
+        .await
+        .0,
+        401
+    );
+    // The documented vector itself is accepted, in both encodings.
+    for signature in [
+        "QRJDBm3gGmlFb5ZF9XBqm7u4EkI=",
+        "QRJDBm3gGmlFb5ZF9XBqm7u4EkI%3D",
+    ] {
+        let body = json!({"projectId": 430892, "apiKey": KEY, "signature": signature});
+        assert_eq!(
+            s.raw(
+                "POST",
+                "/customers/123456/projects/new",
+                body.to_string().into_bytes(),
+                "application/json"
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    // Malformed JSON, wrong types, missing fields.
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/1/projects/new",
+            b"{not json".to_vec(),
+            "application/json"
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/1/projects/new",
+            b"[1,2]".to_vec(),
+            "application/json"
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/1/projects/new",
+            br#"{"apiKey":5}"#.to_vec(),
+            "application/json"
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        s.signed(
+            "POST",
+            "/customers/1/projects/new",
+            json!({"projectId": "430892"})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        s.signed("POST", "/customers/1/projects/new", json!({}))
+            .await
+            .0,
+        400
+    );
+    for license in [
+        json!({"expire": "1-2"}),
+        json!({"platform": "ios"}),
+        json!({"platform": "ios", "expire": "2-1"}),
+        json!({"platform": "ios", "expire": "soon"}),
+        json!({"platform": "|", "expire": "1-2"}),
+        json!({"platform": "ios", "expire": "1-2", "type": 5}),
+    ] {
+        let (status, reply) = s
+            .signed("PUT", "/license/customers/1/activate", license.clone())
+            .await;
+        assert_eq!(status, 400, "{license}: {reply}");
+        assert!(reply["statusReason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()));
+    }
+    // Oversized, wrong content type, unknown route, wrong method.
+    let huge = format!(r#"{{"pad":"{}"}}"#, "x".repeat(20_000));
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/1/projects/new",
+            huge.into_bytes(),
+            "application/json"
+        )
+        .await
+        .0,
+        413
+    );
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/customers/1/projects/new",
+            b"projectId=1".to_vec(),
+            "application/x-www-form-urlencoded"
+        )
+        .await
+        .0,
+        415
+    );
+    assert_eq!(s.signed("POST", "/nowhere", json!({})).await.0, 404);
+    assert_eq!(
+        s.signed("GET", "/customers/1/projects/new", json!({}))
+            .await
+            .0,
+        405
+    );
+    assert_eq!(
+        s.signed("PUT", "/customers/1/projects/abc/deactivate", json!({}))
+            .await
+            .0,
+        400
+    );
+}
