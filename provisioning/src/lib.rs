@@ -11,4 +11,5 @@
 pub mod secrets;
 pub mod server;
 pub mod signature;
+pub mod simulate;
 pub mod store;

@@ -48,6 +48,29 @@ enum Command {
         #[arg(long)]
         require_v2: bool,
     },
+    /// Play Agora's side against a provider server (yours or this one) and report whether its
+    /// answers are consistent: signed calls, 500 ms timeout, up to three calls, duplicates in
+    /// flight. Exit code 0 when consistent, 1 when not.
+    Simulate {
+        /// The provider's base URL.
+        #[arg(long)]
+        url: String,
+        /// The apiKey to send.
+        #[arg(long, env = "PROVISIONING_API_KEY")]
+        api_key: String,
+        /// Its secret.
+        #[arg(long, env = "PROVISIONING_API_SECRET", hide_env_values = true)]
+        api_secret: String,
+        /// The customer id to use (default: a fresh one).
+        #[arg(long)]
+        customer_id: Option<String>,
+        /// The project id to activate.
+        #[arg(long, default_value_t = 430892)]
+        project_id: i64,
+        /// Agora's timeout per call, ms.
+        #[arg(long, default_value_t = 500)]
+        timeout_ms: u64,
+    },
     /// List the grants in the database (admin).
     Grants {
         /// The SQLite database file.
@@ -145,6 +168,35 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await
             .map_err(|e| e.to_string())
+        }
+        Command::Simulate {
+            url,
+            api_key,
+            api_secret,
+            customer_id,
+            project_id,
+            timeout_ms,
+        } => {
+            let report = agora_link_provisioning::simulate::simulate(
+                agora_link_provisioning::simulate::SimulateOptions {
+                    url,
+                    api_key,
+                    api_secret,
+                    customer_id: customer_id
+                        .unwrap_or_else(|| format!("sim-{}", uuid::Uuid::new_v4().simple())),
+                    project_id,
+                    timeout: std::time::Duration::from_millis(timeout_ms),
+                },
+            )
+            .await;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            if !report.consistent {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Grants { database } => {
             let store = Store::open_sqlite(&database, master_key()?).map_err(|e| e.to_string())?;

@@ -1,0 +1,256 @@
+//! `simulate`: plays Agora's side of the service-activation API against any provider server —
+//! signed requests, a 500 ms timeout, up to three calls per operation, duplicates in flight —
+//! and reports whether the answers were consistent. Providers run it before going live.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::signature::agora_v1;
+
+/// What to simulate against.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// The provider's base URL.
+    pub url: String,
+    /// The apiKey Agora sends.
+    pub api_key: String,
+    /// Its secret.
+    pub api_secret: String,
+    /// The customer id to use.
+    pub customer_id: String,
+    /// The project id to activate.
+    pub project_id: i64,
+    /// Agora's wait for an answer (500 ms).
+    pub timeout: Duration,
+}
+
+/// One call and its outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Call {
+    /// `METHOD path`.
+    pub request: String,
+    /// The HTTP status, or none (timeout, connection error).
+    pub status: Option<u16>,
+    /// How long it took, ms.
+    pub elapsed_ms: f64,
+    /// The answer's `status` field.
+    pub outcome: Option<String>,
+}
+
+/// The report of a simulation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Every call made.
+    pub calls: Vec<Call>,
+    /// Problems found; empty when the provider behaved.
+    pub problems: Vec<String>,
+    /// `true` when no problem was found.
+    pub consistent: bool,
+}
+
+struct Agora {
+    http: reqwest::Client,
+    options: SimulateOptions,
+    calls: Vec<Call>,
+}
+
+impl Agora {
+    fn signed_body(&self, method: &str, path: &str, fields: Value) -> Vec<u8> {
+        let mut body: BTreeMap<String, Value> = fields
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        body.insert("apiKey".into(), Value::String(self.options.api_key.clone()));
+        let signature = agora_v1(&self.options.api_secret, method, path, &body);
+        body.insert("signature".into(), Value::String(signature));
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// One call within Agora's timeout: `(status, body)`, or `None` when it timed out or failed.
+    async fn call(&mut self, method: &str, path: &str, body: Vec<u8>) -> Option<(u16, Value)> {
+        let (call, answer) = one_call(&self.http, &self.options, method, path, body).await;
+        self.calls.push(call);
+        answer
+    }
+
+    /// Agora's delivery: up to three calls, the next when the previous got no answer in time.
+    async fn deliver(&mut self, method: &str, path: &str, fields: Value) -> Option<(u16, Value)> {
+        let body = self.signed_body(method, path, fields);
+        for _ in 0..3 {
+            if let Some(answer) = self.call(method, path, body.clone()).await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+}
+
+async fn one_call(
+    http: &reqwest::Client,
+    options: &SimulateOptions,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (Call, Option<(u16, Value)>) {
+    let started = Instant::now();
+    let request = http
+        .request(
+            method.parse().unwrap_or(reqwest::Method::POST),
+            format!("{}{path}", options.url.trim_end_matches('/')),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    let answer = match tokio::time::timeout(options.timeout, async {
+        let response = request.await.ok()?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.ok()?;
+        Some((
+            status,
+            serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+        ))
+    })
+    .await
+    {
+        Ok(answer) => answer,
+        Err(_) => None,
+    };
+    let call = Call {
+        request: format!("{method} {path}"),
+        status: answer.as_ref().map(|(s, _)| *s),
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        outcome: answer
+            .as_ref()
+            .and_then(|(_, v)| v.get("status").and_then(Value::as_str).map(str::to_owned)),
+    };
+    (call, answer)
+}
+
+fn succeeded(answer: &Option<(u16, Value)>) -> bool {
+    matches!(answer, Some((200, body)) if body["status"] == "success")
+}
+
+/// Runs the simulation: license, activation (three duplicates at once, then a retry), the
+/// license URL, deactivation (with the page's `//` path), and a bad signature that must fail.
+pub async fn simulate(options: SimulateOptions) -> Report {
+    // reqwest needs a TLS provider installed even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut agora = Agora {
+        http: reqwest::Client::new(),
+        options: options.clone(),
+        calls: Vec::new(),
+    };
+    let mut problems = Vec::new();
+    let customer = &options.customer_id;
+
+    let license = agora
+        .deliver(
+            "PUT",
+            &format!("/license/customers/{customer}/activate"),
+            json!({"platform": "android|ios", "expire": "1619913600-1924992000", "type": "normal"}),
+        )
+        .await;
+    if !succeeded(&license) {
+        problems.push(format!("license configuration failed: {license:?}"));
+    }
+
+    // Activation: three identical calls in flight at once, as Agora's retries can overlap.
+    let path = format!("/customers/{customer}/projects/new");
+    let body = agora.signed_body("POST", &path, json!({"projectId": options.project_id}));
+    let (first, second, third) = tokio::join!(
+        one_call(&agora.http, &options, "POST", &path, body.clone()),
+        one_call(&agora.http, &options, "POST", &path, body.clone()),
+        one_call(&agora.http, &options, "POST", &path, body.clone()),
+    );
+    let concurrent = [first, second, third];
+    let mut answers = Vec::new();
+    for (call, answer) in concurrent {
+        agora.calls.push(call);
+        answers.push(answer);
+    }
+    let retry = agora.call("POST", &path, body).await;
+    answers.push(retry);
+    let credentials: Vec<&Value> = answers
+        .iter()
+        .filter(|a| succeeded(a))
+        .filter_map(|a| a.as_ref().map(|(_, v)| &v["data"]))
+        .collect();
+    if credentials.is_empty() {
+        problems.push("no activation succeeded".into());
+    }
+    if credentials.windows(2).any(|w| w[0] != w[1]) {
+        problems.push("repeated activations returned different credentials".into());
+    }
+    if let Some(data) = credentials.first() {
+        for field in ["appKey", "appSecret"] {
+            let len = data[field].as_str().map_or(0, str::len);
+            if !(32..=255).contains(&len) {
+                problems.push(format!("{field} has {len} characters (32 to 255 expected)"));
+            }
+        }
+        if let (Some(url), Some(key), Some(secret)) = (
+            data["licenseUrl"].as_str(),
+            data["appKey"].as_str(),
+            data["appSecret"].as_str(),
+        ) {
+            let fetched = agora
+                .http
+                .get(url)
+                .basic_auth(key, Some(secret))
+                .send()
+                .await;
+            if !fetched.is_ok_and(|r| r.status().is_success()) {
+                problems.push(format!("licenseUrl {url} did not answer with the license"));
+            }
+        }
+    }
+
+    let deactivate = agora
+        .deliver(
+            "PUT",
+            &format!(
+                "//customers/{customer}/projects/{}/deactivate",
+                options.project_id
+            ),
+            json!({}),
+        )
+        .await;
+    if !succeeded(&deactivate) {
+        problems.push(format!("deactivation failed: {deactivate:?}"));
+    }
+
+    // A request with a wrong signature must be refused.
+    let mut forged: Value = serde_json::from_slice(&agora.signed_body(
+        "POST",
+        &path,
+        json!({"projectId": options.project_id + 1}),
+    ))
+    .unwrap_or(Value::Null);
+    forged["signature"] = Value::String("AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
+    let refused = agora
+        .call(
+            "POST",
+            &path,
+            serde_json::to_vec(&forged).unwrap_or_default(),
+        )
+        .await;
+    if !matches!(refused, Some((401 | 403, _))) {
+        problems.push(format!(
+            "a forged signature was not refused with 401/403: {refused:?}"
+        ));
+    }
+    let slow = agora.calls.iter().filter(|c| c.status.is_none()).count();
+    if slow > 0 {
+        problems.push(format!(
+            "{slow} call(s) got no answer within {} ms",
+            options.timeout.as_millis()
+        ));
+    }
+    Report {
+        consistent: problems.is_empty(),
+        calls: agora.calls,
+        problems,
+    }
+}

@@ -1,0 +1,90 @@
+//! The `simulate` command against this service (consistent) and against a provider that issues
+//! new credentials on every call (caught).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_link_provisioning::secrets::MasterKey;
+use agora_link_provisioning::server::{self, ServerConfig};
+use agora_link_provisioning::signature::{ApiCredential, Verifier};
+use agora_link_provisioning::simulate::{simulate, SimulateOptions};
+use agora_link_provisioning::store::Store;
+use serde_json::json;
+
+const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
+const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
+
+fn options(url: String) -> SimulateOptions {
+    SimulateOptions {
+        url,
+        api_key: KEY.into(),
+        api_secret: SECRET.into(),
+        customer_id: "sim-customer".into(),
+        project_id: 430892,
+        timeout: Duration::from_millis(500),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_service_is_consistent_under_agoras_delivery() {
+    let database = std::env::temp_dir().join(format!("sim-{}.sqlite3", uuid::Uuid::new_v4()));
+    let store = Store::open_sqlite(&database, MasterKey::new(&[9u8; 32]).unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::new(vec![ApiCredential {
+        api_key: KEY.into(),
+        api_secret: SECRET.into(),
+    }]);
+    let router = server::router(
+        ServerConfig {
+            verifier,
+            public_url: url.clone(),
+        },
+        store,
+    );
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    let report = simulate(options(url)).await;
+    assert!(report.consistent, "{report:#?}");
+    assert!(report.calls.len() >= 7, "{report:#?}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_issuing_new_credentials_per_call_is_caught() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            axum::Json(json!({
+                "status": "success",
+                "statusReason": "",
+                "data": {"appKey": format!("{n:032}"), "appSecret": format!("{n:040}")}
+            }))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let report = simulate(options(url)).await;
+    assert!(!report.consistent);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("different credentials")),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("forged signature")),
+        "{:?}",
+        report.problems
+    );
+}
