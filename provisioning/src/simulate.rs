@@ -103,7 +103,7 @@ async fn one_call(
         .header("content-type", "application/json")
         .body(body)
         .send();
-    let answer = match tokio::time::timeout(options.timeout, async {
+    let answer = tokio::time::timeout(options.timeout, async {
         let response = request.await.ok()?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.ok()?;
@@ -113,10 +113,7 @@ async fn one_call(
         ))
     })
     .await
-    {
-        Ok(answer) => answer,
-        Err(_) => None,
-    };
+    .unwrap_or_default();
     let call = Call {
         request: format!("{method} {path}"),
         status: answer.as_ref().map(|(s, _)| *s),
