@@ -163,8 +163,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
                 store,
             );
+            // Ctrl-C or SIGTERM: stop accepting, finish the requests in flight, then exit.
             server::serve(listener, router, async {
-                let _ = tokio::signal::ctrl_c().await;
+                #[cfg(unix)]
+                {
+                    let mut terminate =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("SIGTERM handler");
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             })
             .await
             .map_err(|e| e.to_string())
