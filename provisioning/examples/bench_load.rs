@@ -1,7 +1,7 @@
 //! Load test of the provisioning service on SQLite, from loopback, bounded in time, next to a bare
 //! axum hello-world measured in the same run.
 //!
-//! `cargo run --release -p agora-link-provisioning --example bench_load -- [seconds per phase, default 3] [connections, default 32]`
+//! `cargo run --release -p agora-link-provisioning --example bench_load -- [seconds per phase, default 3] [connections, default 32] [database: a postgres:// URL, default a temporary SQLite file]`
 //!
 //! Phases: new activations (closed loop, `connections` in flight), repeated activations of one
 //! project (closed loop), new activations at a fixed 1,000 requests/s (open loop: latency counted
@@ -160,16 +160,28 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let connections: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+    let database = args.next();
     let duration = Duration::from_secs(seconds.max(1));
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let dir = std::env::temp_dir().join(format!("bench-load-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open_sqlite(
-        &dir.join("grants.sqlite3"),
-        MasterKey::new(&[3u8; 32]).unwrap(),
-    )
-    .unwrap();
+    let (store, backend) = match &database {
+        Some(url) => (
+            Store::open(url, MasterKey::new(&[3u8; 32]).unwrap())
+                .await
+                .expect("the database"),
+            "PostgreSQL",
+        ),
+        None => (
+            Store::open_sqlite(
+                &dir.join("grants.sqlite3"),
+                MasterKey::new(&[3u8; 32]).unwrap(),
+            )
+            .unwrap(),
+            "SQLite (WAL, synchronous=FULL)",
+        ),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let verifier = Verifier::new(vec![ApiCredential {
@@ -197,7 +209,7 @@ async fn main() {
         .build()
         .unwrap();
     let counter = Arc::new(AtomicI64::new(1));
-    println!("bench_load: {seconds} s per phase, {connections} connections, SQLite (WAL, synchronous=FULL), loopback");
+    println!("bench_load: {seconds} s per phase, {connections} connections, {backend}, loopback");
     let new = {
         let counter = counter.clone();
         Arc::new(move || activation(counter.fetch_add(1, Ordering::Relaxed)))

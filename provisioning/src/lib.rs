@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod postgres;
 pub mod secrets;
 pub mod server;
 pub mod signature;

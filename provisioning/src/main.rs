@@ -1,7 +1,6 @@
 //! `agora-link-provisioning`: the provisioning service and its admin commands.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use agora_link_provisioning::secrets::MasterKey;
 use agora_link_provisioning::server::{self, ServerConfig};
@@ -30,7 +29,7 @@ enum Command {
             env = "PROVISIONING_DATABASE",
             default_value = "provisioning.sqlite3"
         )]
-        database: PathBuf,
+        database: String,
         /// An apiKey Agora sends (repeatable, paired in order with --api-secret).
         #[arg(long = "api-key")]
         api_keys: Vec<String>,
@@ -79,7 +78,7 @@ enum Command {
             env = "PROVISIONING_DATABASE",
             default_value = "provisioning.sqlite3"
         )]
-        database: PathBuf,
+        database: String,
     },
 }
 
@@ -150,7 +149,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let verifier =
                 Verifier::new(credentials(api_keys, api_secrets)?).require_v2(require_v2);
-            let store = Store::open_sqlite(&database, master_key()?).map_err(|e| e.to_string())?;
+            let store = Store::open(&database, master_key()?)
+                .await
+                .map_err(|e| e.to_string())?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -213,7 +214,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Grants { database } => {
-            let store = Store::open_sqlite(&database, master_key()?).map_err(|e| e.to_string())?;
+            let store = Store::open(&database, master_key()?)
+                .await
+                .map_err(|e| e.to_string())?;
             for grant in store.list_grants().await.map_err(|e| e.to_string())? {
                 println!(
                     "{}\t{}\t{}\t{}",

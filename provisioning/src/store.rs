@@ -111,10 +111,16 @@ enum Command {
     ListGrants(Reply<Vec<Grant>>),
 }
 
-/// A handle to the store; cheap to clone, `Send + Sync`.
+/// A handle to the store (SQLite or PostgreSQL); cheap to clone, `Send + Sync`.
 #[derive(Clone)]
 pub struct Store {
-    commands: mpsc::SyncSender<Command>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(mpsc::SyncSender<Command>),
+    Postgres(std::sync::Arc<crate::postgres::Postgres>),
 }
 
 impl std::fmt::Debug for Store {
@@ -188,12 +194,34 @@ impl Store {
             .name("provisioning-store".into())
             .spawn(move || writer(connection, receiver, master_key))
             .map_err(|e| StoreError::Storage(format!("cannot start the writer: {e}")))?;
-        Ok(Store { commands })
+        Ok(Store {
+            backend: Backend::Sqlite(commands),
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` (several nodes may share it) and migrates it.
+    pub async fn open_postgres(url: &str, master_key: MasterKey) -> Result<Store, StoreError> {
+        let postgres = crate::postgres::Postgres::open(url, master_key).await?;
+        Ok(Store {
+            backend: Backend::Postgres(std::sync::Arc::new(postgres)),
+        })
+    }
+
+    /// Opens `database`: a `postgres://` or `postgresql://` URL, or else a SQLite file path.
+    pub async fn open(database: &str, master_key: MasterKey) -> Result<Store, StoreError> {
+        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            Self::open_postgres(database, master_key).await
+        } else {
+            Self::open_sqlite(Path::new(database), master_key)
+        }
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let commands = self.commands.clone();
+        let Backend::Sqlite(commands) = &self.backend else {
+            return Err(StoreError::Storage("not a SQLite store".into()));
+        };
+        let commands = commands.clone();
         let command = make(reply);
         // The queue is bounded: a full queue waits on a blocking thread, not on the runtime.
         tokio::task::spawn_blocking(move || commands.send(command).map_err(|_| ()))
@@ -207,6 +235,9 @@ impl Store {
 
     /// Creates a customer; the same data again is a no-op, different data a conflict.
     pub async fn create_customer(&self, customer: NewCustomer) -> Result<(), StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.create_customer(&customer).await;
+        }
         self.call(|r| Command::CreateCustomer(customer, r)).await
     }
 
@@ -216,6 +247,9 @@ impl Store {
         customer_id: &str,
         license: License,
     ) -> Result<(), StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.configure_license(customer_id, &license).await;
+        }
         let customer_id = customer_id.to_owned();
         self.call(|r| Command::ConfigureLicense(customer_id, license, r))
             .await
@@ -223,6 +257,9 @@ impl Store {
 
     /// Activates the extension for a project: the same project again gets the same credentials.
     pub async fn activate(&self, customer_id: &str, project_id: i64) -> Result<Grant, StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.activate(customer_id, project_id).await;
+        }
         let customer_id = customer_id.to_owned();
         self.call(|r| Command::Activate(customer_id, project_id, r))
             .await
@@ -234,6 +271,9 @@ impl Store {
         customer_id: &str,
         project_id: i64,
     ) -> Result<(), StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.deactivate_project(customer_id, project_id).await;
+        }
         let customer_id = customer_id.to_owned();
         self.call(|r| Command::DeactivateProject(customer_id, project_id, r))
             .await
@@ -241,6 +281,9 @@ impl Store {
 
     /// Deactivates a customer and all its grants (idempotent).
     pub async fn deactivate_customer(&self, customer_id: &str) -> Result<(), StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.deactivate_customer(customer_id).await;
+        }
         let customer_id = customer_id.to_owned();
         self.call(|r| Command::DeactivateCustomer(customer_id, r))
             .await
@@ -248,12 +291,18 @@ impl Store {
 
     /// The grant of `app_key` and its customer's license.
     pub async fn grant_license(&self, app_key: &str) -> Result<GrantLicense, StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.grant_license(app_key).await;
+        }
         let app_key = app_key.to_owned();
         self.call(|r| Command::GrantLicense(app_key, r)).await
     }
 
     /// Every grant (admin).
     pub async fn list_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.list_grants().await;
+        }
         self.call(Command::ListGrants).await
     }
 }

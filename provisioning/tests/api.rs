@@ -1,8 +1,9 @@
 //! The provisioning service over HTTP on loopback: the documented signatures, every endpoint,
 //! bad inputs, idempotent activations under concurrent duplicates, and the license loop.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use agora_link_provisioning::secrets::MasterKey;
@@ -17,22 +18,14 @@ const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
 struct Service {
     base: String,
     http: reqwest::Client,
-    database: PathBuf,
+    _database: common::Database,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.database.display()));
-        }
-    }
-}
-
-async fn service() -> Service {
-    let database =
-        std::env::temp_dir().join(format!("provisioning-{}.sqlite3", uuid::Uuid::new_v4()));
-    let store = Store::open_sqlite(&database, MasterKey::new(&[7u8; 32]).unwrap()).unwrap();
+async fn service(database: common::Database) -> Service {
+    let store = Store::open(&database.spec, MasterKey::new(&[7u8; 32]).unwrap())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let base = format!("http://{address}");
@@ -62,7 +55,7 @@ async fn service() -> Service {
     Service {
         base,
         http: reqwest::Client::new(),
-        database,
+        _database: database,
         _shutdown: shutdown,
     }
 }
@@ -112,7 +105,13 @@ impl Service {
 
 #[tokio::test]
 async fn the_whole_loop_configure_activate_fetch_deactivate() {
-    let s = service().await;
+    for database in common::databases().await {
+        the_whole_loop_configure_activate_fetch_deactivate_with(database).await;
+    }
+}
+
+async fn the_whole_loop_configure_activate_fetch_deactivate_with(database: common::Database) {
+    let s = service(database).await;
     let (status, body) = s
         .signed("PUT", "/license/customers/123456/activate", json!({"platform": "Android| iOS |linux", "expire": "1619913600-1619917200", "type": "normal"}))
         .await;
@@ -201,7 +200,15 @@ async fn the_whole_loop_configure_activate_fetch_deactivate() {
 
 #[tokio::test]
 async fn duplicate_activations_in_flight_get_one_grant_and_the_same_credentials() {
-    let s = Arc::new(service().await);
+    for database in common::databases().await {
+        duplicate_activations_in_flight_get_one_grant_and_the_same_credentials_with(database).await;
+    }
+}
+
+async fn duplicate_activations_in_flight_get_one_grant_and_the_same_credentials_with(
+    database: common::Database,
+) {
+    let s = Arc::new(service(database).await);
     for round in 0..5 {
         let path = format!("/customers/c-{round}/projects/new");
         let calls = (0..3).map(|_| {
@@ -226,7 +233,13 @@ async fn duplicate_activations_in_flight_get_one_grant_and_the_same_credentials(
 
 #[tokio::test]
 async fn customers_edition_two_endpoints() {
-    let s = service().await;
+    for database in common::databases().await {
+        customers_edition_two_endpoints_with(database).await;
+    }
+}
+
+async fn customers_edition_two_endpoints_with(database: common::Database) {
+    let s = service(database).await;
     let create = json!({"customerId": "cust-9", "planId": "plan-pro", "customerName": "Acme"});
     assert_eq!(
         s.signed("POST", "/customers/new", create.clone()).await.0,
@@ -289,7 +302,13 @@ async fn customers_edition_two_endpoints() {
 
 #[tokio::test]
 async fn bad_inputs_get_typed_failures() {
-    let s = service().await;
+    for database in common::databases().await {
+        bad_inputs_get_typed_failures_with(database).await;
+    }
+}
+
+async fn bad_inputs_get_typed_failures_with(database: common::Database) {
+    let s = service(database).await;
     // Signatures: a wrong one, the doc's inconsistent POST example, a missing one, an unknown key.
     let mut body =
         json!({"projectId": 430892, "apiKey": KEY, "signature": "YZOl2v5q3I7o0x3F13tpnkq5aDI="});
@@ -448,4 +467,68 @@ async fn bad_inputs_get_typed_failures() {
             .0,
         400
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_issue_one_grant() {
+    let Some(database) = common::postgres().await else {
+        return;
+    };
+    // Two service nodes behind an imaginary load balancer, one database.
+    let first = service(database).await;
+    let second_store = Store::open(&first._database.spec, MasterKey::new(&[7u8; 32]).unwrap())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::new(vec![ApiCredential {
+        api_key: KEY.into(),
+        api_secret: SECRET.into(),
+    }]);
+    let router = server::router(
+        ServerConfig {
+            verifier,
+            public_url: second_base.clone(),
+        },
+        second_store,
+    );
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    let second = Service {
+        base: second_base,
+        http: reqwest::Client::new(),
+        _database: common::sqlite(),
+        _shutdown: tokio::sync::oneshot::channel().0,
+    };
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    for project in 0..20 {
+        let path = "/customers/multi/projects/new";
+        let calls: Vec<_> = (0..4)
+            .map(|i| {
+                let node = if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                tokio::spawn(async move {
+                    node.signed("POST", path, json!({"projectId": project}))
+                        .await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for call in calls {
+            answers.push(call.await.unwrap());
+        }
+        assert!(
+            answers.iter().all(|(status, _)| *status == 200),
+            "{answers:?}"
+        );
+        assert!(
+            answers
+                .windows(2)
+                .all(|w| w[0].1["data"]["appKey"] == w[1].1["data"]["appKey"]
+                    && w[0].1["data"]["appSecret"] == w[1].1["data"]["appSecret"]),
+            "{answers:?}"
+        );
+    }
 }

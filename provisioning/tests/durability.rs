@@ -1,6 +1,8 @@
 //! kill -9 under load: every activation acknowledged before the kill is still there after a
 //! restart, with the same credentials, and no project has two grants.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +17,7 @@ const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
 const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
 const MASTER: &str = "a-master-key-of-at-least-thirty-two-bytes-for-tests";
 
-fn start(database: &std::path::Path) -> (Child, String) {
+fn start(database: &str) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -70,10 +72,13 @@ async fn activate(http: &reqwest::Client, url: &str, project: i64) -> Option<(St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_grants_survive_kill_9() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = std::env::temp_dir().join(format!("durability-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = dir.join("grants.sqlite3");
-    let (mut child, url) = start(&database);
+    for database in common::databases().await {
+        survives_kill_9(&database.spec, database.label).await;
+    }
+}
+
+async fn survives_kill_9(database: &str, label: &str) {
+    let (mut child, url) = start(database);
     let http = reqwest::Client::new();
     let acknowledged: Arc<Mutex<BTreeMap<i64, (String, String)>>> = Arc::default();
 
@@ -113,18 +118,21 @@ async fn acknowledged_grants_survive_kill_9() {
     );
 
     // Restart on the same file: every acknowledged grant answers with the same credentials.
-    let (mut child, url) = start(&database);
+    let (mut child, url) = start(database);
     for (project, credentials) in &acknowledged {
         let again = activate(&http, &url, *project).await;
-        assert_eq!(again.as_ref(), Some(credentials), "project {project}");
+        assert_eq!(
+            again.as_ref(),
+            Some(credentials),
+            "{label}: project {project}"
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();
 
     // No duplicate grant: the admin listing has each project once.
     let listing = Command::new(BIN)
-        .args(["grants", "--database"])
-        .arg(&database)
+        .args(["grants", "--database", database])
         .env("PROVISIONING_MASTER_KEY", MASTER)
         .output()
         .unwrap();
@@ -141,7 +149,6 @@ async fn acknowledged_grants_survive_kill_9() {
     let total = projects.len();
     projects.sort();
     projects.dedup();
-    assert_eq!(projects.len(), total, "a project has two grants");
+    assert_eq!(projects.len(), total, "{label}: a project has two grants");
     assert!(total >= acknowledged.len());
-    let _ = std::fs::remove_dir_all(&dir);
 }
