@@ -70,7 +70,17 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         timeout_ms: u64,
     },
-    /// List the grants in the database (admin).
+    /// List the customers in the database with their project counts (admin).
+    Customers {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(
+            long,
+            env = "PROVISIONING_DATABASE",
+            default_value = "provisioning.sqlite3"
+        )]
+        database: String,
+    },
+    /// List the grants (customer, project, appKey, state) in the database (admin).
     Grants {
         /// The SQLite database file.
         #[arg(
@@ -210,6 +220,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             if !report.consistent {
                 std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Customers { database } => {
+            let store = Store::open(&database, master_key()?)
+                .await
+                .map_err(|e| e.to_string())?;
+            for customer in store.list_customers().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}\t{} projects\t{} active",
+                    customer.customer_id,
+                    customer.plan_id.as_deref().unwrap_or("-"),
+                    if customer.active {
+                        "active"
+                    } else {
+                        "deactivated"
+                    },
+                    customer.projects,
+                    customer.active_projects
+                );
             }
             Ok(())
         }

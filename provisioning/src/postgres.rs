@@ -9,7 +9,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::secrets::MasterKey;
-use crate::store::{Grant, GrantLicense, License, NewCustomer, StoreError};
+use crate::store::{CustomerSummary, Grant, GrantLicense, License, NewCustomer, StoreError};
 
 const MIGRATIONS: &[&str] = &["
     CREATE TABLE IF NOT EXISTS customers (
@@ -362,5 +362,23 @@ impl Postgres {
             .await
             .map_err(storage)?;
         Ok(rows.iter().map(|row| self.grant(row)).collect())
+    }
+
+    pub async fn list_customers(&self) -> Result<Vec<CustomerSummary>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(crate::store::CUSTOMER_SUMMARY_SQL, &[])
+            .await
+            .map_err(storage)?;
+        Ok(rows
+            .iter()
+            .map(|row| CustomerSummary {
+                customer_id: row.get(0),
+                plan_id: row.get(1),
+                active: row.get(2),
+                projects: row.get(3),
+                active_projects: row.get(4),
+            })
+            .collect())
     }
 }

@@ -70,6 +70,21 @@ impl std::fmt::Debug for Grant {
     }
 }
 
+/// A customer as listed by the admin command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSummary {
+    /// `customerId`.
+    pub customer_id: String,
+    /// `planId`, when the customer was created with `POST /customers/new`.
+    pub plan_id: Option<String>,
+    /// Whether the customer is active.
+    pub active: bool,
+    /// Projects activated (ever).
+    pub projects: i64,
+    /// Projects active now.
+    pub active_projects: i64,
+}
+
 /// A license as seen through a grant (`GET` on the license URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantLicense {
@@ -109,6 +124,7 @@ enum Command {
     DeactivateCustomer(String, Reply<()>),
     GrantLicense(String, Reply<GrantLicense>),
     ListGrants(Reply<Vec<Grant>>),
+    ListCustomers(Reply<Vec<CustomerSummary>>),
 }
 
 /// A handle to the store (SQLite or PostgreSQL); cheap to clone, `Send + Sync`.
@@ -298,6 +314,14 @@ impl Store {
         self.call(|r| Command::GrantLicense(app_key, r)).await
     }
 
+    /// Every customer with its project counts (admin).
+    pub async fn list_customers(&self) -> Result<Vec<CustomerSummary>, StoreError> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return pg.list_customers().await;
+        }
+        self.call(Command::ListCustomers).await
+    }
+
     /// Every grant (admin).
     pub async fn list_grants(&self) -> Result<Vec<Grant>, StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
@@ -385,6 +409,7 @@ fn apply(
         }
         Command::GrantLicense(app_key, reply) => answer(reply, grant_license(tx, &app_key, key)),
         Command::ListGrants(reply) => answer(reply, list_grants(tx, key)),
+        Command::ListCustomers(reply) => answer(reply, list_customers(tx)),
     }
 }
 
@@ -604,4 +629,26 @@ fn list_grants(tx: &rusqlite::Savepoint<'_>, key: &MasterKey) -> Result<Vec<Gran
         .query_map([], |r| grant_from_row(r, key))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(grants)
+}
+
+/// The admin listing of customers (shared SQL: both backends accept it).
+pub(crate) const CUSTOMER_SUMMARY_SQL: &str = "SELECT c.customer_id, c.plan_id, c.active,
+        (SELECT COUNT(*) FROM grants g WHERE g.customer_id = c.customer_id),
+        (SELECT COUNT(*) FROM grants g WHERE g.customer_id = c.customer_id AND g.active = TRUE)
+     FROM customers c ORDER BY c.customer_id";
+
+fn list_customers(tx: &rusqlite::Savepoint<'_>) -> Result<Vec<CustomerSummary>, StoreError> {
+    let mut statement = tx.prepare(CUSTOMER_SUMMARY_SQL)?;
+    let customers = statement
+        .query_map([], |r| {
+            Ok(CustomerSummary {
+                customer_id: r.get(0)?,
+                plan_id: r.get(1)?,
+                active: r.get::<_, i64>(2)? != 0,
+                projects: r.get(3)?,
+                active_projects: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(customers)
 }

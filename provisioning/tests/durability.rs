@@ -151,4 +151,18 @@ async fn survives_kill_9(database: &str, label: &str) {
     projects.dedup();
     assert_eq!(projects.len(), total, "{label}: a project has two grants");
     assert!(total >= acknowledged.len());
+
+    // The admin listing of customers agrees.
+    let customers = Command::new(BIN)
+        .args(["customers", "--database", database])
+        .env("PROVISIONING_MASTER_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert!(customers.status.success());
+    let customers = String::from_utf8(customers.stdout).unwrap();
+    assert_eq!(
+        customers.trim(),
+        format!("durable\t-\tactive\t{total} projects\t{total} active"),
+        "{label}"
+    );
 }

@@ -1,0 +1,94 @@
+//! SIGTERM finishes the request in flight (its body still arriving) before the process exits.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use agora_link_provisioning::signature::agora_v1;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agora-link-provisioning");
+const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
+const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish() {
+    let database = std::env::temp_dir().join(format!("shutdown-{}.sqlite3", uuid::Uuid::new_v4()));
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            KEY,
+            "--api-secret",
+            SECRET,
+        ])
+        .arg("--database")
+        .arg(&database)
+        .env(
+            "PROVISIONING_MASTER_KEY",
+            "a-master-key-of-at-least-thirty-two-bytes-for-tests",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.split("http://").nth(1).unwrap().trim().to_owned();
+
+    let path = "/customers/graceful/projects/new";
+    let mut fields = BTreeMap::new();
+    fields.insert("projectId".to_owned(), Value::from(5));
+    fields.insert("apiKey".to_owned(), Value::from(KEY));
+    let signature = agora_v1(SECRET, "POST", path, &fields);
+    fields.insert("signature".to_owned(), Value::from(signature));
+    let body = serde_json::to_vec(&fields).unwrap();
+
+    // Headers and half the body, then SIGTERM, then the rest.
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(first).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(rest).unwrap();
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&response).contains("\"status\"") {
+        let read = stream.read(&mut buffer).unwrap();
+        if read == 0 {
+            break;
+        }
+        response.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"appKey\""), "{text}");
+    drop(stream);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+}
