@@ -18,31 +18,29 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the API.
+    /// Serve the API. Settings: flags, then environment variables, then the --config file, then
+    /// the defaults.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "PROVISIONING_LISTEN", default_value = "127.0.0.1:8090")]
-        listen: SocketAddr,
-        /// The SQLite database file (created and migrated on start).
-        #[arg(
-            long,
-            env = "PROVISIONING_DATABASE",
-            default_value = "provisioning.sqlite3"
-        )]
-        database: String,
+        /// A JSON configuration file: `{"listen", "database", "publicUrl", "requireV2",
+        /// "apiKeys": [{"apiKey", "apiSecret"}]}` (the master key stays in the environment).
+        #[arg(long, env = "PROVISIONING_CONFIG")]
+        config: Option<std::path::PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8090).
+        #[arg(long, env = "PROVISIONING_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// The database: a SQLite file (created and migrated on start; default
+        /// provisioning.sqlite3), or a `postgres://user@host:port/database` URL for several nodes.
+        #[arg(long, env = "PROVISIONING_DATABASE")]
+        database: Option<String>,
         /// An apiKey Agora sends (repeatable, paired in order with --api-secret).
         #[arg(long = "api-key")]
         api_keys: Vec<String>,
         /// The secret of the --api-key at the same position.
         #[arg(long = "api-secret")]
         api_secrets: Vec<String>,
-        /// The public base URL of this service, for `licenseUrl`.
-        #[arg(
-            long,
-            env = "PROVISIONING_PUBLIC_URL",
-            default_value = "http://127.0.0.1:8090"
-        )]
-        public_url: String,
+        /// The public base URL of this service, for `licenseUrl` (default http://<listen>).
+        #[arg(long, env = "PROVISIONING_PUBLIC_URL")]
+        public_url: Option<String>,
         /// Require the HMAC-SHA256 scheme with a timestamp (refuse Agora's HMAC-SHA1 one).
         #[arg(long)]
         require_v2: bool,
@@ -92,6 +90,26 @@ enum Command {
     },
 }
 
+/// The `--config` file.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    public_url: Option<String>,
+    #[serde(default)]
+    require_v2: bool,
+    #[serde(default)]
+    api_keys: Vec<ConfigKey>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigKey {
+    api_key: String,
+    api_secret: String,
+}
+
 fn master_key() -> Result<MasterKey, String> {
     let material = std::env::var("PROVISIONING_MASTER_KEY").map_err(|_| {
         format!(
@@ -122,9 +140,6 @@ fn credentials(keys: Vec<String>, secrets: Vec<String>) -> Result<Vec<ApiCredent
             });
         }
     }
-    if pairs.is_empty() {
-        return Err("no API key: use --api-key/--api-secret or PROVISIONING_API_KEYS".into());
-    }
     Ok(pairs)
 }
 
@@ -147,6 +162,7 @@ async fn main() {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve {
+            config,
             listen,
             database,
             api_keys,
@@ -157,8 +173,36 @@ async fn run(cli: Cli) -> Result<(), String> {
             if api_keys.len() != api_secrets.len() {
                 return Err("each --api-key needs an --api-secret".into());
             }
-            let verifier =
-                Verifier::new(credentials(api_keys, api_secrets)?).require_v2(require_v2);
+            let file = match &config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_str::<ConfigFile>(&text)
+                        .map_err(|e| format!("{}: {e}", path.display()))?
+                }
+                None => ConfigFile::default(),
+            };
+            let listen = match listen.or(file.listen) {
+                Some(listen) => listen,
+                None => SocketAddr::from(([127, 0, 0, 1], 8090)),
+            };
+            let database = database
+                .or(file.database)
+                .unwrap_or_else(|| "provisioning.sqlite3".into());
+            let require_v2 = require_v2 || file.require_v2;
+            let mut pairs = credentials(api_keys, api_secrets).unwrap_or_default();
+            pairs.extend(file.api_keys.into_iter().map(|k| ApiCredential {
+                api_key: k.api_key,
+                api_secret: k.api_secret,
+            }));
+            if pairs.is_empty() {
+                return Err(
+                    "no API key: use --api-key/--api-secret, PROVISIONING_API_KEYS or the config file"
+                        .into(),
+                );
+            }
+            let public_url = public_url.or(file.public_url);
+            let verifier = Verifier::new(pairs).require_v2(require_v2);
             let store = Store::open(&database, master_key()?)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -167,6 +211,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("agora-link-provisioning listening on http://{address}");
+            let public_url = public_url.unwrap_or_else(|| format!("http://{address}"));
             let router = server::router(
                 ServerConfig {
                     verifier,

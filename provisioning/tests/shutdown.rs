@@ -92,3 +92,76 @@ fn sigterm_lets_the_request_in_flight_finish() {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
 }
+
+#[test]
+fn settings_come_from_a_config_file() {
+    let dir = std::env::temp_dir().join(format!("config-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("provisioning.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "database": dir.join("db.sqlite3"),
+            "publicUrl": "https://ext.example.com",
+            "apiKeys": [{"apiKey": KEY, "apiSecret": SECRET}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env(
+            "PROVISIONING_MASTER_KEY",
+            "a-master-key-of-at-least-thirty-two-bytes-for-tests",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.split("http://").nth(1).unwrap().trim().to_owned();
+    let path = "/customers/configured/projects/new";
+    let mut fields = BTreeMap::new();
+    fields.insert("projectId".to_owned(), Value::from(1));
+    fields.insert("apiKey".to_owned(), Value::from(KEY));
+    let signature = agora_v1(SECRET, "POST", path, &fields);
+    fields.insert("signature".to_owned(), Value::from(signature));
+    let body = serde_json::to_vec(&fields).unwrap();
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("https://ext.example.com/licenses/"),
+        "{response}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // An unknown setting is refused.
+    std::fs::write(&config, r#"{"lisen": "127.0.0.1:0"}"#).unwrap();
+    let refused = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env(
+            "PROVISIONING_MASTER_KEY",
+            "a-master-key-of-at-least-thirty-two-bytes-for-tests",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("lisen"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
