@@ -33,6 +33,9 @@ pub enum Endpoint {
     /// Amazon Cognito `GetCredentialsForIdentity`, used to renew IoT credentials (not an Agora
     /// Link endpoint: not in [`Endpoint::ALL`]).
     CognitoGetCredentials,
+    /// The AWS IoT MQTT-over-WebSocket connection (not an Agora Link endpoint: not in
+    /// [`Endpoint::ALL`]).
+    IotMqtt,
 }
 
 impl Endpoint {
@@ -58,6 +61,7 @@ impl Endpoint {
             Endpoint::ThirdPartyLogin => "/oauth/third-party/login",
             Endpoint::ThirdPartyRemoveAccount => "/oauth/third-party/removeAccount",
             Endpoint::CognitoGetCredentials => "/",
+            Endpoint::IotMqtt => "/mqtt",
         }
     }
 
@@ -72,6 +76,7 @@ impl Endpoint {
             Endpoint::ThirdPartyLogin => "login",
             Endpoint::ThirdPartyRemoveAccount => "removeAccount",
             Endpoint::CognitoGetCredentials => "cognito:GetCredentialsForIdentity",
+            Endpoint::IotMqtt => "mqtt",
         }
     }
 

@@ -215,7 +215,7 @@ impl IotMqttClient {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(Error::Shutdown),
             Err(_) => Err(Error::Transport {
-                endpoint: crate::Endpoint::ThirdPartyLogin,
+                endpoint: crate::Endpoint::IotMqtt,
                 kind: crate::TransportErrorKind::Timeout,
                 message: format!(
                     "not connected to MQTT within {} ms (state {:?})",
