@@ -190,7 +190,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .or(file.database)
                 .unwrap_or_else(|| "provisioning.sqlite3".into());
             let require_v2 = require_v2 || file.require_v2;
-            let mut pairs = credentials(api_keys, api_secrets).unwrap_or_default();
+            let mut pairs = credentials(api_keys, api_secrets)?;
             pairs.extend(file.api_keys.into_iter().map(|k| ApiCredential {
                 api_key: k.api_key,
                 api_secret: k.api_secret,
