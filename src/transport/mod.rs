@@ -145,13 +145,22 @@ impl HttpTransport {
             wipe(body);
             result
         };
+        self.on_home(exchange).await
+    }
+
+    /// Runs `work` on the home runtime: inline when already there, else spawned on it and
+    /// awaited (so that connections are always driven by the runtime that owns them).
+    async fn on_home<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
         let home = match &self.home {
             Some(home) => home.clone(),
             None => crate::runtime::handle()?,
         };
         match Handle::try_current() {
-            Ok(current) if current.id() == home.id() => exchange.await,
-            _ => match home.spawn(exchange).await {
+            Ok(current) if current.id() == home.id() => work.await,
+            _ => match home.spawn(work).await {
                 Ok(result) => result,
                 Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
                 Err(_) => Err(Error::Shutdown),
@@ -207,18 +216,7 @@ impl HttpTransport {
             wipe(body);
             result
         };
-        let home = match &self.home {
-            Some(home) => home.clone(),
-            None => crate::runtime::handle()?,
-        };
-        match Handle::try_current() {
-            Ok(current) if current.id() == home.id() => exchange.await,
-            _ => match home.spawn(exchange).await {
-                Ok(result) => result,
-                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-                Err(_) => Err(Error::Shutdown),
-            },
-        }
+        self.on_home(exchange).await
     }
 
     /// The client's TLS configuration (its trusted roots, ring).
