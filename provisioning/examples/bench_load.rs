@@ -7,28 +7,28 @@
 //! project (closed loop), new activations at a fixed 1,000 requests/s (open loop: latency counted
 //! from the scheduled send time), and the hello-world server (closed loop).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agora_link_provisioning::secrets::MasterKey;
 use agora_link_provisioning::server::{self, ServerConfig};
-use agora_link_provisioning::signature::{agora_v1, ApiCredential, Verifier};
+use agora_link_provisioning::signature::{signed_body, ApiCredential, Verifier};
 use agora_link_provisioning::store::Store;
-use serde_json::Value;
 
 const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
 const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
 
 fn activation(project: i64) -> (String, Vec<u8>) {
     let path = "/customers/load/projects/new".to_owned();
-    let mut body = BTreeMap::new();
-    body.insert("projectId".to_owned(), Value::from(project));
-    body.insert("apiKey".to_owned(), Value::from(KEY));
-    let signature = agora_v1(SECRET, "POST", &path, &body);
-    body.insert("signature".to_owned(), Value::from(signature));
-    (path, serde_json::to_vec(&body).unwrap())
+    let body = signed_body(
+        KEY,
+        SECRET,
+        "POST",
+        &path,
+        &serde_json::json!({"projectId": project}),
+    );
+    (path, body)
 }
 
 struct Stats {

@@ -103,6 +103,25 @@ pub fn agora_v1(
     ))
 }
 
+/// The JSON body Agora sends: the fields of `fields` (a JSON object), `apiKey`, and the agora-v1
+/// `signature` over them. For clients, simulators and tests.
+pub fn signed_body(
+    api_key: &str,
+    api_secret: &str,
+    method: &str,
+    path: &str,
+    fields: &Value,
+) -> Vec<u8> {
+    let mut body: BTreeMap<String, Value> = fields
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    body.insert("apiKey".into(), Value::String(api_key.into()));
+    let signature = agora_v1(api_secret, method, path, &body);
+    body.insert("signature".into(), Value::String(signature));
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
 /// Constant-time comparison of two signatures (after decoding the URL-encoded form).
 fn same(expected: &str, presented: &str) -> bool {
     let presented = if presented.contains('%') {

@@ -2,12 +2,11 @@
 //! signed requests, a 500 ms timeout, up to three calls per operation, duplicates in flight —
 //! and reports whether the answers were consistent. Providers run it before going live.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::signature::agora_v1;
+use crate::signature::signed_body;
 
 /// What to simulate against.
 #[derive(Debug, Clone)]
@@ -58,14 +57,13 @@ struct Agora {
 
 impl Agora {
     fn signed_body(&self, method: &str, path: &str, fields: Value) -> Vec<u8> {
-        let mut body: BTreeMap<String, Value> = fields
-            .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        body.insert("apiKey".into(), Value::String(self.options.api_key.clone()));
-        let signature = agora_v1(&self.options.api_secret, method, path, &body);
-        body.insert("signature".into(), Value::String(signature));
-        serde_json::to_vec(&body).unwrap_or_default()
+        signed_body(
+            &self.options.api_key,
+            &self.options.api_secret,
+            method,
+            path,
+            &fields,
+        )
     }
 
     /// One call within Agora's timeout: `(status, body)`, or `None` when it timed out or failed.

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use agora_link_provisioning::secrets::MasterKey;
 use agora_link_provisioning::server::{self, ServerConfig};
-use agora_link_provisioning::signature::{agora_v1, ApiCredential, Verifier};
+use agora_link_provisioning::signature::{signed_body, ApiCredential, Verifier};
 use agora_link_provisioning::store::Store;
 use serde_json::{json, Value};
 
@@ -63,22 +62,8 @@ async fn service(database: common::Database) -> Service {
 impl Service {
     /// Sends `fields` signed with agora-v1 (plus apiKey); returns status and JSON body.
     async fn signed(&self, method: &str, path: &str, fields: Value) -> (u16, Value) {
-        let mut body: BTreeMap<String, Value> = fields
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        body.insert("apiKey".into(), Value::String(KEY.into()));
-        let signature = agora_v1(SECRET, method, path, &body);
-        body.insert("signature".into(), Value::String(signature));
-        self.raw(
-            method,
-            path,
-            serde_json::to_vec(&body).unwrap(),
-            "application/json",
-        )
-        .await
+        let body = signed_body(KEY, SECRET, method, path, &fields);
+        self.raw(method, path, body, "application/json").await
     }
 
     async fn raw(

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agora_link_provisioning::signature::agora_v1;
+use agora_link_provisioning::signature::signed_body;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agora-link-provisioning");
@@ -46,15 +46,17 @@ fn start(database: &str) -> (Child, String) {
 
 async fn activate(http: &reqwest::Client, url: &str, project: i64) -> Option<(String, String)> {
     let path = "/customers/durable/projects/new";
-    let mut body = BTreeMap::new();
-    body.insert("projectId".to_owned(), Value::from(project));
-    body.insert("apiKey".to_owned(), Value::from(KEY));
-    let signature = agora_v1(SECRET, "POST", path, &body);
-    body.insert("signature".to_owned(), Value::from(signature));
+    let body = signed_body(
+        KEY,
+        SECRET,
+        "POST",
+        path,
+        &serde_json::json!({"projectId": project}),
+    );
     let response = http
         .post(format!("{url}{path}"))
         .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
+        .body(body)
         .timeout(Duration::from_secs(5))
         .send()
         .await

@@ -1,13 +1,11 @@
 //! SIGTERM finishes the request in flight (its body still arriving) before the process exits.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use agora_link_provisioning::signature::agora_v1;
-use serde_json::Value;
+use agora_link_provisioning::signature::signed_body;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agora-link-provisioning");
 const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
@@ -44,12 +42,13 @@ fn sigterm_lets_the_request_in_flight_finish() {
     let address = line.split("http://").nth(1).unwrap().trim().to_owned();
 
     let path = "/customers/graceful/projects/new";
-    let mut fields = BTreeMap::new();
-    fields.insert("projectId".to_owned(), Value::from(5));
-    fields.insert("apiKey".to_owned(), Value::from(KEY));
-    let signature = agora_v1(SECRET, "POST", path, &fields);
-    fields.insert("signature".to_owned(), Value::from(signature));
-    let body = serde_json::to_vec(&fields).unwrap();
+    let body = signed_body(
+        KEY,
+        SECRET,
+        "POST",
+        path,
+        &serde_json::json!({"projectId": 5}),
+    );
 
     // Headers and half the body, then SIGTERM, then the rest.
     let mut stream = TcpStream::connect(&address).unwrap();
@@ -127,12 +126,13 @@ fn settings_come_from_a_config_file() {
         .unwrap();
     let address = line.split("http://").nth(1).unwrap().trim().to_owned();
     let path = "/customers/configured/projects/new";
-    let mut fields = BTreeMap::new();
-    fields.insert("projectId".to_owned(), Value::from(1));
-    fields.insert("apiKey".to_owned(), Value::from(KEY));
-    let signature = agora_v1(SECRET, "POST", path, &fields);
-    fields.insert("signature".to_owned(), Value::from(signature));
-    let body = serde_json::to_vec(&fields).unwrap();
+    let body = signed_body(
+        KEY,
+        SECRET,
+        "POST",
+        path,
+        &serde_json::json!({"projectId": 1}),
+    );
     let mut stream = TcpStream::connect(&address).unwrap();
     write!(
         stream,
