@@ -15,6 +15,7 @@ use crate::auth::TokenManager;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::failover::{CallOptions, ClientStats};
+use crate::runtime::ForkLocal;
 use crate::transport::{HttpResponse, HttpTransport, RequestBudget};
 
 /// An async client for the Agora Link REST API.
@@ -25,9 +26,13 @@ use crate::transport::{HttpResponse, HttpTransport, RequestBudget};
 ///
 /// Every request follows the failover plan of [`crate::failover`]: the clones of a client share
 /// its host health and counters ([`Client::stats`]).
+///
+/// A client survives `fork()`: in the child its first call builds a fresh connection pool and
+/// host table from the same configuration, keeping the cached REST token and the clock offset;
+/// the parent's connections are never touched there (see [`crate::runtime`]).
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    inner: Arc<ForkLocal<Inner>>,
     options: CallOptions,
 }
 
@@ -39,10 +44,30 @@ struct Inner {
     clock: Arc<crate::iot::Clock>,
 }
 
+impl Inner {
+    /// The state of a client inherited across `fork()`, for the child: a new transport (pool,
+    /// host table), the cached token when it can be read without waiting, the same clock.
+    fn remake(inherited: &Inner) -> Option<Inner> {
+        match HttpTransport::new(&inherited.config) {
+            Ok(transport) => Some(Inner {
+                config: inherited.config.clone(),
+                transport,
+                tokens: inherited.tokens.inherit(),
+                configured_grant: inherited.configured_grant.clone(),
+                clock: inherited.clock.clone(),
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "cannot rebuild the client's transport after fork()");
+                None
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.original().config)
             .finish_non_exhaustive()
     }
 }
@@ -53,15 +78,20 @@ impl Client {
         let transport = HttpTransport::new(&config)?;
         let configured_grant = TokenGrant::from(config.grant());
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ForkLocal::new(Inner {
                 config,
                 transport,
                 tokens: TokenManager::default(),
                 configured_grant,
                 clock: Arc::default(),
-            }),
+            })),
             options: CallOptions::default(),
         })
+    }
+
+    /// The client's state for this process (rebuilt once in a forked child).
+    fn live(&self) -> &Inner {
+        self.inner.get(&Inner::remake)
     }
 
     /// A handle to the same client (same pool, token cache and host health) whose calls use
@@ -87,17 +117,17 @@ impl Client {
     /// The client's estimate of the server clock (from the `Date` headers of token and login
     /// answers, and of IoT gateway refusals), used for signing and for IoT expiry checks.
     pub fn clock(&self) -> &Arc<crate::iot::Clock> {
-        &self.inner.clock
+        &self.live().clock
     }
 
     /// The transport, for the IoT credential provider (Cognito).
     pub(crate) fn transport(&self) -> &HttpTransport {
-        &self.inner.transport
+        &self.live().transport
     }
 
     fn observe_date(&self, response: &HttpResponse) {
         if let Some(date) = response.date.as_ref().and_then(|d| d.to_str().ok()) {
-            self.inner.clock.observe_date_header(date);
+            self.live().clock.observe_date_header(date);
         }
     }
 
@@ -109,25 +139,25 @@ impl Client {
     /// Request counters and host health: requests, attempts, retries, failovers, and per host
     /// attempts, failures, skips and cool-down. Shared by every clone.
     pub fn stats(&self) -> ClientStats {
-        self.inner.transport.stats()
+        self.live().transport.stats()
     }
 
     /// The configuration the client was built with.
     pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
+        &self.live().config
     }
 
     /// The full URL of `endpoint` on the primary host.
     pub fn endpoint_url(&self, endpoint: Endpoint) -> &Url {
-        self.inner.transport.primary_url(endpoint)
+        self.live().transport.primary_url(endpoint)
     }
 
     fn deadline(&self) -> Instant {
-        Instant::now()
-            + self
-                .options
-                .deadline
-                .unwrap_or_else(|| self.inner.transport.default_call_deadline())
+        let budget = self
+            .options
+            .deadline
+            .unwrap_or_else(|| self.live().transport.default_call_deadline());
+        crate::wire_time::instant_after_capped(Instant::now(), budget)
     }
 
     /// Performs one token request (`oauth/rest-token`) with `grant` and returns the token.
@@ -141,7 +171,7 @@ impl Client {
         grant: &TokenGrant,
         deadline: Instant,
     ) -> Result<RestToken> {
-        let config = &self.inner.config;
+        let config = &self.live().config;
         let body = serde_json::to_vec(&TokenRequestBody::new(
             grant,
             &config.client_id,
@@ -165,13 +195,14 @@ impl Client {
 
     /// Drops the cached token, so the next call requests a new one with the configured grant.
     pub fn clear_token_cache(&self) {
-        self.inner.tokens.clear();
+        self.live().tokens.clear();
     }
 
     async fn managed_token(&self, deadline: Instant) -> Result<Arc<crate::auth::CachedToken>> {
-        self.inner
+        let inner = self.live();
+        inner
             .tokens
-            .get(&self.inner.configured_grant, |grant| async move {
+            .get(&inner.configured_grant, |grant| async move {
                 self.request_token_until(&grant, deadline).await
             })
             .await
@@ -185,7 +216,7 @@ impl Client {
         trace_id: Option<&str>,
         deadline: Instant,
     ) -> Result<HttpResponse> {
-        self.inner
+        self.live()
             .transport
             .post_json(
                 endpoint,
@@ -254,7 +285,7 @@ impl Client {
                     trace_id = trace_id.as_deref(),
                     "token rejected; renewing it and replaying the call once"
                 );
-                self.inner.tokens.invalidate(token.generation);
+                self.live().tokens.invalidate(token.generation);
                 replayed = true;
                 continue;
             }

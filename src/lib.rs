@@ -41,6 +41,7 @@ pub mod failover;
 pub mod iot;
 pub mod runtime;
 pub mod secret;
+pub mod wire_time;
 mod transport;
 #[cfg(feature = "uniffi")]
 pub mod uniffi_api;

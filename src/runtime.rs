@@ -5,8 +5,39 @@
 //! its I/O on that runtime. A client created elsewhere (no runtime, a current-thread runtime),
 //! or polled by another executor (smol, async-std, `futures::executor`, a foreign event loop),
 //! does its I/O here. The C ABI and the foreign bindings run every call on it.
+//!
+//! # Signals
+//!
+//! The library never raises `SIGPIPE` in its host, whatever the host's disposition for it (most
+//! C firmware leaves the default, which kills the process): every thread of the library runtime
+//! blocks `SIGPIPE` for its whole life, and a blocking call ([`block_on`]) blocks it on the
+//! calling thread for the duration of the call and discards a `SIGPIPE` that the call itself
+//! caused (the approach of PostgreSQL's libpq). A write to a peer that hung up then fails with
+//! `EPIPE`, which the call returns as a network error. The host's signal mask and handlers are
+//! otherwise left alone. Rust programs ignore `SIGPIPE` already (the standard library sets it
+//! to `SIG_IGN` before `main`).
+//!
+//! # fork()
+//!
+//! A process that forks keeps, in the child, a copy of the library's memory but none of its
+//! threads, and shares its epoll instance and sockets with the parent. Touching the inherited
+//! runtime from the child would corrupt the parent's (registering the child's sockets in the
+//! parent's epoll set is what crashed parents). So, with `pthread_atfork` handlers installed when
+//! the runtime first starts:
+//!
+//! * the child never uses, drops or joins the inherited runtime: it is forgotten, and the first
+//!   call in the child starts a fresh runtime (threads, epoll instance, timers) of its own;
+//! * a [`crate::Client`] created before the fork works in the child: on its first call there it
+//!   builds a fresh connection pool and host table from its configuration (the inherited pool's
+//!   connections belong to the parent and are never touched), keeping the cached REST token;
+//! * the parent is unaffected by anything a child does;
+//! * asynchronous calls that were in flight in the parent when it forked do not exist in the
+//!   child: their callbacks run in the parent only. Do not fork from inside a library callback.
+//!
+//! [`fork_generation`] counts the forks this process descends from.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,6 +67,215 @@ fn state() -> std::sync::MutexGuard<'static, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How many `fork()`s separate this process from the one that loaded the library: 0 in the
+/// original process, incremented in each child (by the `pthread_atfork` child handler).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The worker-thread count last configured, for a runtime started again in a forked child.
+static CONFIGURED_WORKERS: AtomicUsize = AtomicUsize::new(DEFAULT_WORKER_THREADS);
+
+/// The number of `fork()`s this process descends from since the library was first used (0 in the
+/// original process). An object created in one generation and used in a later one was inherited
+/// across a fork.
+pub fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Acquire)
+}
+
+/// A value that belongs to the process that made it. In a process forked from that one, [`get`]
+/// gives a replacement made (once per process) from the inherited value by `remake`, and the
+/// inherited value is never dropped there: it may hold locks taken by threads that do not exist
+/// in the child, or handles into the parent's I/O driver.
+///
+/// [`get`]: ForkLocal::get
+pub(crate) struct ForkLocal<T> {
+    generation: u64,
+    value: std::mem::ManuallyDrop<T>,
+    successor: std::sync::OnceLock<Option<Box<ForkLocal<T>>>>,
+}
+
+impl<T> ForkLocal<T> {
+    /// `value`, owned by the current process.
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            generation: fork_generation(),
+            value: std::mem::ManuallyDrop::new(value),
+            successor: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// `true` when the value was made in this process (not inherited across a fork).
+    pub(crate) fn is_current(&self) -> bool {
+        self.generation == fork_generation()
+    }
+
+    /// The value for this process: the original in the process that made it; in a forked child,
+    /// the replacement `remake` builds from the inherited value on first use there (the inherited
+    /// value itself when `remake` gives `None`).
+    pub(crate) fn get(&self, remake: &dyn Fn(&T) -> Option<T>) -> &T {
+        if self.is_current() {
+            return &self.value;
+        }
+        match self
+            .successor
+            .get_or_init(|| remake(&self.value).map(|next| Box::new(ForkLocal::new(next))))
+        {
+            Some(next) => next.get(remake),
+            None => &self.value,
+        }
+    }
+
+    /// The value as made, whatever the process (for data that is safe to read anywhere).
+    pub(crate) fn original(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Drop for ForkLocal<T> {
+    fn drop(&mut self) {
+        if self.is_current() {
+            // SAFETY: dropped once, here; never used afterwards.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.value) }
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for ForkLocal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+#[cfg(unix)]
+mod fork {
+    //! `pthread_atfork` handlers: hold the runtime's state lock across `fork()` (so the child
+    //! never inherits it locked by a thread that does not exist there), and in the child forget
+    //! the inherited runtime.
+    use super::{State, CONFIGURED_WORKERS, FORK_GENERATION};
+    use std::cell::RefCell;
+    use std::sync::atomic::Ordering;
+    use std::sync::{MutexGuard, Once};
+
+    thread_local! {
+        static HELD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
+    }
+
+    extern "C" fn prepare() {
+        let guard = super::state();
+        HELD.with(|held| *held.borrow_mut() = Some(guard));
+    }
+
+    extern "C" fn parent() {
+        HELD.with(|held| drop(held.borrow_mut().take()));
+    }
+
+    extern "C" fn child() {
+        FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+        HELD.with(|held| {
+            if let Some(mut state) = held.borrow_mut().take() {
+                let workers = CONFIGURED_WORKERS.load(Ordering::Relaxed);
+                if let State::Running(_) = &*state {
+                    let inherited =
+                        std::mem::replace(&mut *state, State::NotStarted { worker_threads: workers });
+                    // Its threads do not exist here and its epoll instance is the parent's:
+                    // dropping it would wait for threads that never finish, or touch the
+                    // parent's I/O driver. It is never used again.
+                    std::mem::forget(inherited);
+                }
+            }
+        });
+    }
+
+    /// Installs the handlers once per process (they are inherited by children).
+    pub(super) fn install() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            // SAFETY: the handlers are `extern "C"` functions that live for the whole program.
+            unsafe {
+                libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+            }
+        });
+    }
+}
+
+#[cfg(unix)]
+mod sigpipe {
+    //! `SIGPIPE` stays blocked on library threads and during blocking calls.
+
+    fn sigpipe_set() -> libc::sigset_t {
+        // SAFETY: sigemptyset/sigaddset initialise the set they are given.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            set
+        }
+    }
+
+    fn pending() -> bool {
+        // SAFETY: sigpending fills the set; sigismember reads it.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut set) == 0 && libc::sigismember(&set, libc::SIGPIPE) == 1
+        }
+    }
+
+    /// Blocks `SIGPIPE` on the current thread for good (library threads).
+    pub(crate) fn block_forever() {
+        let set = sigpipe_set();
+        // SAFETY: valid set, no old mask wanted.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+    }
+
+    /// Blocks `SIGPIPE` on this thread until dropped; then discards a `SIGPIPE` raised meanwhile
+    /// and restores the mask.
+    pub(crate) struct Guard {
+        old: libc::sigset_t,
+        restore: bool,
+        was_pending: bool,
+    }
+
+    impl Guard {
+        pub(crate) fn new() -> Self {
+            let set = sigpipe_set();
+            // SAFETY: valid sets.
+            let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+            let ok = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) } == 0;
+            // Already blocked by the host: nothing to undo, and a pending SIGPIPE is the host's.
+            let restore = ok && unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 0;
+            Self {
+                old,
+                restore,
+                was_pending: !restore || pending(),
+            }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if !self.restore {
+                return;
+            }
+            if !self.was_pending && pending() {
+                let set = sigpipe_set();
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: valid set and timeout; consumes the pending SIGPIPE this call caused.
+                unsafe {
+                    libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+                }
+            }
+            // SAFETY: the mask saved by `new`.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
 /// Sets the number of worker threads (at least 1). Only possible before the runtime starts.
 pub fn set_worker_threads(count: usize) -> Result<()> {
     if count == 0 {
@@ -46,6 +286,7 @@ pub fn set_worker_threads(count: usize) -> Result<()> {
     match &mut *state() {
         State::NotStarted { worker_threads } => {
             *worker_threads = count;
+            CONFIGURED_WORKERS.store(count, Ordering::Relaxed);
             Ok(())
         }
         State::Running(_) => Err(Error::InvalidArgument(
@@ -62,9 +303,15 @@ pub fn handle() -> Result<Handle> {
         State::Running(runtime) => Ok(runtime.handle().clone()),
         State::ShutDown => Err(Error::Shutdown),
         State::NotStarted { worker_threads } => {
+            #[cfg(unix)]
+            fork::install();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(*worker_threads)
                 .thread_name(THREAD_NAME)
+                .on_thread_start(|| {
+                    #[cfg(unix)]
+                    sigpipe::block_forever();
+                })
                 .enable_all()
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the library runtime: {e}")))?;
@@ -108,5 +355,8 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     if in_async_context() {
         return Err(Error::WouldDeadlock);
     }
-    handle()?.block_on(future)
+    let handle = handle()?;
+    #[cfg(unix)]
+    let _no_sigpipe = sigpipe::Guard::new();
+    handle.block_on(future)
 }

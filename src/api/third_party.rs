@@ -121,7 +121,7 @@ struct ProofWire {
 impl LoginWire {
     pub(crate) fn into_model(self, received_at: SystemTime) -> LoginResult {
         let gy = self.gy_token;
-        let expiration = Duration::from_secs(gy.expiration);
+        let expiration = crate::wire_time::lifetime_from_secs(gy.expiration);
         LoginResult {
             ls_token: self.ls_token.into_model(received_at),
             gy_token: IotCredentials {
@@ -129,7 +129,7 @@ impl LoginWire {
                 region: gy.region,
                 account: gy.account,
                 expiration,
-                expires_at: received_at + expiration,
+                expires_at: crate::wire_time::system_after(received_at, expiration),
                 granwin_token: gy.granwin_token,
                 pool: gy.pool,
                 proof: AwsProof {

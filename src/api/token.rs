@@ -122,14 +122,14 @@ pub(crate) struct TokenWire {
 impl TokenWire {
     /// The public model, with `expires_at` counted from `received_at`.
     pub(crate) fn into_model(self, received_at: SystemTime) -> RestToken {
-        let expires_in = Duration::from_secs(self.expires_in);
+        let expires_in = crate::wire_time::lifetime_from_secs(self.expires_in);
         RestToken {
             access_token: self.access_token,
             token_type: self.token_type,
             refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
             expires_in,
             scope: self.scope,
-            expires_at: received_at + expires_in,
+            expires_at: crate::wire_time::system_after(received_at, expires_in),
         }
     }
 }

@@ -57,22 +57,15 @@ pub(crate) fn serialize_epoch_ms<S: serde::Serializer>(
     serializer.serialize_i64(epoch_ms(*value))
 }
 
-/// Milliseconds since the Unix epoch (negative before it).
+/// Milliseconds since the Unix epoch (negative before it), saturating.
 pub(crate) fn epoch_ms(value: std::time::SystemTime) -> i64 {
-    match value.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => after.as_millis() as i64,
-        Err(before) => -(before.duration().as_millis() as i64),
-    }
+    crate::wire_time::epoch_ms(value)
 }
 
-/// The instant `ms` milliseconds after the Unix epoch.
+/// The instant `ms` milliseconds after the Unix epoch, clamped as
+/// [`crate::wire_time::epoch_from_ms`] says (the epoch at the earliest, 9999 at the latest).
 pub(crate) fn from_epoch_ms(ms: i64) -> std::time::SystemTime {
-    let offset = std::time::Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        std::time::UNIX_EPOCH + offset
-    } else {
-        std::time::UNIX_EPOCH - offset
-    }
+    crate::wire_time::epoch_from_ms(ms)
 }
 
 struct FlexibleI64;

@@ -104,8 +104,12 @@ impl TokenManager {
                     token,
                     authorization,
                     generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
-                    refresh_at: now + lifetime - refresh_margin(lifetime),
-                    expires_at: now + lifetime,
+                    // `expires_in` is capped at a year when decoded; the sums are checked anyway.
+                    refresh_at: crate::wire_time::instant_after_capped(
+                        now,
+                        lifetime.saturating_sub(refresh_margin(lifetime)),
+                    ),
+                    expires_at: crate::wire_time::instant_after_capped(now, lifetime),
                     invalidated: AtomicBool::new(false),
                 });
                 tracing::debug!(
@@ -131,6 +135,17 @@ impl TokenManager {
     pub fn invalidate(&self, generation: u64) {
         if let Some(token) = self.snapshot().filter(|t| t.generation == generation) {
             token.invalidated.store(true, Ordering::Release);
+        }
+    }
+
+    /// A token manager for a forked child: the cached token when it can be read without waiting
+    /// (a lock held by a parent thread at the fork would never be released here), and fresh locks.
+    pub fn inherit(&self) -> TokenManager {
+        let current = self.current.try_read().ok().and_then(|guard| guard.clone());
+        TokenManager {
+            current: RwLock::new(current),
+            renewal: tokio::sync::Mutex::new(()),
+            generations: AtomicU64::new(self.generations.load(Ordering::Relaxed)),
         }
     }
 

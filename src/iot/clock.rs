@@ -2,7 +2,7 @@
 //! signature more than a few minutes off is refused (HTTP 403 on the WebSocket upgrade).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// A clock offset shared by a client and its credential providers: `now()` is the local clock
 /// corrected by the last offset observed from a server's `Date` header. Thread-safe.
@@ -12,12 +12,7 @@ pub struct Clock {
     observed: AtomicBool,
 }
 
-fn epoch_ms(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => after.as_millis() as i64,
-        Err(before) => -(before.duration().as_millis() as i64),
-    }
-}
+use crate::wire_time::epoch_ms;
 
 impl Clock {
     /// The corrected current time.
@@ -27,12 +22,7 @@ impl Clock {
 
     /// `local` corrected by the offset.
     pub fn correct(&self, local: SystemTime) -> SystemTime {
-        let offset = self.offset_ms.load(Ordering::Relaxed);
-        if offset >= 0 {
-            local + Duration::from_millis(offset as u64)
-        } else {
-            local - Duration::from_millis(offset.unsigned_abs())
-        }
+        crate::wire_time::shift_ms(local, self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// The server's clock minus the local clock, in milliseconds (0 until observed).
@@ -48,9 +38,9 @@ impl Clock {
     /// Records that the server's clock read `server` when the local clock read `local`. A
     /// `Date` header has one-second resolution: offsets under a second are kept as they were.
     pub fn observe(&self, server: SystemTime, local: SystemTime) {
-        let offset = epoch_ms(server) - epoch_ms(local);
+        let offset = epoch_ms(server).saturating_sub(epoch_ms(local));
         let current = self.offset_ms.load(Ordering::Relaxed);
-        if !self.is_synchronized() || (offset - current).abs() >= 1000 {
+        if !self.is_synchronized() || offset.abs_diff(current) >= 1000 {
             self.offset_ms.store(offset, Ordering::Relaxed);
         }
         self.observed.store(true, Ordering::Relaxed);
@@ -61,7 +51,10 @@ impl Clock {
         match httpdate::parse_http_date(value.trim()) {
             Ok(server) => {
                 // The header was written up to a second before it was read: use the middle.
-                self.observe(server + Duration::from_millis(500), SystemTime::now());
+                self.observe(
+                    crate::wire_time::system_after(server, Duration::from_millis(500)),
+                    SystemTime::now(),
+                );
                 true
             }
             Err(_) => false,
@@ -77,6 +70,7 @@ impl Clock {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
     use super::*;
 
     #[test]

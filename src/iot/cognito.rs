@@ -1,7 +1,7 @@
 //! Amazon Cognito `GetCredentialsForIdentity` (an unsigned POST): new temporary AWS credentials
 //! for a developer-authenticated identity, from its OpenID token.
 
-use std::time::{Duration, UNIX_EPOCH};
+
 
 use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
@@ -124,7 +124,10 @@ pub(crate) async fn get_credentials(
         )
     })?;
     let credentials = answer.credentials;
-    if !(credentials.expiration.is_finite() && credentials.expiration > 0.0) {
+    let session_expiration = (credentials.expiration > 0.0)
+        .then(|| crate::wire_time::epoch_from_secs_f64(credentials.expiration))
+        .flatten();
+    let Some(session_expiration) = session_expiration else {
         return Err(crate::api::envelope::decode_error(
             ENDPOINT,
             response.status,
@@ -132,12 +135,12 @@ pub(crate) async fn get_credentials(
             None,
             "Credentials.Expiration is not a positive number".into(),
         ));
-    }
+    };
     Ok(AwsProof {
         access_key_id: credentials.access_key_id,
         secret_key: credentials.secret_key,
         session_token: credentials.session_token,
-        session_expiration: UNIX_EPOCH + Duration::from_secs_f64(credentials.expiration),
+        session_expiration,
     })
 }
 

@@ -73,7 +73,9 @@ struct State {
 struct Inner {
     client: Client,
     state: RwLock<Arc<State>>,
-    refresh: tokio::sync::Mutex<()>,
+    /// One refresh at a time. Per process: a refresh in flight in the parent when it forked
+    /// would hold the inherited lock for ever in the child.
+    refresh: crate::runtime::ForkLocal<tokio::sync::Mutex<()>>,
     /// Bumped by `invalidate`: credentials older than this are refreshed even if valid.
     generation: AtomicU64,
     state_generation: AtomicU64,
@@ -184,7 +186,7 @@ impl IotCredentialProviderBuilder {
             inner: Arc::new(Inner {
                 client: self.client,
                 state: RwLock::new(Arc::new(state)),
-                refresh: tokio::sync::Mutex::new(()),
+                refresh: crate::runtime::ForkLocal::new(tokio::sync::Mutex::new(())),
                 generation: AtomicU64::new(0),
                 state_generation: AtomicU64::new(0),
                 cognito_endpoint,
@@ -345,7 +347,12 @@ impl IotCredentialProvider {
         if self.usable(&state) {
             return Ok(state);
         }
-        let _refreshing = self.inner.refresh.lock().await;
+        let _refreshing = self
+            .inner
+            .refresh
+            .get(&|_| Some(tokio::sync::Mutex::new(())))
+            .lock()
+            .await;
         let state = self.state();
         if self.usable(&state) {
             return Ok(state);

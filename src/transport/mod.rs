@@ -70,6 +70,9 @@ pub(crate) struct HttpTransport {
     /// The runtime that drives this transport's connections: the multi-thread tokio runtime
     /// the client was created in, or else (`None`) the library runtime.
     home: Option<Handle>,
+    /// The fork generation this transport was built in ([`crate::runtime::fork_generation`]):
+    /// its pooled connections belong to that process.
+    generation: u64,
 }
 
 impl HttpTransport {
@@ -104,6 +107,7 @@ impl HttpTransport {
             hosts,
             tls,
             home,
+            generation: crate::runtime::fork_generation(),
         })
     }
 
@@ -154,6 +158,14 @@ impl HttpTransport {
         &self,
         work: impl std::future::Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
+        if self.generation != crate::runtime::fork_generation() {
+            // Never reached through a `Client`, which rebuilds its transport in a forked child.
+            return Err(Error::Config(
+                "this connection pool was inherited across fork() and belongs to the parent \
+                 process"
+                    .into(),
+            ));
+        }
         let home = match &self.home {
             Some(home) => home.clone(),
             None => crate::runtime::handle()?,
@@ -330,7 +342,10 @@ impl HttpTransport {
             if let Some(wait) = retry_after.take() {
                 delay = delay.max(wait);
             }
-            if now + delay >= budget.deadline {
+            // A wait that reaches past the deadline (any `Retry-After`, however large) ends the
+            // call with the answer that asked for it.
+            if crate::wire_time::instant_after(now, delay).map_or(true, |at| at >= budget.deadline)
+            {
                 break;
             }
             if !delay.is_zero() {
