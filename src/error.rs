@@ -38,6 +38,24 @@ pub enum Error {
         attempts: Attempts,
     },
 
+    /// A server failure without an Agora Link answer: HTTP 5xx or 429 whose body is not the API's
+    /// JSON envelope — typically a reverse proxy or load balancer in front of the API (nginx's
+    /// `502 Bad Gateway` or `504 Gateway Time-out` page) whose upstream is down or slow. Kind
+    /// [`ErrorKind::Network`]: a temporary failure of the path to the API, not a malformed answer.
+    #[error("{endpoint}: HTTP {http_status} from the server or a proxy in front of it, without an Agora Link answer; body starts with: {excerpt}{attempts}")]
+    Server {
+        /// The endpoint that was called.
+        endpoint: Endpoint,
+        /// The HTTP status (500-599, or 429).
+        http_status: u16,
+        /// The start of the body, at most 160 characters, with secret values masked.
+        excerpt: String,
+        /// The envelope trace id, for cloud-storage calls.
+        trace_id: Option<String>,
+        /// The hosts tried before this failure, when the call failed over (see [`Error::attempts`]).
+        attempts: Attempts,
+    },
+
     /// The server answered with a well-formed body whose `code` is not 0.
     #[error("{0}")]
     Api(#[from] ApiError),
@@ -83,6 +101,10 @@ pub enum Error {
     },
 }
 
+/// The Amazon Cognito error types that mean the identity's OpenID token will never be accepted
+/// again, so that a new login is needed: a refused token, and an identity Cognito does not know.
+const COGNITO_REFUSALS: &[&str] = &["NotAuthorizedException", "ResourceNotFoundException"];
+
 /// A failure reported by the server: the response envelope's `code` was not 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -118,8 +140,12 @@ impl ApiError {
             Endpoint::RestToken => {
                 (400..500).contains(&self.http_status) || (400..500).contains(&self.code)
             }
-            // Cognito refusing the identity's OpenID token: a new login is needed.
-            Endpoint::CognitoGetCredentials => self.msg.starts_with("NotAuthorizedException"),
+            // Cognito refusing the identity's OpenID token, or not knowing the identity; its
+            // other errors (throttling, internal errors) are temporary.
+            Endpoint::CognitoGetCredentials => {
+                let kind = self.msg.split(':').next().unwrap_or_default();
+                COGNITO_REFUSALS.contains(&kind)
+            }
             _ => false,
         }
     }
@@ -227,6 +253,7 @@ impl Error {
                 TransportErrorKind::Tls => ErrorKind::Tls,
                 _ => ErrorKind::Network,
             },
+            Error::Server { .. } => ErrorKind::Network,
             Error::Api(api) if api.is_unauthorized() || api.is_refused_grant() => ErrorKind::Auth,
             Error::Api(_) => ErrorKind::Api,
             Error::Decode { .. } | Error::BodyTooLarge { .. } => ErrorKind::Decode,
@@ -247,9 +274,9 @@ impl Error {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             Error::Api(api) => Some(api.http_status),
-            Error::Decode { http_status, .. } | Error::BodyTooLarge { http_status, .. } => {
-                Some(*http_status)
-            }
+            Error::Decode { http_status, .. }
+            | Error::Server { http_status, .. }
+            | Error::BodyTooLarge { http_status, .. } => Some(*http_status),
             _ => None,
         }
     }
@@ -260,6 +287,7 @@ impl Error {
             Error::Api(api) => api.trace_id.as_deref(),
             Error::Transport { trace_id, .. }
             | Error::Decode { trace_id, .. }
+            | Error::Server { trace_id, .. }
             | Error::BodyTooLarge { trace_id, .. } => trace_id.as_deref(),
             _ => None,
         }
@@ -270,9 +298,9 @@ impl Error {
     /// (transport, 5xx, 429, malformed). Empty when the first answer was final.
     pub fn attempts(&self) -> &[Attempt] {
         match self {
-            Error::Transport { attempts, .. } | Error::Decode { attempts, .. } => {
-                attempts.as_slice()
-            }
+            Error::Transport { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::Server { attempts, .. } => attempts.as_slice(),
             Error::Api(api) => api.attempts.as_slice(),
             _ => &[],
         }
@@ -281,9 +309,9 @@ impl Error {
     /// Attaches the attempts of a failed-over call.
     pub(crate) fn with_attempts(mut self, trail: Vec<Attempt>) -> Self {
         match &mut self {
-            Error::Transport { attempts, .. } | Error::Decode { attempts, .. } => {
-                attempts.0 = trail
-            }
+            Error::Transport { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::Server { attempts, .. } => attempts.0 = trail,
             Error::Api(api) => api.attempts.0 = trail,
             _ => {}
         }

@@ -99,6 +99,15 @@ pub(crate) fn decode_response<T: DeserializeOwned>(
     body: &[u8],
     trace_id: Option<&str>,
 ) -> Result<T> {
+    if (http_status >= 500 || http_status == 429) && !is_envelope(body) {
+        return Err(Error::Server {
+            endpoint,
+            http_status,
+            excerpt: redacted_excerpt(body, 160),
+            trace_id: trace_id.map(str::to_owned),
+            attempts: Default::default(),
+        });
+    }
     match parse_envelope(endpoint, http_status, body, trace_id)? {
         Outcome::Failure(api) => Err(Error::Api(api)),
         Outcome::Success(data) => {

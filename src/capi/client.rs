@@ -267,7 +267,23 @@ where
         }
     };
     let task = handle.spawn(async move {
-        let outcome = work.await.map_err(FfiError::from);
+        // A panic inside the call reaches the callback as AGORA_LINK_ERROR_PANIC (not as a
+        // cancellation, which is what dropping the completion while unwinding would report).
+        let mut work = std::pin::pin!(work);
+        let caught = std::future::poll_fn(|cx| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                work.as_mut().poll(cx)
+            })) {
+                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                Ok(std::task::Poll::Ready(result)) => std::task::Poll::Ready(Ok(result)),
+                Err(payload) => std::task::Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        let outcome = match caught {
+            Ok(result) => result.map_err(FfiError::from),
+            Err(payload) => Err(FfiError::panic(payload)),
+        };
         completion.complete(outcome);
     });
     if !call_out.is_null() {
@@ -794,4 +810,45 @@ pub unsafe extern "C" fn agora_link_call_cancel(call: *const agora_link_call) ->
 pub unsafe extern "C" fn agora_link_call_free(call: *mut agora_link_call) {
     // SAFETY: forwarded contract.
     unsafe { free_box(call) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static DELIVERED: AtomicI32 = AtomicI32::new(-1);
+
+    unsafe extern "C" fn record(
+        _user_data: *mut c_void,
+        result: agora_link_result,
+        error: *mut agora_link_error,
+    ) {
+        DELIVERED.store(result as i32, Ordering::SeqCst);
+        // SAFETY: the error handed to the callback is owned by it.
+        unsafe { crate::capi::agora_link_error_free(error) };
+    }
+
+    #[test]
+    fn a_panic_in_an_async_call_reaches_the_callback_as_panic_not_cancelled() {
+        let completion = done_completion(record, UserData(ptr::null_mut()));
+        let work = async {
+            tokio::task::yield_now().await;
+            if DELIVERED.load(Ordering::SeqCst) == -1 {
+                panic!("a bug inside the call");
+            }
+            Ok(())
+        };
+        spawn_call(work, completion, ptr::null_mut()).expect("spawned");
+        for _ in 0..500 {
+            if DELIVERED.load(Ordering::SeqCst) != -1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            DELIVERED.load(Ordering::SeqCst),
+            AGORA_LINK_ERROR_PANIC as i32
+        );
+    }
 }

@@ -167,7 +167,7 @@ impl FfiError {
         Self::new(AGORA_LINK_ERROR_CANCELLED, "the call was cancelled")
     }
 
-    fn panic(payload: Box<dyn Any + Send>) -> Self {
+    pub(crate) fn panic(payload: Box<dyn Any + Send>) -> Self {
         let detail = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -47,12 +47,25 @@ struct CredentialsWire {
     expiration: f64,
 }
 
+/// A Cognito error body: `{"__type": "...#NotAuthorizedException", "message": "..."}`. Either
+/// field may be missing or `null`; the type then comes from the `X-Amzn-ErrorType` header.
 #[derive(Deserialize)]
 struct Failure {
     #[serde(rename = "__type", default)]
-    kind: String,
+    kind: Option<String>,
     #[serde(default, alias = "Message")]
-    message: String,
+    message: Option<String>,
+}
+
+/// The error type named by a body's `__type` or an `X-Amzn-ErrorType` header
+/// (`aws.cognito#NotAuthorizedException`, `NotAuthorizedException:http://...`).
+fn error_type(raw: &str) -> Option<String> {
+    let name = raw.split(':').next().unwrap_or_default();
+    let name = name.rsplit('#').next().unwrap_or_default().trim();
+    (!name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+    .then(|| name.to_owned())
 }
 
 /// Calls `GetCredentialsForIdentity` at `endpoint`.
@@ -95,24 +108,7 @@ pub(crate) async fn get_credentials(
         client.clock().observe_date_header(date);
     }
     if response.status != 200 {
-        let failure: Option<Failure> = serde_json::from_slice(&response.body).ok();
-        let (kind, message) = failure
-            .map(|f| (f.kind, f.message))
-            .unwrap_or_else(|| (String::new(), String::new()));
-        let kind = kind.rsplit('#').next().unwrap_or_default().to_owned();
-        return Err(Error::Api(ApiError {
-            endpoint: ENDPOINT,
-            http_status: response.status,
-            code: i64::from(response.status),
-            msg: if kind.is_empty() {
-                message
-            } else {
-                format!("{kind}: {message}")
-            },
-            server_timestamp_ms: None,
-            trace_id: None,
-            attempts: Default::default(),
-        }));
+        return Err(failure(&response));
     }
     let answer: Answer = serde_json::from_slice(&response.body).map_err(|e| {
         crate::api::envelope::decode_error(
@@ -144,7 +140,53 @@ pub(crate) async fn get_credentials(
     })
 }
 
-/// `true` when Cognito refused the identity's token (a new login is needed).
+/// The error of a non-200 answer. Cognito's own errors (a type in the body or in
+/// `X-Amzn-ErrorType`) are [`Error::Api`] with `msg` = `"<Type>: <message>"`; anything else — a
+/// proxy's 404 page, nginx's 429, a 502 — is [`Error::Server`] (a temporary failure) with the
+/// status and the start of the body.
+fn failure(response: &crate::transport::HttpResponse) -> Error {
+    let parsed: Option<Failure> = serde_json::from_slice(&response.body).ok();
+    let (body_type, message) = match parsed {
+        Some(f) => (f.kind, f.message),
+        None => (None, None),
+    };
+    let header_type = response
+        .amzn_error_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(error_type);
+    let kind = body_type.as_deref().and_then(error_type).or(header_type);
+    let Some(kind) = kind else {
+        return Error::Server {
+            endpoint: ENDPOINT,
+            http_status: response.status,
+            excerpt: crate::api::envelope::redacted_excerpt(&response.body, 160),
+            trace_id: None,
+            attempts: Default::default(),
+        };
+    };
+    let message = message.unwrap_or_default();
+    Error::Api(ApiError {
+        endpoint: ENDPOINT,
+        http_status: response.status,
+        code: i64::from(response.status),
+        msg: if message.is_empty() {
+            kind
+        } else {
+            format!("{kind}: {message}")
+        },
+        server_timestamp_ms: None,
+        trace_id: None,
+        attempts: Default::default(),
+    })
+}
+
+/// `true` when Cognito itself refused the identity's token or does not know the identity
+/// (`NotAuthorizedException`, `ResourceNotFoundException`): a new login is needed. Any other
+/// failure (throttling, a proxy's page, a network error) is temporary.
 pub(crate) fn is_refused(error: &Error) -> bool {
-    matches!(error, Error::Api(api) if api.endpoint == ENDPOINT && (400..500).contains(&api.http_status))
+    match error {
+        Error::Api(api) if api.endpoint == ENDPOINT => api.is_refused_grant(),
+        _ => false,
+    }
 }

@@ -68,6 +68,9 @@ struct State {
     credentials: AwsProof,
     source: CredentialSource,
     refresh_at: SystemTime,
+    /// Cognito's refusal of this identity's OpenID token, remembered until new login
+    /// credentials arrive: asking again with the same token would only be refused again.
+    cognito_refusal: Option<crate::error::ApiError>,
 }
 
 struct Inner {
@@ -181,6 +184,7 @@ impl IotCredentialProviderBuilder {
             credentials: gy.proof.clone(),
             source: CredentialSource::Proof,
             refresh_at: jittered_refresh_at(&gy.proof, now),
+            cognito_refusal: None,
         };
         Ok(IotCredentialProvider {
             inner: Arc::new(Inner {
@@ -298,6 +302,7 @@ impl IotCredentialProvider {
             endpoint: gy.endpoint.clone(),
             credentials: gy.proof.clone(),
             source: CredentialSource::Relogin,
+            cognito_refusal: None,
         });
         *self.inner.state.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         self.inner.state_generation.store(
@@ -380,39 +385,61 @@ impl IotCredentialProvider {
         }
     }
 
+    /// Records Cognito's refusal in the current state, unless new credentials replaced it.
+    fn remember_refusal(&self, refused: &State, refusal: &crate::error::ApiError) {
+        let mut current = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        if std::ptr::eq(&**current, refused) {
+            *current = Arc::new(State {
+                cognito_refusal: Some(refusal.clone()),
+                ..refused.clone()
+            });
+        }
+    }
+
     async fn refresh(&self, state: &State) -> Result<State> {
         let endpoint = match &self.inner.cognito_endpoint {
             Some(url) => url.clone(),
             None => parse_cognito_url(&cognito::default_endpoint(&state.region))?,
         };
-        let cognito_error = match cognito::get_credentials(
-            &self.inner.client,
-            &endpoint,
-            &state.region,
-            &state.identity.identity_id,
-            &state.identity.token,
-        )
-        .await
-        {
-            Ok(credentials) => {
-                let now = self.clock().now();
-                return Ok(State {
-                    refresh_at: jittered_refresh_at(&credentials, now),
-                    credentials,
-                    source: CredentialSource::Cognito,
-                    ..state.clone()
-                });
-            }
-            Err(error) => error,
+        let remembered = state.cognito_refusal.is_some();
+        let cognito_error = match &state.cognito_refusal {
+            // Refused before, with this very token: Cognito is not asked again.
+            Some(refusal) => Error::Api(refusal.clone()),
+            None => match cognito::get_credentials(
+                &self.inner.client,
+                &endpoint,
+                &state.region,
+                &state.identity.identity_id,
+                &state.identity.token,
+            )
+            .await
+            {
+                Ok(credentials) => {
+                    let now = self.clock().now();
+                    return Ok(State {
+                        refresh_at: jittered_refresh_at(&credentials, now),
+                        credentials,
+                        source: CredentialSource::Cognito,
+                        cognito_refusal: None,
+                        ..state.clone()
+                    });
+                }
+                Err(error) => error,
+            },
         };
-        self.emit(ProviderEvent::RefreshFailed {
-            source: CredentialSource::Cognito,
-            kind: cognito_error.kind(),
-            message: cognito_error.to_string(),
-        });
         let refused = cognito::is_refused(&cognito_error);
+        if !remembered {
+            self.emit(ProviderEvent::RefreshFailed {
+                source: CredentialSource::Cognito,
+                kind: cognito_error.kind(),
+                message: cognito_error.to_string(),
+            });
+            if let (true, Error::Api(refusal)) = (refused, &cognito_error) {
+                self.remember_refusal(state, refusal);
+            }
+        }
         let Some(relogin) = &self.inner.relogin else {
-            if refused {
+            if refused && !remembered {
                 self.emit(ProviderEvent::LoginRequired);
             }
             return Err(cognito_error);
@@ -432,6 +459,7 @@ impl IotCredentialProvider {
                     endpoint: gy.endpoint,
                     credentials: gy.proof,
                     source: CredentialSource::Relogin,
+                    cognito_refusal: None,
                 })
             }
             Err(error) => {

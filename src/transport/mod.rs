@@ -34,6 +34,8 @@ pub(crate) struct HttpResponse {
     pub date: Option<HeaderValue>,
     /// The hosts the request failed on before this answer (empty when the first one answered).
     pub attempts: Vec<Attempt>,
+    /// `X-Amzn-ErrorType` of an AWS answer (raw requests only).
+    pub amzn_error_type: Option<HeaderValue>,
 }
 
 impl Drop for HttpResponse {
@@ -203,6 +205,7 @@ impl HttpTransport {
                     .map_err(|e| transport_error(endpoint, &e, None))?;
                 let status = response.status().as_u16();
                 let date = response.headers().get(reqwest::header::DATE).cloned();
+                let amzn_error_type = response.headers().get("x-amzn-errortype").cloned();
                 let body = transport
                     .read_body(endpoint, status, response, None)
                     .await?;
@@ -212,6 +215,7 @@ impl HttpTransport {
                     retry_after: None,
                     date,
                     attempts: Vec::new(),
+                    amzn_error_type,
                 })
             };
             let result = tokio::time::timeout(timeout, send)
@@ -543,6 +547,7 @@ impl HttpTransport {
             retry_after,
             date,
             attempts: Vec::new(),
+            amzn_error_type: None,
         })
     }
 
