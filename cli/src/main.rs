@@ -33,6 +33,10 @@ struct GlobalOptions {
     /// AWS region (default: read from the endpoint).
     #[arg(long, global = true, env = "AGORA_LINK_REGION")]
     region: Option<String>,
+    /// Whether `--region` came from the command line rather than `AGORA_LINK_REGION` (set after
+    /// parsing; the REST region variable must not choose an AWS signing region).
+    #[arg(skip)]
+    region_on_command_line: bool,
     /// Base URL replacing scheme and host (the /agoralink/<cn|na>/api path is still appended).
     /// For `iot presign`: the AWS IoT endpoint.
     #[arg(long, global = true, env = "AGORA_LINK_ENDPOINT")]
@@ -124,9 +128,39 @@ enum IotCommand {
     },
 }
 
+/// Any RFC 3339 time: `2026-11-24T08:00:00Z`, `2026-11-24T16:00:00+08:00`, fractions allowed.
 fn parse_rfc3339(value: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(value.trim())
+    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+        .map(std::time::SystemTime::from)
         .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))
+}
+
+/// The AWS region of `iot presign`: `--region` given on the command line (not the REST region
+/// of `AGORA_LINK_REGION`), else the one in the endpoint's name; case-insensitive, and refused
+/// unless it has the form of an AWS region (`cn-north-1`, `us-east-1`, `us-gov-west-1`).
+fn aws_region(from_command_line: Option<&str>, endpoint: &str) -> Result<String, Failure> {
+    let region = match from_command_line {
+        Some(region) => region.trim().to_ascii_lowercase(),
+        None => agora_link::iot::sigv4::region_from_endpoint(&endpoint.to_ascii_lowercase())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--region is required: none can be read from the endpoint {endpoint:?}"
+                ))
+            })?,
+    };
+    let parts: Vec<&str> = region.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts.first().is_some_and(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts.last().is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if well_formed {
+        Ok(region)
+    } else {
+        Err(Failure::usage(format!(
+            "{region:?} is not an AWS region (such as cn-north-1 or us-east-1)"
+        )))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -278,7 +312,16 @@ impl From<Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| {
+            let mut cli = Cli::from_arg_matches(&matches)?;
+            cli.global.region_on_command_line = matches.value_source("region")
+                == Some(clap::parser::ValueSource::CommandLine);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -298,22 +341,28 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            output::print_error(&format!("error: cannot start the async runtime: {error}"));
             return ExitCode::from(exit::INTERNAL);
         }
     };
     let json_output = cli.global.json;
     let show_secrets = cli.global.show_secrets;
     match runtime.block_on(run(cli)) {
-        Ok(value) => {
-            output::print(&value, json_output, show_secrets);
-            ExitCode::SUCCESS
-        }
+        Ok(value) => match output::print(&value, json_output, show_secrets) {
+            Ok(()) => ExitCode::SUCCESS,
+            // The reader went away (`| head`): exit quietly with the status a shell shows for a
+            // program ended by SIGPIPE, which Rust programs ignore.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+            Err(error) => {
+                output::print_error(&format!("error: cannot write the result: {error}"));
+                ExitCode::from(exit::INTERNAL)
+            }
+        },
         Err(failure) => {
             if json_output {
-                eprintln!("{}", json!({"error": failure.body}));
+                output::print_error(&json!({"error": failure.body}).to_string());
             } else {
-                eprintln!("error: {}", failure.message);
+                output::print_error(&format!("error: {}", failure.message));
             }
             ExitCode::from(failure.code)
         }
@@ -436,16 +485,11 @@ fn presign(
         .endpoint
         .as_deref()
         .ok_or_else(|| Failure::usage("--endpoint (the AWS IoT endpoint) is required"))?;
-    let region = match global.region.as_deref() {
-        Some(region) => region.to_owned(),
-        None => agora_link::iot::sigv4::region_from_endpoint(endpoint)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Failure::usage(format!(
-                    "--region is required: none can be read from the endpoint {endpoint:?}"
-                ))
-            })?,
-    };
+    let region_arg = global
+        .region_on_command_line
+        .then_some(global.region.as_deref())
+        .flatten();
+    let region = aws_region(region_arg, endpoint)?;
     let credentials = agora_link::AwsProof {
         access_key_id: access_key_id.to_owned(),
         secret_key: secret_access_key.into(),

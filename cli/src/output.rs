@@ -11,22 +11,30 @@ const INSTANT_KEYS: &[&str] = &[
     "changedTime",
 ];
 
-/// Prints `value` on stdout.
-pub fn print(value: &Value, json: bool, show_secrets: bool) {
+/// Prints `value` on stdout. Fails (instead of panicking, as `println!` does) when stdout is
+/// closed, e.g. by `agora-link ... | head -1`.
+pub fn print(value: &Value, json: bool, show_secrets: bool) -> std::io::Result<()> {
+    use std::io::Write;
     let mut value = value.clone();
     if !show_secrets {
         mask(&mut value);
     }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+    let text = if json {
+        serde_json::to_string_pretty(&value).unwrap_or_default()
     } else {
         let mut lines = Vec::new();
         flatten("", &value, &mut lines);
-        println!("{}", lines.join("\n"));
-    }
+        lines.join("\n")
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()
+}
+
+/// Prints a line on stderr, ignoring a closed stderr (`eprintln!` would panic).
+pub fn print_error(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Replaces the values of [`agora_link::secret::SECRET_FIELDS`] with a masked form (`abcd…(40)` or `***`).

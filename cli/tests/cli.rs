@@ -492,3 +492,87 @@ async fn iot_presign_is_reproducible_and_login_can_add_a_fresh_url() {
     );
     assert!(url.contains(full["gyToken"]["proof"]["accessKeyId"].as_str().unwrap()));
 }
+
+const PRESIGN: &[&str] = &[
+    "--json",
+    "iot",
+    "presign",
+    "--endpoint",
+    "a1b2c3-ats.iot.cn-north-1.amazonaws.com.cn",
+    "--access-key-id",
+    "ASIAEXAMPLEEXAMPLE",
+    "--secret-access-key",
+    "c2VjcmV0/c2VjcmV0+c2VjcmV0",
+    "--time",
+    "2026-11-24T08:00:00Z",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_presign_takes_its_aws_region_from_the_flag_or_the_endpoint_only() {
+    let reference = stdout_json(&run(PRESIGN, &[]).await);
+    // The REST region variable, as the README suggests exporting it, does not leak into SigV4.
+    for rest_region in ["cn", "na", "CN"] {
+        let output = run(PRESIGN, &[("AGORA_LINK_REGION", rest_region)]).await;
+        assert_eq!(stdout_json(&output), reference, "AGORA_LINK_REGION={rest_region}");
+    }
+    // The endpoint is read case-insensitively; --region wins, case-insensitively too.
+    let mut upper = PRESIGN.to_vec();
+    upper[4] = "A1B2C3-ATS.IOT.CN-NORTH-1.AMAZONAWS.COM.CN";
+    assert_eq!(stdout_json(&run(&upper, &[]).await)["region"], "cn-north-1");
+    let mut flagged = PRESIGN.to_vec();
+    flagged.extend(["--region", "US-EAST-1"]);
+    assert_eq!(stdout_json(&run(&flagged, &[]).await)["region"], "us-east-1");
+    // A value that is not an AWS region is refused, naming it.
+    for bad in ["cn", "na", "north-america", "us-east-", "1-east-2", "us_east_1", "eu-west-x"] {
+        let mut refused = PRESIGN.to_vec();
+        refused.extend(["--region", bad]);
+        let output = run(&refused, &[]).await;
+        assert_eq!(output.status.code(), Some(2), "--region {bad}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("AWS region"), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_presign_time_accepts_any_rfc_3339_time() {
+    let reference = stdout_json(&run(PRESIGN, &[]).await);
+    for same_instant in [
+        "2026-11-24T16:00:00+08:00",
+        "2026-11-24T03:00:00-05:00",
+        "2026-11-24t08:00:00z",
+        "2026-11-24T08:00:00.000Z",
+        "2026-11-24T08:00:00+00:00",
+    ] {
+        let mut args = PRESIGN.to_vec();
+        *args.last_mut().unwrap() = same_instant;
+        assert_eq!(stdout_json(&run(&args, &[]).await), reference, "{same_instant}");
+    }
+    for bad in ["2026-11-24", "2026-11-24T08:00:00", "2026-13-01T00:00:00Z", "now"] {
+        let mut args = PRESIGN.to_vec();
+        *args.last_mut().unwrap() = bad;
+        assert_eq!(run(&args, &[]).await.status.code(), Some(2), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_the_cli_quietly_without_a_panic() {
+    use std::process::{Command, Stdio};
+    for _ in 0..5 {
+        let output = tokio::task::spawn_blocking(|| {
+            let mut child = Command::new(BIN)
+                .args(PRESIGN)
+                .env_clear()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The reader goes away before the CLI writes (as `| head -0` does).
+            drop(child.stdout.take());
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(output.status.code(), Some(141), "{stderr}");
+    }
+}

@@ -839,7 +839,7 @@ mod tests {
             }
             Ok(())
         };
-        spawn_call(work, completion, ptr::null_mut()).expect("spawned");
+        assert!(spawn_call(work, completion, ptr::null_mut()).is_ok(), "spawned");
         for _ in 0..500 {
             if DELIVERED.load(Ordering::SeqCst) != -1 {
                 break;
