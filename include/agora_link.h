@@ -8,6 +8,15 @@
  * Strings in results are borrowed from the result; `char *` strings are the caller's and are
  * freed with agora_link_string_free. Functions never unwind; NULL and invalid UTF-8 give error
  * codes. Link with -lagora_link (see agora-link.pc).
+ *
+ * Signals: the library never raises SIGPIPE in the host, whatever its disposition: its threads
+ * block SIGPIPE, and a blocking call blocks it on the calling thread for the call's duration
+ * and discards a SIGPIPE the call caused. A peer that hangs up gives AGORA_LINK_ERROR_NETWORK.
+ *
+ * fork(): the parent is never affected by what a child does. In the child, the library starts
+ * a fresh runtime on first use; clients (and IoT providers) created before the fork keep
+ * working there on fresh connections, with their cached REST token. Asynchronous calls in
+ * flight at the fork complete in the parent only. Do not fork from inside a library callback.
  */
 
 #ifndef AGORA_LINK_H

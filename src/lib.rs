@@ -41,10 +41,10 @@ pub mod failover;
 pub mod iot;
 pub mod runtime;
 pub mod secret;
-pub mod wire_time;
 mod transport;
 #[cfg(feature = "uniffi")]
 pub mod uniffi_api;
+pub mod wire_time;
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();

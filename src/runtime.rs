@@ -174,8 +174,12 @@ mod fork {
             if let Some(mut state) = held.borrow_mut().take() {
                 let workers = CONFIGURED_WORKERS.load(Ordering::Relaxed);
                 if let State::Running(_) = &*state {
-                    let inherited =
-                        std::mem::replace(&mut *state, State::NotStarted { worker_threads: workers });
+                    let inherited = std::mem::replace(
+                        &mut *state,
+                        State::NotStarted {
+                            worker_threads: workers,
+                        },
+                    );
                     // Its threads do not exist here and its epoll instance is the parent's:
                     // dropping it would wait for threads that never finish, or touch the
                     // parent's I/O driver. It is never used again.

@@ -116,12 +116,18 @@ mod tests {
         assert_eq!(epoch_from_ms(-1), UNIX_EPOCH);
         let last = UNIX_EPOCH + Duration::from_secs(MAX_EPOCH_SECONDS);
         assert_eq!(epoch_from_ms(i64::MAX), last);
-        assert_eq!(epoch_from_ms(1_700_000_000_123), UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        assert_eq!(
+            epoch_from_ms(1_700_000_000_123),
+            UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)
+        );
         assert_eq!(epoch_from_secs_f64(1e300), Some(last));
         assert_eq!(epoch_from_secs_f64(f64::INFINITY), Some(last));
         assert_eq!(epoch_from_secs_f64(f64::NEG_INFINITY), Some(UNIX_EPOCH));
         assert_eq!(epoch_from_secs_f64(f64::NAN), None);
-        assert_eq!(epoch_from_secs_f64(1.5), Some(UNIX_EPOCH + Duration::from_millis(1500)));
+        assert_eq!(
+            epoch_from_secs_f64(1.5),
+            Some(UNIX_EPOCH + Duration::from_millis(1500))
+        );
     }
 
     #[test]
@@ -129,7 +135,11 @@ mod tests {
         assert_eq!(epoch_ms(UNIX_EPOCH), 0);
         assert_eq!(epoch_ms(UNIX_EPOCH - Duration::from_millis(5)), -5);
         let now = SystemTime::now();
-        assert_eq!(shift_ms(now, i64::MAX), now.checked_add(Duration::from_millis(i64::MAX as u64)).unwrap_or(now));
+        assert_eq!(
+            shift_ms(now, i64::MAX),
+            now.checked_add(Duration::from_millis(i64::MAX as u64))
+                .unwrap_or(now)
+        );
         let _ = shift_ms(now, i64::MIN);
         assert_eq!(shift_ms(now, 1000), now + Duration::from_secs(1));
         assert_eq!(system_after(now, Duration::MAX), now);

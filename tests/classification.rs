@@ -42,8 +42,14 @@ async fn a_proxy_error_page_is_a_server_failure_with_status_and_excerpt() {
             "{status}: {error:?}"
         );
         let text = error.to_string();
-        assert!(text.contains(&format!("HTTP {status}")) && text.contains("proxy"), "{text}");
-        assert!(!error.attempts().is_empty(), "the hosts tried are listed: {text}");
+        assert!(
+            text.contains(&format!("HTTP {status}")) && text.contains("proxy"),
+            "{text}"
+        );
+        assert!(
+            !error.attempts().is_empty(),
+            "the hosts tried are listed: {text}"
+        );
     }
     // The server's own JSON refusal with a 5xx status stays an API error.
     sandbox.clear_faults();
@@ -178,7 +184,10 @@ async fn only_cognitos_own_refusals_ask_for_a_new_login() {
         let what = format!("{} {}", case.status, case.body);
         assert_eq!(error.kind(), case.kind, "{what}: {error}");
         assert!(error.to_string().contains(case.says), "{what}: {error}");
-        let login_required = events.lock().unwrap().contains(&ProviderEvent::LoginRequired);
+        let login_required = events
+            .lock()
+            .unwrap()
+            .contains(&ProviderEvent::LoginRequired);
         assert_eq!(login_required, case.refusal, "{what}: {error}");
         // Asked again: a refusal is remembered (Cognito is not asked with the same token), a
         // temporary failure is retried.
@@ -187,7 +196,10 @@ async fn only_cognitos_own_refusals_ask_for_a_new_login() {
         }
         let asked = sandbox.stats().faults_injected - before;
         if case.refusal {
-            assert_eq!(asked, 1, "{what}: Cognito asked {asked} times with a refused token");
+            assert_eq!(
+                asked, 1,
+                "{what}: Cognito asked {asked} times with a refused token"
+            );
         } else {
             assert_eq!(asked, 5, "{what}");
         }

@@ -81,7 +81,8 @@ async fn any_retry_after_ends_or_waits_within_the_deadline() {
                 FaultAction::respond(status, r#"{"code":429,"msg":"slow down"}"#)
                     .with_header("Retry-After", value),
             ));
-            let client = common::build(common::config_for(&sandbox).call_deadline(Duration::from_secs(4)));
+            let client =
+                common::build(common::config_for(&sandbox).call_deadline(Duration::from_secs(4)));
             let started = Instant::now();
             let error = call_bounded(value, client.list_packages())
                 .await
@@ -108,11 +109,19 @@ async fn any_token_lifetime_is_capped_or_refused() {
     for raw in EXTREME_INTEGERS {
         sandbox.clear_faults();
         let body = with_raw(fixture("rest-token.json"), "/data/expires_in", raw);
-        sandbox.inject(Fault::new("/oauth/rest-token", FaultAction::respond(200, body), 1));
+        sandbox.inject(Fault::new(
+            "/oauth/rest-token",
+            FaultAction::respond(200, body),
+            1,
+        ));
         client.clear_token_cache();
         match call_bounded(raw, client.access_token()).await {
             Ok(token) => {
-                assert!(token.expires_in <= MAX_LIFETIME, "{raw}: {:?}", token.expires_in);
+                assert!(
+                    token.expires_in <= MAX_LIFETIME,
+                    "{raw}: {:?}",
+                    token.expires_in
+                );
                 assert!(token.expires_at <= year_from_now(), "{raw}");
                 // The cached token is usable: the next call authenticates with it.
                 let _ = call_bounded(raw, client.list_packages()).await;
@@ -138,8 +147,11 @@ async fn any_login_lifetime_or_session_expiration_is_clamped_or_refused() {
             let body = with_raw(fixture("login-200.json"), pointer, raw);
             sandbox.inject(Fault::new("/login", FaultAction::respond(200, body), 1));
             let what = format!("{pointer} = {raw}");
-            match call_bounded(&what, client.login_account("hostile", "numbers", &account.token))
-                .await
+            match call_bounded(
+                &what,
+                client.login_account("hostile", "numbers", &account.token),
+            )
+            .await
             {
                 Ok(login) => {
                     assert!(login.ls_token.expires_in <= MAX_LIFETIME, "{what}");
@@ -180,9 +192,12 @@ async fn any_date_header_moves_the_clock_without_panicking() {
             FaultAction::respond(200, login_body.clone()).with_header("Date", date),
             1,
         ));
-        let login = call_bounded(date, client.login_account("hostile", "dates", &account.token))
-            .await
-            .unwrap_or_else(|e| panic!("{date}: {e}"));
+        let login = call_bounded(
+            date,
+            client.login_account("hostile", "dates", &account.token),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{date}: {e}"));
         let _ = client.clock().now();
         if let Ok(provider) = IotCredentialProvider::builder(&client, &login)
             .cognito_endpoint(sandbox.base_url())
@@ -225,10 +240,8 @@ async fn any_cognito_expiration_is_clamped_or_refused() {
         sandbox.clear_faults();
         sandbox.inject(Fault::always(
             "/",
-            FaultAction::respond(200, cognito_answer(raw)).with_header(
-                "Content-Type",
-                "application/x-amz-json-1.1",
-            ),
+            FaultAction::respond(200, cognito_answer(raw))
+                .with_header("Content-Type", "application/x-amz-json-1.1"),
         ));
         let provider = IotCredentialProvider::builder(&client, &login)
             .cognito_endpoint(sandbox.base_url())
@@ -246,7 +259,10 @@ async fn any_cognito_expiration_is_clamped_or_refused() {
                 let _ = call_bounded(raw, provider.mqtt_url()).await;
             }
             Err(error) => assert!(
-                matches!(error.kind(), ErrorKind::Decode | ErrorKind::Auth | ErrorKind::Api),
+                matches!(
+                    error.kind(),
+                    ErrorKind::Decode | ErrorKind::Auth | ErrorKind::Api
+                ),
                 "{raw}: {error}"
             ),
         }

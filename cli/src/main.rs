@@ -151,9 +151,15 @@ fn aws_region(from_command_line: Option<&str>, endpoint: &str) -> Result<String,
     };
     let parts: Vec<&str> = region.split('-').collect();
     let well_formed = parts.len() >= 3
-        && parts.first().is_some_and(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts.last().is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        && parts
+            .first()
+            .is_some_and(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if well_formed {
         Ok(region)
     } else {
@@ -313,14 +319,12 @@ impl From<Error> for Failure {
 
 fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    let parsed = Cli::command()
-        .try_get_matches()
-        .and_then(|matches| {
-            let mut cli = Cli::from_arg_matches(&matches)?;
-            cli.global.region_on_command_line = matches.value_source("region")
-                == Some(clap::parser::ValueSource::CommandLine);
-            Ok(cli)
-        });
+    let parsed = Cli::command().try_get_matches().and_then(|matches| {
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.global.region_on_command_line =
+            matches.value_source("region") == Some(clap::parser::ValueSource::CommandLine);
+        Ok(cli)
+    });
     let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {

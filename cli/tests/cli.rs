@@ -513,7 +513,11 @@ async fn iot_presign_takes_its_aws_region_from_the_flag_or_the_endpoint_only() {
     // The REST region variable, as the README suggests exporting it, does not leak into SigV4.
     for rest_region in ["cn", "na", "CN"] {
         let output = run(PRESIGN, &[("AGORA_LINK_REGION", rest_region)]).await;
-        assert_eq!(stdout_json(&output), reference, "AGORA_LINK_REGION={rest_region}");
+        assert_eq!(
+            stdout_json(&output),
+            reference,
+            "AGORA_LINK_REGION={rest_region}"
+        );
     }
     // The endpoint is read case-insensitively; --region wins, case-insensitively too.
     let mut upper = PRESIGN.to_vec();
@@ -521,14 +525,28 @@ async fn iot_presign_takes_its_aws_region_from_the_flag_or_the_endpoint_only() {
     assert_eq!(stdout_json(&run(&upper, &[]).await)["region"], "cn-north-1");
     let mut flagged = PRESIGN.to_vec();
     flagged.extend(["--region", "US-EAST-1"]);
-    assert_eq!(stdout_json(&run(&flagged, &[]).await)["region"], "us-east-1");
+    assert_eq!(
+        stdout_json(&run(&flagged, &[]).await)["region"],
+        "us-east-1"
+    );
     // A value that is not an AWS region is refused, naming it.
-    for bad in ["cn", "na", "north-america", "us-east-", "1-east-2", "us_east_1", "eu-west-x"] {
+    for bad in [
+        "cn",
+        "na",
+        "north-america",
+        "us-east-",
+        "1-east-2",
+        "us_east_1",
+        "eu-west-x",
+    ] {
         let mut refused = PRESIGN.to_vec();
         refused.extend(["--region", bad]);
         let output = run(&refused, &[]).await;
         assert_eq!(output.status.code(), Some(2), "--region {bad}");
-        assert!(String::from_utf8_lossy(&output.stderr).contains("AWS region"), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("AWS region"),
+            "{bad}"
+        );
     }
 }
 
@@ -544,9 +562,18 @@ async fn iot_presign_time_accepts_any_rfc_3339_time() {
     ] {
         let mut args = PRESIGN.to_vec();
         *args.last_mut().unwrap() = same_instant;
-        assert_eq!(stdout_json(&run(&args, &[]).await), reference, "{same_instant}");
+        assert_eq!(
+            stdout_json(&run(&args, &[]).await),
+            reference,
+            "{same_instant}"
+        );
     }
-    for bad in ["2026-11-24", "2026-11-24T08:00:00", "2026-13-01T00:00:00Z", "now"] {
+    for bad in [
+        "2026-11-24",
+        "2026-11-24T08:00:00",
+        "2026-13-01T00:00:00Z",
+        "now",
+    ] {
         let mut args = PRESIGN.to_vec();
         *args.last_mut().unwrap() = bad;
         assert_eq!(run(&args, &[]).await.status.code(), Some(2), "{bad}");

@@ -271,9 +271,8 @@ where
         // cancellation, which is what dropping the completion while unwinding would report).
         let mut work = std::pin::pin!(work);
         let caught = std::future::poll_fn(|cx| {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                work.as_mut().poll(cx)
-            })) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.as_mut().poll(cx)))
+            {
                 Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
                 Ok(std::task::Poll::Ready(result)) => std::task::Poll::Ready(Ok(result)),
                 Err(payload) => std::task::Poll::Ready(Err(payload)),
@@ -839,7 +838,10 @@ mod tests {
             }
             Ok(())
         };
-        assert!(spawn_call(work, completion, ptr::null_mut()).is_ok(), "spawned");
+        assert!(
+            spawn_call(work, completion, ptr::null_mut()).is_ok(),
+            "spawned"
+        );
         for _ in 0..500 {
             if DELIVERED.load(Ordering::SeqCst) != -1 {
                 break;

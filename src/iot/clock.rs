@@ -70,8 +70,8 @@ impl Clock {
 
 #[cfg(test)]
 mod tests {
-    use std::time::UNIX_EPOCH;
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn offsets_follow_the_server_and_ignore_sub_second_noise() {

@@ -1,8 +1,6 @@
 //! Amazon Cognito `GetCredentialsForIdentity` (an unsigned POST): new temporary AWS credentials
 //! for a developer-authenticated identity, from its OpenID token.
 
-
-
 use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Url;
@@ -64,7 +62,9 @@ fn error_type(raw: &str) -> Option<String> {
     let name = name.rsplit('#').next().unwrap_or_default().trim();
     (!name.is_empty()
         && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'))
     .then(|| name.to_owned())
 }
 

@@ -9,6 +9,12 @@ switching follows the spec (``config.set_failover(default_failover_settings())``
 login.gy_token, ...)`` keeps IoT credentials fresh and presigns MQTT-over-WebSocket URLs;
 ``presign_mqtt_url(...)`` presigns one from raw credentials. Secrets are :class:`Secret` objects whose
 ``str``/``repr`` is ``***``; ``secret.reveal()`` gives the value.
+
+Processes: the SDK survives ``os.fork()``. gunicorn ``--preload``, Celery's prefork pool and
+``multiprocessing`` with the ``fork`` start method may share a module-level client: in each
+child, the client's first call builds fresh connections (the parent's are never touched, and
+the parent is never affected by what a child does) and keeps the cached REST token. Calls in
+flight in the parent when it forks complete in the parent only. The SDK never raises SIGPIPE.
 """
 
 from __future__ import annotations
