@@ -12,7 +12,7 @@ use agora_link_sandbox::{
 use common::{client_for, config_for, sandbox};
 
 #[tokio::test]
-async fn a_non_json_body_is_a_decode_error_with_status_and_excerpt() {
+async fn a_proxy_error_page_is_a_server_error_with_status_and_excerpt() {
     let sandbox = sandbox().await;
     let client = client_for(&sandbox);
     sandbox.inject(Fault::new(
@@ -33,8 +33,9 @@ async fn a_non_json_body_is_a_decode_error_with_status_and_excerpt() {
         [agora_link::FailureClass::ServerError(502); 2],
         "{err}"
     );
+    // A proxy's error page is a server failure (network kind), not a decode error.
     match &err {
-        Error::Decode {
+        Error::Server {
             http_status,
             excerpt,
             trace_id,
@@ -44,9 +45,9 @@ async fn a_non_json_body_is_a_decode_error_with_status_and_excerpt() {
             assert!(excerpt.contains("Bad Gateway"), "{excerpt}");
             assert!(trace_id.is_some());
         }
-        other => panic!("expected a decode error, got {other:?}"),
+        other => panic!("expected a server error, got {other:?}"),
     }
-    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.kind(), ErrorKind::Network);
 }
 
 #[tokio::test]
