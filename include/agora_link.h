@@ -1040,6 +1040,20 @@ enum agora_link_result agora_link_config_set_request_timeout_ms(struct agora_lin
                                                                 struct agora_link_error **error_out);
 
 /**
+ * Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
+ * 0 keeps none). Keep it below the idle timeout of the servers and load balancers on the way to
+ * the API. Whatever it is, `open`, `register` and `removeAccount` never reuse a pooled
+ * connection, and an idempotent call whose pooled connection turns out to be closed is retried
+ * at once on a fresh one.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_pool_idle_timeout_ms(struct agora_link_config *config,
+                                                                  uint32_t timeout_ms,
+                                                                  struct agora_link_error **error_out);
+
+/**
  * Adds trusted root certificates from a PEM buffer of `pem_len` bytes (copied; validated by
  * `agora_link_client_new`).
  *

@@ -25,11 +25,13 @@
 mod broker;
 mod faults;
 mod iot;
+mod nginx;
 mod server;
 mod state;
 
 pub use broker::Mosquitto;
 pub use faults::{Fault, FaultAction};
+pub use nginx::Nginx;
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
 pub use state::{Lifetimes, Order, SandboxClient, Stats};
 

@@ -147,6 +147,7 @@ impl SandboxBuilder {
                 self.iot_region.clone(),
             )),
             faults: Mutex::new(FaultPlan::default()),
+            close_reused: std::sync::atomic::AtomicBool::new(false),
         });
         let mut gateway_task = None;
         let mut gateway_address = None;
@@ -326,6 +327,16 @@ impl Sandbox {
         self.shared.plan().clear();
     }
 
+    /// While on, a request that arrives on a connection that already carried one is not
+    /// handled: the connection is closed without an answer. This is what a client sees when it
+    /// reuses a pooled connection just as the server closes it for being idle (a keep-alive
+    /// timeout), made deterministic. Counted in [`Stats::reused_connections_closed`].
+    pub fn set_close_reused_connections(&self, enabled: bool) {
+        self.shared
+            .close_reused
+            .store(enabled, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Forgets every issued access token: the next call with one gets HTTP 401.
     pub fn revoke_access_tokens(&self) {
         self.shared.db().revoke_access_tokens();
@@ -465,6 +476,8 @@ impl Drop for Sandbox {
 pub(crate) struct Shared {
     db: Mutex<Db>,
     faults: Mutex<FaultPlan>,
+    /// Close a kept-alive connection, unanswered, when a second request arrives on it.
+    close_reused: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -531,9 +544,17 @@ async fn accept_loop(listener: TcpListener, serve: ServeContext, host: Option<Ar
         let router = serve.router.clone();
         let host = host.clone();
         connections.spawn(async move {
+            let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    handle(shared.clone(), router.clone(), host.clone(), request)
+                    let reused = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0;
+                    handle(
+                        shared.clone(),
+                        router.clone(),
+                        host.clone(),
+                        request,
+                        reused,
+                    )
                 });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let result = match acceptor {
@@ -574,9 +595,19 @@ async fn handle(
     router: Router,
     host: Option<Arc<str>>,
     request: Request<hyper::body::Incoming>,
+    reused: bool,
 ) -> Result<Response<Body>, DroppedByFault> {
     let path = request.uri().path().to_owned();
     let admin = path.starts_with("/_sandbox/");
+    if !admin
+        && reused
+        && shared
+            .close_reused
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        shared.db().stats.reused_connections_closed += 1;
+        return Err(DroppedByFault);
+    }
     if !admin {
         shared.db().count_request(&path, host.as_deref());
         let fault = shared.plan().take(&path, host.as_deref());

@@ -93,6 +93,9 @@ pub struct Stats {
     pub unauthorized_responses: u64,
     /// Faults injected.
     pub faults_injected: u64,
+    /// Requests on a reused connection closed unanswered
+    /// ([`crate::Sandbox::set_close_reused_connections`]); not counted anywhere else.
+    pub reused_connections_closed: u64,
     /// Orders opened.
     pub orders_opened: u64,
     /// Trace ids of the cloud-storage requests, in arrival order (the last 10,000).

@@ -229,6 +229,28 @@ pub unsafe extern "C" fn agora_link_config_set_request_timeout_ms(
     }
 }
 
+/// Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
+/// 0 keeps none). Keep it below the idle timeout of the servers and load balancers on the way to
+/// the API. Whatever it is, `open`, `register` and `removeAccount` never reuse a pooled
+/// connection, and an idempotent call whose pooled connection turns out to be closed is retried
+/// at once on a fresh one.
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_pool_idle_timeout_ms(
+    config: *mut agora_link_config,
+    timeout_ms: u32,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            Ok(b.pool_idle_timeout(std::time::Duration::from_millis(u64::from(timeout_ms))))
+        })
+    }
+}
+
 /// Adds trusted root certificates from a PEM buffer of `pem_len` bytes (copied; validated by
 /// `agora_link_client_new`).
 ///

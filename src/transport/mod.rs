@@ -63,7 +63,12 @@ pub(crate) struct RequestBudget {
 /// [`crate::failover`]. Cheap to share: everything is behind `Arc`s.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpTransport {
+    /// Pooled connections, kept idle for the configured `pool_idle_timeout`.
     http: reqwest::Client,
+    /// Never-reused connections: for calls that must not be resent (a purchase), whose request
+    /// could otherwise race a server closing an idle pooled connection, and for the one
+    /// immediate retry after a pooled connection turned out to be closed.
+    fresh: reqwest::Client,
     max_response_bytes: usize,
     request_timeout: Duration,
     hosts: Arc<HostTable>,
@@ -86,16 +91,21 @@ impl HttpTransport {
             config.resolve_overrides_only,
         ));
         let tls = Arc::new(tls);
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls((*tls).clone())
-            .connect_timeout(config.connect_timeout)
-            .user_agent(config.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(256)
-            .dns_resolver(Arc::new(resolver::SharedResolver(resolver.clone())))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let builder = |max_idle: usize| {
+            reqwest::Client::builder()
+                .use_preconfigured_tls((*tls).clone())
+                .connect_timeout(config.connect_timeout)
+                .user_agent(config.user_agent.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(max_idle)
+                .pool_idle_timeout(config.pool_idle_timeout)
+                .dns_resolver(Arc::new(resolver::SharedResolver(resolver.clone())))
+                .build()
+                .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+        };
+        let http = builder(256)?;
+        let fresh = builder(0)?;
         let hosts = Arc::new(HostTable::new(config, resolver)?);
         // A current-thread runtime only runs while someone blocks on it: connections driven by
         // it would stall when used from elsewhere. Only a multi-thread runtime can be home.
@@ -104,6 +114,7 @@ impl HttpTransport {
             .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
         Ok(Self {
             http,
+            fresh,
             max_response_bytes: config.max_response_bytes,
             request_timeout: config.request_timeout,
             hosts,
@@ -274,6 +285,7 @@ impl HttpTransport {
         let mut delays_taken = 0usize;
         let mut retry_after: Option<Duration> = None;
         let mut rate_limit_repeats = 0u32;
+        let mut stale_retried = false;
         let mut last: Option<Result<HttpResponse>> = None;
 
         loop {
@@ -386,7 +398,11 @@ impl HttpTransport {
             entry.health.attempts.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let remaining = budget.deadline.saturating_duration_since(started);
-            let result = self
+            // A call that must not be resent never reuses a pooled connection: the server may
+            // be closing it as idle just as the request goes out, and then nobody can tell
+            // whether it read the request.
+            let pooled = endpoint.is_idempotent();
+            let (mut result, stale) = self
                 .attempt(
                     endpoint,
                     table.url(host, endpoint),
@@ -394,8 +410,34 @@ impl HttpTransport {
                     bearer.clone(),
                     trace_id,
                     remaining,
+                    pooled,
                 )
                 .await;
+            if stale && !stale_retried {
+                // A pooled connection the server had already closed (its idle timeout, a load
+                // balancer's): not a host failure. Asked again at once on a fresh connection.
+                stale_retried = true;
+                counters.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    endpoint = endpoint.name(),
+                    host = entry.name.as_str(),
+                    trace_id,
+                    "pooled connection closed by the server; retrying on a fresh connection"
+                );
+                let remaining = budget.deadline.saturating_duration_since(Instant::now());
+                result = self
+                    .attempt(
+                        endpoint,
+                        table.url(host, endpoint),
+                        body,
+                        bearer.clone(),
+                        trace_id,
+                        remaining,
+                        false,
+                    )
+                    .await
+                    .0;
+            }
             let class = match &result {
                 Ok(response) => match response_failure(response) {
                     None => {
@@ -467,7 +509,10 @@ impl HttpTransport {
         }
     }
 
-    /// One exchange with one host, within the request timeout and what is left of the deadline.
+    /// One exchange with one host, within the request timeout and what is left of the deadline,
+    /// on a pooled connection or a fresh one. The flag is `true` when a pooled connection failed
+    /// before any byte of an answer, as one the server had closed does (see [`stale_connection`]).
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         endpoint: Endpoint,
@@ -476,7 +521,8 @@ impl HttpTransport {
         bearer: Option<HeaderValue>,
         trace_id: Option<&str>,
         remaining: Duration,
-    ) -> Result<HttpResponse> {
+        pooled: bool,
+    ) -> (Result<HttpResponse>, bool) {
         let (limit, what) = if remaining < self.request_timeout {
             (remaining, "the call deadline")
         } else {
@@ -484,11 +530,18 @@ impl HttpTransport {
         };
         tokio::time::timeout(
             limit,
-            self.exchange(endpoint, url.clone(), body.clone(), bearer, trace_id),
+            self.exchange(
+                endpoint,
+                url.clone(),
+                body.clone(),
+                bearer,
+                trace_id,
+                pooled,
+            ),
         )
         .await
         .unwrap_or_else(|_| {
-            Err(Error::Transport {
+            let error = Error::Transport {
                 endpoint,
                 kind: TransportErrorKind::Timeout,
                 message: format!(
@@ -497,7 +550,8 @@ impl HttpTransport {
                 ),
                 trace_id: trace_id.map(str::to_owned),
                 attempts: Default::default(),
-            })
+            };
+            (Err(error), false)
         })
     }
 
@@ -508,20 +562,41 @@ impl HttpTransport {
         body: Bytes,
         bearer: Option<HeaderValue>,
         trace_id: Option<&str>,
-    ) -> Result<HttpResponse> {
+        pooled: bool,
+    ) -> (Result<HttpResponse>, bool) {
+        match self
+            .exchange_on(endpoint, url, body, bearer, trace_id, pooled)
+            .await
+        {
+            Ok(response) => (Ok(response), false),
+            Err((error, stale)) => (Err(error), pooled && stale),
+        }
+    }
+
+    async fn exchange_on(
+        &self,
+        endpoint: Endpoint,
+        url: Url,
+        body: Bytes,
+        bearer: Option<HeaderValue>,
+        trace_id: Option<&str>,
+        pooled: bool,
+    ) -> std::result::Result<HttpResponse, (Error, bool)> {
         let started = Instant::now();
-        let mut request = self
-            .http
+        let client = if pooled { &self.http } else { &self.fresh };
+        let mut request = client
             .post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body);
         if let Some(value) = bearer {
             request = request.header(AUTHORIZATION, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(endpoint, &e, trace_id))?;
+        let response = request.send().await.map_err(|e| {
+            (
+                transport_error(endpoint, &e, trace_id),
+                stale_connection(&e),
+            )
+        })?;
         let status = response.status().as_u16();
         let retry_after = if status == 429 || status == 503 {
             response
@@ -532,7 +607,10 @@ impl HttpTransport {
             None
         };
         let date = response.headers().get(reqwest::header::DATE).cloned();
-        let body = self.read_body(endpoint, status, response, trace_id).await?;
+        let body = self
+            .read_body(endpoint, status, response, trace_id)
+            .await
+            .map_err(|e| (e, false))?;
         tracing::debug!(
             endpoint = endpoint.name(),
             status,
@@ -627,6 +705,37 @@ pub(crate) fn bearer_header(token: &SecretString) -> Result<HeaderValue> {
     })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// `true` when a request failed on an established connection before any byte of an answer
+/// arrived, the way a pooled connection that the server (or a load balancer) closed as idle
+/// fails: hyper's "connection closed before message completed", a reset, a broken pipe. Connect
+/// failures, timeouts and TLS failures are not.
+fn stale_connection(error: &reqwest::Error) -> bool {
+    if error.is_connect() || error.is_timeout() {
+        return false;
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(hyper) = current.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() {
+                return true;
+            }
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        source = next_cause(current);
+    }
+    false
 }
 
 /// Classifies a `reqwest` error by walking its source chain.

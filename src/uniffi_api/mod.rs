@@ -224,6 +224,12 @@ impl AgoraLinkConfig {
         Ok(())
     }
 
+    /// Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
+    /// 0 keeps none). Purchases never reuse a pooled connection whatever it is.
+    pub fn set_pool_idle_timeout_ms(&self, timeout_ms: u32) {
+        self.update(|b| b.pool_idle_timeout(Duration::from_millis(u64::from(timeout_ms))));
+    }
+
     /// Adds trusted root certificates (PEM text).
     pub fn add_root_certificates_pem(&self, pem: String) {
         self.update(|b| b.add_root_certificates_pem(pem.into_bytes()));
