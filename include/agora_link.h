@@ -108,6 +108,11 @@
 #define AGORA_LINK_FAILURE_COOLING_DOWN 10
 
 /**
+ * The HTTP proxy failed (unreachable, or it refused the tunnel); nothing reached the host.
+ */
+#define AGORA_LINK_FAILURE_PROXY 11
+
+/**
  * IoT event: new credentials are in use (`source` says where from).
  */
 #define AGORA_LINK_IOT_EVENT_REFRESHED 1
@@ -1099,6 +1104,38 @@ enum agora_link_result agora_link_config_add_resolve(struct agora_link_config *c
 enum agora_link_result agora_link_config_set_user_agent(struct agora_link_config *config,
                                                         const char *user_agent,
                                                         struct agora_link_error **error_out);
+
+/**
+ * Sends requests through this HTTP proxy, like curl's `--proxy`:
+ * `http://[user:password@]host:port`, `https://...`, or `host:port`; HTTPS goes through
+ * `CONNECT`. NULL (or `""`) goes back to the default, the environment as curl reads it
+ * (`https_proxy`/`HTTPS_PROXY`, then `all_proxy`/`ALL_PROXY`, with `no_proxy`/`NO_PROXY`).
+ * Loopback hosts, plain-HTTP URLs and hosts pinned with `agora_link_config_add_resolve` are
+ * always reached directly. The URL (copied) is a secret: credentials in it are sent as
+ * `Proxy-Authorization: Basic` and never appear in an error or log. An unusable URL, or a proxy
+ * with `resolve_overrides_only`, makes `agora_link_client_new` fail with
+ * `AGORA_LINK_ERROR_CONFIG`.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `proxy_url` is NULL or
+ * NUL-terminated; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_proxy(struct agora_link_config *config,
+                                                   const char *proxy_url,
+                                                   struct agora_link_error **error_out);
+
+/**
+ * Sets the hosts reached without a proxy, like curl's `--noproxy` (replacing
+ * `no_proxy`/`NO_PROXY`): comma-separated host names (matching their subdomains), IP
+ * addresses, CIDR ranges; `"*"` uses no proxy at all, whatever the environment says.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `hosts` is NUL-terminated;
+ * `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_no_proxy(struct agora_link_config *config,
+                                                      const char *hosts,
+                                                      struct agora_link_error **error_out);
 
 /**
  * Frees a configuration (clients built from it are unaffected). NULL is a no-op.

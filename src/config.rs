@@ -67,6 +67,23 @@ impl std::str::FromStr for Region {
     }
 }
 
+/// Which HTTP proxy requests go through (see [`ClientConfigBuilder::proxy`]). Whatever the
+/// setting, loopback hosts, plain-`http` URLs and hosts pinned with [`ClientConfigBuilder::resolve`]
+/// are reached directly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ProxySetting {
+    /// The environment, as curl reads it: `https_proxy`/`HTTPS_PROXY`, then
+    /// `all_proxy`/`ALL_PROXY` (`http_proxy`, lower case only, for plain-HTTP URLs), with
+    /// `no_proxy`/`NO_PROXY`. The default.
+    #[default]
+    FromEnvironment,
+    /// No proxy, whatever the environment says (curl's `--noproxy '*'`).
+    Disabled,
+    /// This proxy (`http://[user:password@]host:port` or `https://…`; no scheme means
+    /// `http://`). The URL is a secret when it carries credentials: it is never shown.
+    Url(SecretString),
+}
+
 /// How the client obtains its REST token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Grant {
@@ -100,6 +117,8 @@ pub struct ClientConfig {
     pub(crate) failover: FailoverPolicy,
     pub(crate) custom_base_url: bool,
     pub(crate) resolve_overrides_only: bool,
+    pub(crate) proxy: ProxySetting,
+    pub(crate) no_proxy: Option<String>,
 }
 
 impl ClientConfig {
@@ -125,6 +144,8 @@ impl ClientConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             failover: FailoverPolicy::default(),
             resolve_overrides_only: false,
+            proxy: ProxySetting::default(),
+            no_proxy: None,
         }
     }
 
@@ -175,6 +196,8 @@ pub struct ClientConfigBuilder {
     max_response_bytes: usize,
     failover: FailoverPolicy,
     resolve_overrides_only: bool,
+    proxy: ProxySetting,
+    no_proxy: Option<String>,
 }
 
 impl ClientConfigBuilder {
@@ -290,6 +313,39 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
+    /// `https://…`, or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`. The
+    /// environment's proxy variables are then ignored, `no_proxy`/`NO_PROXY` still applies
+    /// unless [`Self::no_proxy`] is set. Loopback hosts, plain-`http` URLs and hosts pinned with
+    /// [`Self::resolve`] never go through it; with [`Self::resolve_overrides_only`] a proxy is a
+    /// configuration error (it would resolve the names itself). Credentials in the URL are
+    /// sent as `Proxy-Authorization: Basic` and never shown. Validated by
+    /// [`crate::Client::new`] (`Error::Config`).
+    pub fn proxy(mut self, url: impl Into<SecretString>) -> Self {
+        self.proxy = ProxySetting::Url(url.into());
+        self
+    }
+
+    /// Uses no proxy at all, whatever the environment says (curl's `--noproxy '*'`).
+    pub fn disable_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Disabled;
+        self
+    }
+
+    /// Sets the proxy setting (the default reads the environment: [`ProxySetting`]).
+    pub fn proxy_setting(mut self, setting: ProxySetting) -> Self {
+        self.proxy = setting;
+        self
+    }
+
+    /// Hosts reached directly, not through the proxy, replacing `no_proxy`/`NO_PROXY`: curl's
+    /// `--noproxy` list (comma-separated host names, which match their subdomains too, IP
+    /// addresses, CIDR ranges, or `*` for every host).
+    pub fn no_proxy(mut self, hosts: impl Into<String>) -> Self {
+        self.no_proxy = Some(hosts.into());
+        self
+    }
+
     /// Validates the settings and returns the configuration.
     pub fn build(self) -> Result<ClientConfig> {
         if self.client_id.trim().is_empty() {
@@ -340,6 +396,8 @@ impl ClientConfigBuilder {
             failover: self.failover,
             custom_base_url: self.base_url.is_some(),
             resolve_overrides_only: self.resolve_overrides_only,
+            proxy: self.proxy,
+            no_proxy: self.no_proxy,
         })
     }
 }

@@ -185,6 +185,10 @@ pub enum TransportErrorKind {
     Io,
     /// Any other failure of the HTTP stack.
     Other,
+    /// The HTTP proxy could not be reached or refused to open a tunnel to the API host (the
+    /// message names the proxy, without credentials, and the status it answered). Nothing was
+    /// sent to the API host.
+    Proxy,
 }
 
 impl TransportErrorKind {
@@ -193,7 +197,7 @@ impl TransportErrorKind {
     pub fn before_request_sent(self) -> bool {
         matches!(
             self,
-            Self::Dns | Self::Connect | Self::ConnectTimeout | Self::Tls
+            Self::Dns | Self::Connect | Self::ConnectTimeout | Self::Tls | Self::Proxy
         )
     }
 }
@@ -208,6 +212,7 @@ impl fmt::Display for TransportErrorKind {
             Self::Timeout => "timeout",
             Self::Io => "I/O",
             Self::Other => "HTTP",
+            Self::Proxy => "proxy",
         })
     }
 }
@@ -366,7 +371,7 @@ mod tests {
     #[test]
     fn only_failures_before_sending_are_marked_safe_to_resend() {
         use TransportErrorKind::*;
-        for kind in [Dns, Connect, ConnectTimeout, Tls] {
+        for kind in [Dns, Connect, ConnectTimeout, Tls, Proxy] {
             assert!(kind.before_request_sent(), "{kind}");
         }
         for kind in [Timeout, Io, Other] {

@@ -56,7 +56,7 @@ pub use api::third_party::{
 pub use api::token::{RestToken, TokenGrant};
 pub use api::Endpoint;
 pub use client::Client;
-pub use config::{ClientConfig, ClientConfigBuilder, Grant, Region};
+pub use config::{ClientConfig, ClientConfigBuilder, Grant, ProxySetting, Region};
 pub use error::{ApiError, Error, ErrorKind, Result, TransportErrorKind};
 pub use failover::{
     AgoraRegion, Attempt, CallOptions, ClientStats, FailoverEvent, FailoverObserver,

@@ -69,6 +69,15 @@ struct GlobalOptions {
     /// Send connections for HOST to IP:PORT (repeatable), like curl --resolve.
     #[arg(long, global = true, value_name = "HOST=IP:PORT", value_parser = parse_resolve)]
     resolve: Vec<(String, SocketAddr)>,
+    /// Use this HTTP proxy (http://[user:password@]host:port, https://..., or host:port), like
+    /// curl --proxy; HTTPS goes through CONNECT. Default: https_proxy / HTTPS_PROXY, then
+    /// all_proxy / ALL_PROXY, with no_proxy / NO_PROXY. Loopback hosts never use a proxy.
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    proxy: Option<String>,
+    /// Hosts to reach without the proxy, like curl --noproxy: comma-separated names (matching
+    /// their subdomains), IP addresses, CIDR ranges, or '*' for no proxy at all.
+    #[arg(long, global = true, value_name = "LIST")]
+    noproxy: Option<String>,
     /// Request timeout in seconds.
     #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
@@ -590,6 +599,14 @@ fn build_client(
     }
     for (host, address) in &global.resolve {
         builder = builder.resolve(host.clone(), *address);
+    }
+    if let Some(proxy) = &global.proxy {
+        builder = builder.proxy(proxy.as_str());
+    }
+    match global.noproxy.as_deref().map(str::trim) {
+        Some("*") => builder = builder.disable_proxy(),
+        Some(list) => builder = builder.no_proxy(list),
+        None => {}
     }
     Ok(Client::new(builder.build()?)?)
 }

@@ -27,12 +27,14 @@ mod faults;
 mod iot;
 mod nginx;
 mod server;
+mod squid;
 mod state;
 
 pub use broker::Mosquitto;
 pub use faults::{Fault, FaultAction};
 pub use nginx::Nginx;
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
+pub use squid::{Squid, SquidPolicy};
 pub use state::{Lifetimes, Order, SandboxClient, Stats};
 
 /// The client id the sandbox accepts by default.

@@ -343,6 +343,67 @@ pub unsafe extern "C" fn agora_link_config_set_user_agent(
     }
 }
 
+/// Sends requests through this HTTP proxy, like curl's `--proxy`:
+/// `http://[user:password@]host:port`, `https://...`, or `host:port`; HTTPS goes through
+/// `CONNECT`. NULL (or `""`) goes back to the default, the environment as curl reads it
+/// (`https_proxy`/`HTTPS_PROXY`, then `all_proxy`/`ALL_PROXY`, with `no_proxy`/`NO_PROXY`).
+/// Loopback hosts, plain-HTTP URLs and hosts pinned with `agora_link_config_add_resolve` are
+/// always reached directly. The URL (copied) is a secret: credentials in it are sent as
+/// `Proxy-Authorization: Basic` and never appear in an error or log. An unusable URL, or a proxy
+/// with `resolve_overrides_only`, makes `agora_link_client_new` fail with
+/// `AGORA_LINK_ERROR_CONFIG`.
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `proxy_url` is NULL or
+/// NUL-terminated; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_proxy(
+    config: *mut agora_link_config,
+    proxy_url: *const c_char,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            if proxy_url.is_null() {
+                return Ok(b.proxy_setting(crate::config::ProxySetting::FromEnvironment));
+            }
+            let url = str_arg(proxy_url, "proxy_url")?;
+            Ok(if url.trim().is_empty() {
+                b.proxy_setting(crate::config::ProxySetting::FromEnvironment)
+            } else {
+                b.proxy(url)
+            })
+        })
+    }
+}
+
+/// Sets the hosts reached without a proxy, like curl's `--noproxy` (replacing
+/// `no_proxy`/`NO_PROXY`): comma-separated host names (matching their subdomains), IP
+/// addresses, CIDR ranges; `"*"` uses no proxy at all, whatever the environment says.
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `hosts` is NUL-terminated;
+/// `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_no_proxy(
+    config: *mut agora_link_config,
+    hosts: *const c_char,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        update(config, error_out, |b| {
+            let hosts = str_arg(hosts, "hosts")?;
+            Ok(if hosts.trim() == "*" {
+                b.disable_proxy()
+            } else {
+                b.no_proxy(hosts)
+            })
+        })
+    }
+}
+
 /// Frees a configuration (clients built from it are unaffected). NULL is a no-op.
 ///
 /// # Safety

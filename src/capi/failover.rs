@@ -42,6 +42,8 @@ pub const AGORA_LINK_FAILURE_RATE_LIMITED: u32 = 8;
 pub const AGORA_LINK_FAILURE_MALFORMED: u32 = 9;
 /// Not tried: the host was cooling down.
 pub const AGORA_LINK_FAILURE_COOLING_DOWN: u32 = 10;
+/// The HTTP proxy failed (unreachable, or it refused the tunnel); nothing reached the host.
+pub const AGORA_LINK_FAILURE_PROXY: u32 = 11;
 
 /// The `AGORA_LINK_FAILURE_*` code of a failure class.
 pub(crate) fn failure_code(class: Option<FailureClass>) -> u32 {
@@ -57,6 +59,7 @@ pub(crate) fn failure_code(class: Option<FailureClass>) -> u32 {
         Some(FailureClass::RateLimited) => AGORA_LINK_FAILURE_RATE_LIMITED,
         Some(FailureClass::Malformed) => AGORA_LINK_FAILURE_MALFORMED,
         Some(FailureClass::CoolingDown) => AGORA_LINK_FAILURE_COOLING_DOWN,
+        Some(FailureClass::Proxy) => AGORA_LINK_FAILURE_PROXY,
     }
 }
 

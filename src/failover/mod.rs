@@ -458,6 +458,9 @@ pub enum FailureClass {
     Malformed,
     /// Not tried: the host was cooling down after an earlier failure.
     CoolingDown,
+    /// The HTTP proxy failed (unreachable, or it refused the `CONNECT` tunnel): nothing reached
+    /// the API host, which is not held responsible (its health is not changed).
+    Proxy,
 }
 
 impl FailureClass {
@@ -465,7 +468,12 @@ impl FailureClass {
     pub fn before_request_sent(self) -> bool {
         matches!(
             self,
-            Self::Dns | Self::Refused | Self::ConnectTimeout | Self::Tls | Self::CoolingDown
+            Self::Dns
+                | Self::Refused
+                | Self::ConnectTimeout
+                | Self::Tls
+                | Self::CoolingDown
+                | Self::Proxy
         )
     }
 
@@ -488,6 +496,7 @@ impl FailureClass {
             TransportErrorKind::ConnectTimeout => Self::ConnectTimeout,
             TransportErrorKind::Tls => Self::Tls,
             TransportErrorKind::Timeout => Self::ReadTimeout,
+            TransportErrorKind::Proxy => Self::Proxy,
             TransportErrorKind::Io | TransportErrorKind::Other => Self::ResetAfterSend,
         }
     }
@@ -506,6 +515,7 @@ impl fmt::Display for FailureClass {
             Self::RateLimited => f.write_str("HTTP 429"),
             Self::Malformed => f.write_str("malformed answer"),
             Self::CoolingDown => f.write_str("skipped (cooling down)"),
+            Self::Proxy => f.write_str("proxy failure"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP transport: one pooled `reqwest` client, JSON POSTs with a capped response body,
 //! and transport failures classified by whether the request can have reached the server.
 
+mod proxy;
 mod resolver;
 mod tls;
 
@@ -77,6 +78,8 @@ pub(crate) struct HttpTransport {
     /// The runtime that drives this transport's connections: the multi-thread tokio runtime
     /// the client was created in, or else (`None`) the library runtime.
     home: Option<Handle>,
+    /// Which requests go through which proxy.
+    proxies: Arc<proxy::ProxyPolicy>,
     /// The fork generation this transport was built in ([`crate::runtime::fork_generation`]):
     /// its pooled connections belong to that process.
     generation: u64,
@@ -91,8 +94,23 @@ impl HttpTransport {
             config.resolve_overrides_only,
         ));
         let tls = Arc::new(tls);
+        let proxies = Arc::new(proxy::ProxyPolicy::new(
+            &config.proxy,
+            config.no_proxy.as_deref(),
+            config
+                .resolve_overrides
+                .iter()
+                .map(|(host, _)| host.clone()),
+            config.resolve_overrides_only,
+        )?);
         let builder = |max_idle: usize| {
-            reqwest::Client::builder()
+            let builder = reqwest::Client::builder().no_proxy();
+            let builder = if proxies.is_direct() {
+                builder
+            } else {
+                builder.proxy(proxy::ProxyPolicy::reqwest_proxy(proxies.clone()))
+            };
+            builder
                 .use_preconfigured_tls((*tls).clone())
                 .connect_timeout(config.connect_timeout)
                 .user_agent(config.user_agent.clone())
@@ -115,6 +133,7 @@ impl HttpTransport {
         Ok(Self {
             http,
             fresh,
+            proxies,
             max_response_bytes: config.max_response_bytes,
             request_timeout: config.request_timeout,
             hosts,
@@ -206,14 +225,22 @@ impl HttpTransport {
         let transport = self.clone();
         let exchange = async move {
             let send = async {
-                let mut request = transport.http.post(url).body(body.clone());
+                let mut request = transport.http.post(url.clone()).body(body.clone());
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| transport_error(endpoint, &e, None))?;
+                let proxy = transport.proxies.for_url(&url).cloned();
+                let response = match request.send().await {
+                    Ok(response) => response,
+                    Err(e) => {
+                        return Err(match &proxy {
+                            Some(proxy) => {
+                                proxy_error(endpoint, &e, None, proxy, &url, timeout).await
+                            }
+                            None => transport_error(endpoint, &e, None),
+                        })
+                    }
+                };
                 let status = response.status().as_u16();
                 let date = response.headers().get(reqwest::header::DATE).cloned();
                 let amzn_error_type = response.headers().get("x-amzn-errortype").cloned();
@@ -463,6 +490,8 @@ impl HttpTransport {
             });
             if class == FailureClass::RateLimited {
                 retry_after = result.as_ref().ok().and_then(|r| r.retry_after);
+            } else if class == FailureClass::Proxy {
+                // The proxy failed, not the host: the host's health stays as it was.
             } else {
                 entry
                     .health
@@ -584,6 +613,8 @@ impl HttpTransport {
     ) -> std::result::Result<HttpResponse, (Error, bool)> {
         let started = Instant::now();
         let client = if pooled { &self.http } else { &self.fresh };
+        let proxy = self.proxies.for_url(&url).cloned();
+        let destination = url.clone();
         let mut request = client
             .post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -591,12 +622,26 @@ impl HttpTransport {
         if let Some(value) = bearer {
             request = request.header(AUTHORIZATION, value);
         }
-        let response = request.send().await.map_err(|e| {
-            (
-                transport_error(endpoint, &e, trace_id),
-                stale_connection(&e),
-            )
-        })?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let error = match &proxy {
+                    Some(proxy) => {
+                        proxy_error(
+                            endpoint,
+                            &e,
+                            trace_id,
+                            proxy,
+                            &destination,
+                            self.request_timeout,
+                        )
+                        .await
+                    }
+                    None => transport_error(endpoint, &e, trace_id),
+                };
+                return Err((error, stale_connection(&e)));
+            }
+        };
         let status = response.status().as_u16();
         let retry_after = if status == 429 || status == 503 {
             response
@@ -736,6 +781,66 @@ fn stale_connection(error: &reqwest::Error) -> bool {
         source = next_cause(current);
     }
     false
+}
+
+/// The error of a request sent through `proxy`: a failure of the proxy itself (unreachable,
+/// refusing the tunnel, asking for credentials) is [`TransportErrorKind::Proxy`] and names the
+/// proxy (without credentials) and the status it answered, so that the API host is not blamed
+/// for it; any other failure keeps its kind and says which proxy it went through.
+async fn proxy_error(
+    endpoint: Endpoint,
+    error: &reqwest::Error,
+    trace_id: Option<&str>,
+    proxy: &proxy::ProxyTarget,
+    destination: &Url,
+    timeout: Duration,
+) -> Error {
+    let chain = error_chain(error);
+    let shown = proxy.display();
+    let host = destination.host_str().unwrap_or_default().to_owned();
+    let port = destination.port_or_known_default().unwrap_or(443);
+    let tunnel_refused = chain.contains("tunnel error: unsuccessful")
+        || chain.contains("tunnel error: unexpected end of file");
+    let message = if chain.contains("proxy authorization required") {
+        Some(format!(
+            "the proxy {shown} (from {}) asks for credentials (HTTP 407 Proxy Authentication \
+             Required); put them in the proxy URL",
+            proxy.source
+        ))
+    } else if tunnel_refused {
+        let probe = timeout.min(Duration::from_secs(5));
+        let status = proxy::probe_connect_status(proxy, &host, port, probe)
+            .await
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default();
+        Some(format!(
+            "the proxy {shown} (from {}) refused to open a tunnel to {host}:{port}{status}",
+            proxy.source
+        ))
+    } else if error.is_connect() && classify(error) != TransportErrorKind::Tls {
+        Some(format!(
+            "cannot reach the proxy {shown} (from {}): {chain}",
+            proxy.source
+        ))
+    } else {
+        None
+    };
+    match message {
+        Some(message) => Error::Transport {
+            endpoint,
+            kind: TransportErrorKind::Proxy,
+            message,
+            trace_id: trace_id.map(str::to_owned),
+            attempts: Default::default(),
+        },
+        None => Error::Transport {
+            endpoint,
+            kind: classify(error),
+            message: format!("{chain} (through the proxy {shown})"),
+            trace_id: trace_id.map(str::to_owned),
+            attempts: Default::default(),
+        },
+    }
 }
 
 /// Classifies a `reqwest` error by walking its source chain.

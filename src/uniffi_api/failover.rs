@@ -176,6 +176,8 @@ pub enum HostFailure {
     Malformed,
     /// Not tried: the host was cooling down.
     CoolingDown,
+    /// The HTTP proxy failed (unreachable, or it refused the tunnel); nothing reached the host.
+    Proxy,
 }
 
 impl From<FailureClass> for HostFailure {
@@ -191,6 +193,7 @@ impl From<FailureClass> for HostFailure {
             FailureClass::RateLimited => HostFailure::RateLimited,
             FailureClass::Malformed => HostFailure::Malformed,
             FailureClass::CoolingDown => HostFailure::CoolingDown,
+            FailureClass::Proxy => HostFailure::Proxy,
         }
     }
 }

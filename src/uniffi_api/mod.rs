@@ -260,6 +260,32 @@ impl AgoraLinkConfig {
         Ok(())
     }
 
+    /// Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
+    /// `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
+    /// `None` goes back to the default: the environment as curl reads it (`https_proxy`,
+    /// `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
+    /// HTTP and pinned hosts never go through a proxy. The URL is a [`Secret`] (it may carry
+    /// credentials); an unusable one fails the client's constructor with `CONFIG`.
+    pub fn set_proxy(&self, proxy_url: Option<Arc<Secret>>) {
+        self.update(|b| match proxy_url {
+            Some(url) => b.proxy(url.value()),
+            None => b.proxy_setting(crate::config::ProxySetting::FromEnvironment),
+        });
+    }
+
+    /// Hosts reached without a proxy, like curl's `--noproxy` (replacing `NO_PROXY`):
+    /// comma-separated names (matching their subdomains), IP addresses, CIDR ranges; `"*"` for
+    /// no proxy at all, whatever the environment says.
+    pub fn set_no_proxy(&self, hosts: String) {
+        self.update(|b| {
+            if hosts.trim() == "*" {
+                b.disable_proxy()
+            } else {
+                b.no_proxy(hosts)
+            }
+        });
+    }
+
     /// Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
     /// failures (pinned endpoints, hermetic tests).
     pub fn set_resolve_overrides_only(&self, enabled: bool) {
