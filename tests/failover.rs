@@ -692,3 +692,45 @@ async fn without_regional_hosts_a_network_failure_still_tries_the_other_primary(
     client.access_token().await.unwrap();
     assert_eq!(world.take_hosts_tried(), [PRIMARY, PRIMARY, OTHER]);
 }
+
+/// A connection still being set up when the call deadline (shorter than the connect timeout)
+/// expires is classified as before sending — nothing was sent — and not as a read timeout that
+/// "may have been sent".
+#[tokio::test]
+async fn a_deadline_that_expires_while_connecting_means_nothing_was_sent() {
+    let world = World::start().await;
+    world
+        .sandbox
+        .set_host_mode(PRIMARY, HostMode::Blackhole)
+        .await
+        .unwrap();
+    let policy = FailoverPolicy {
+        enabled: false,
+        call_deadline: Duration::from_millis(600),
+        ..world.policy(Duration::ZERO)
+    };
+    let client = Client::new(
+        ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+            .add_root_certificates_pem(world.ca.clone())
+            .use_bundled_roots(false)
+            .connect_timeout(Duration::from_secs(10))
+            .request_timeout(Duration::from_secs(10))
+            .resolve_overrides_only(true)
+            .resolve(PRIMARY, world.sandbox.host_address(PRIMARY).unwrap())
+            .failover(policy)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let error = client.open_package(&open_request()).await.unwrap_err();
+    assert!(
+        matches!(&error, agora_link::Error::Transport { kind, message, .. }
+            if kind.before_request_sent() && message.contains("nothing was sent")),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.attempts().last().map(|a| a.failure),
+        Some(FailureClass::ConnectTimeout),
+        "{error}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The HTTP transport: one pooled `reqwest` client, JSON POSTs with a capped response body,
 //! and transport failures classified by whether the request can have reached the server.
 
+mod phase;
 mod proxy;
 mod resolver;
 mod tls;
@@ -118,6 +119,7 @@ impl HttpTransport {
                 .tcp_nodelay(true)
                 .pool_max_idle_per_host(max_idle)
                 .pool_idle_timeout(config.pool_idle_timeout)
+                .connector_layer(phase::PhaseLayer)
                 .dns_resolver(Arc::new(resolver::SharedResolver(resolver.clone())))
                 .build()
                 .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
@@ -557,31 +559,53 @@ impl HttpTransport {
         } else {
             (self.request_timeout, "the request timeout")
         };
-        tokio::time::timeout(
-            limit,
-            self.exchange(
-                endpoint,
-                url.clone(),
-                body.clone(),
-                bearer,
-                trace_id,
-                pooled,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            let error = Error::Transport {
-                endpoint,
-                kind: TransportErrorKind::Timeout,
-                message: format!(
-                    "no complete response within {what} ({} ms)",
-                    limit.as_millis()
-                ),
-                trace_id: trace_id.map(str::to_owned),
-                attempts: Default::default(),
-            };
-            (Err(error), false)
-        })
+        let phase = Arc::new(phase::Phase::default());
+        let exchange = self.exchange(
+            endpoint,
+            url.clone(),
+            body.clone(),
+            bearer,
+            trace_id,
+            pooled,
+        );
+        phase::scope(phase.clone(), tokio::time::timeout(limit, exchange))
+            .await
+            .unwrap_or_else(|_| {
+                // Where the time ran out decides whether the request can have been sent.
+                let host = url.host_str().unwrap_or_default();
+                let (kind, message) = match phase.unfinished_setup() {
+                    Some(TransportErrorKind::Dns) => (
+                        TransportErrorKind::Dns,
+                        format!(
+                            "the DNS lookup of {host} did not finish within {what} ({} ms); \
+                             nothing was sent",
+                            limit.as_millis()
+                        ),
+                    ),
+                    Some(kind) => (
+                        kind,
+                        format!(
+                            "no connection to {host} within {what} ({} ms); nothing was sent",
+                            limit.as_millis()
+                        ),
+                    ),
+                    None => (
+                        TransportErrorKind::Timeout,
+                        format!(
+                            "no complete response within {what} ({} ms)",
+                            limit.as_millis()
+                        ),
+                    ),
+                };
+                let error = Error::Transport {
+                    endpoint,
+                    kind,
+                    message,
+                    trace_id: trace_id.map(str::to_owned),
+                    attempts: Default::default(),
+                };
+                (Err(error), false)
+            })
     }
 
     async fn exchange(

@@ -76,7 +76,12 @@ pub(crate) struct SharedResolver(pub std::sync::Arc<Resolver>);
 impl Resolve for SharedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let resolver = self.0.clone();
-        Box::pin(async move {
+        // Taken now, while the attempt's task is being polled (see `phase`).
+        let phase = super::phase::current();
+        if let Some(phase) = &phase {
+            phase.resolve_started();
+        }
+        let lookup = async move {
             let host = name.as_str().to_ascii_lowercase();
             if let Some(addresses) = resolver.overrides.get(&host) {
                 let addresses: Addrs = Box::new(addresses.clone().into_iter());
@@ -92,6 +97,13 @@ impl Resolve for SharedResolver {
             }
             let addresses: Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
+        };
+        Box::pin(async move {
+            let result = lookup.await;
+            if let Some(phase) = phase {
+                phase.resolve_finished();
+            }
+            result
         })
     }
 }

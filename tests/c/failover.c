@@ -199,6 +199,64 @@ static void bad_settings_are_refused(void) {
     agora_link_stats_free(NULL);
 }
 
+/* Proxies: loopback never goes through one (even when the environment names one), an explicit
+ * proxy that is down is named in the error without its credentials, and an unusable proxy URL
+ * is a configuration error. */
+static void proxies(const char *endpoint) {
+    char dead[96];
+    snprintf(dead, sizeof dead, "http://127.0.0.1:%d", closed_port());
+    setenv("HTTPS_PROXY", dead, 1);
+    setenv("http_proxy", dead, 1);
+    setenv("ALL_PROXY", dead, 1);
+    agora_link_config *config = base_config(endpoint);
+    agora_link_client *client = NULL;
+    EXPECT(agora_link_client_new(config, &client, NULL), AGORA_LINK_OK);
+    agora_link_config_free(config);
+    agora_link_package_list *packages = NULL;
+    EXPECT(agora_link_client_list_packages(client, &packages, NULL), AGORA_LINK_OK);
+    agora_link_package_list_free(packages);
+    agora_link_client_free(client);
+    unsetenv("HTTPS_PROXY");
+    unsetenv("http_proxy");
+    unsetenv("ALL_PROXY");
+
+    char with_password[128];
+    int port = closed_port();
+    snprintf(with_password, sizeof with_password, "http://alice:Pr0xy-Pa55@127.0.0.1:%d", port);
+    config = base_config("https://api.sd-rtn.com");
+    EXPECT(agora_link_config_set_failover_enabled(config, false, NULL), AGORA_LINK_OK);
+    EXPECT(agora_link_config_set_proxy(config, with_password, NULL), AGORA_LINK_OK);
+    client = NULL;
+    EXPECT(agora_link_client_new(config, &client, NULL), AGORA_LINK_OK);
+    agora_link_error *error = NULL;
+    EXPECT(agora_link_client_list_packages(client, &packages, &error), AGORA_LINK_ERROR_NETWORK);
+    const char *message = error ? agora_link_error_message(error) : "";
+    char shown[64];
+    snprintf(shown, sizeof shown, "http://***@127.0.0.1:%d", port);
+    CHECK(strstr(message, "proxy") != NULL);
+    CHECK(strstr(message, shown) != NULL);
+    CHECK(strstr(message, "Pr0xy-Pa55") == NULL);
+    CHECK(agora_link_error_attempt_count(error) == 1);
+    uint32_t failure = 0;
+    CHECK(agora_link_error_attempt(error, 0, &failure) != NULL);
+    CHECK(failure == AGORA_LINK_FAILURE_PROXY);
+    agora_link_error_free(error);
+    agora_link_client_free(client);
+
+    /* NULL goes back to the environment; "*" turns every proxy off; SOCKS is refused. */
+    EXPECT(agora_link_config_set_proxy(config, NULL, NULL), AGORA_LINK_OK);
+    EXPECT(agora_link_config_set_no_proxy(config, "*", NULL), AGORA_LINK_OK);
+    EXPECT(agora_link_config_set_no_proxy(config, NULL, NULL), AGORA_LINK_ERROR_NULL_POINTER);
+    EXPECT(agora_link_config_set_proxy(config, "socks5://bob:S3cret@127.0.0.1:1080", NULL), AGORA_LINK_OK);
+    client = NULL;
+    error = NULL;
+    EXPECT(agora_link_client_new(config, &client, &error), AGORA_LINK_ERROR_CONFIG);
+    CHECK(error != NULL && strstr(agora_link_error_message(error), "S3cret") == NULL);
+    agora_link_error_free(error);
+    agora_link_config_free(config);
+    printf("ok   proxies\n");
+}
+
 int main(void) {
     const char *endpoint = getenv("AGORA_LINK_ENDPOINT");
     if (!endpoint || !strstr(endpoint, "://")) {
@@ -208,6 +266,7 @@ int main(void) {
     fails_over_and_counts(endpoint);
     errors_list_the_hosts_tried();
     bad_settings_are_refused();
+    proxies(endpoint);
     EXPECT(agora_link_shutdown(2000), AGORA_LINK_OK);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
