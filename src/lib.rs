@@ -44,7 +44,14 @@ pub mod secret;
 mod transport;
 #[cfg(feature = "uniffi")]
 pub mod uniffi_api;
+pub mod wipe_alloc;
 pub mod wire_time;
+
+/// With the `wipe-on-free` feature (the C library and the binding packages), every heap block is
+/// zeroed before it is freed: see [`wipe_alloc`].
+#[cfg(feature = "wipe-on-free")]
+#[global_allocator]
+static WIPING_ALLOCATOR: wipe_alloc::WipingAllocator = wipe_alloc::WipingAllocator;
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();

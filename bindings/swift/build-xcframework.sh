@@ -9,7 +9,7 @@ root=$(cd ../.. && pwd)
 targets="aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios aarch64-apple-darwin x86_64-apple-darwin"
 for target in $targets; do
   rustup target add "$target" >/dev/null
-  cargo build --manifest-path "$root/Cargo.toml" -p agora-link --lib --features uniffi --profile release-small --target "$target"
+  cargo build --manifest-path "$root/Cargo.toml" -p agora-link --lib --features uniffi,wipe-on-free --profile release-small --target "$target"
 done
 lib() { echo "$root/target/$1/release-small/libagora_link.a"; }
 work=$(mktemp -d)
