@@ -603,3 +603,65 @@ async fn a_closed_stdout_ends_the_cli_quietly_without_a_panic() {
         assert_eq!(output.status.code(), Some(141), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_flags_and_variables() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{closed}");
+    // Loopback ignores the proxy variables and --proxy.
+    let mut env = sandbox_env(&sandbox);
+    env.push(("HTTPS_PROXY", dead.clone()));
+    env.push(("ALL_PROXY", dead.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let output = run(&["--json", "token"], &env).await;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run(&["--json", "--proxy", &dead, "token"], &env).await;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // A remote endpoint through a proxy that is down: a network error naming the proxy, never
+    // its password.
+    let with_password = format!("http://alice:Pr0xy-Pa55@127.0.0.1:{closed}");
+    let output = run(
+        &[
+            "--json",
+            "--endpoint",
+            "https://api.sd-rtn.com",
+            "--client-id",
+            "id",
+            "--client-secret",
+            "secret",
+            "--no-failover",
+            "--proxy",
+            &with_password,
+            "token",
+        ],
+        &[],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&format!("http://***@127.0.0.1:{closed}")), "{stderr}");
+    assert!(!stderr.contains("Pr0xy-Pa55"), "{stderr}");
+    // A SOCKS proxy is a usage error.
+    let output = run(
+        &[
+            "--endpoint",
+            "https://api.sd-rtn.com",
+            "--client-id",
+            "id",
+            "--client-secret",
+            "secret",
+            "--proxy",
+            "socks5://127.0.0.1:1080",
+            "token",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -117,7 +117,9 @@ fn mqtt_error(what: &str, error: impl std::fmt::Display) -> Error {
 
 impl IotMqttClient {
     /// Starts connecting to the provider's endpoint; returns at once (see [`Self::state`] and
-    /// [`Self::wait_connected`]). Must be called within a tokio runtime.
+    /// [`Self::wait_connected`]). The connection is driven by the library runtime
+    /// ([`crate::runtime`]), from any executor. It does not survive `fork()`: make a new one in
+    /// the child.
     pub async fn connect(provider: IotCredentialProvider, options: IotMqttOptions) -> Result<Self> {
         let endpoint = provider.endpoint();
         let target = super::websocket_target(&endpoint)?;
@@ -164,7 +166,9 @@ impl IotMqttClient {
         eventloop.set_network_options(network);
         let (state_tx, state) = watch::channel(MqttState::Connecting);
         let (incoming_tx, incoming) = mpsc::channel(options.queue_capacity.max(1));
-        let task = tokio::spawn(drive(
+        // The event loop runs on the library runtime, whose threads block SIGPIPE: a broker or
+        // gateway that hangs up can never raise SIGPIPE in the host, whatever its disposition.
+        let task = crate::runtime::handle()?.spawn(drive(
             eventloop,
             client.clone(),
             provider,

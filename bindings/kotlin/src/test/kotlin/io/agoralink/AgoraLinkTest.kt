@@ -190,4 +190,34 @@ class AgoraLinkTest {
         }
         assertEquals(FailureKind.INVALID_ARGUMENT, bad.kind)
     }
+
+    @Test
+    fun aProxyThatIsDownIsNamedWithoutItsPasswordAndLoopbackNeverUsesOne() = runBlocking {
+        val port = java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()).use { it.localPort }
+        // Loopback (the sandbox) is reached directly whatever the proxy setting.
+        val direct = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
+        direct.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
+        direct.setBaseUrl(baseUrl)
+        direct.setProxy(Secret("http://127.0.0.1:$port"))
+        direct.setPoolIdleTimeoutMs(2_000u)
+        AgoraLinkClient(direct).use { client -> assertEquals(5, client.listPackages().size) }
+
+        val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
+        config.setBaseUrl("https://api.sd-rtn.com")
+        config.setFailover(defaultFailoverSettings().copy(enabled = false))
+        config.setProxy(Secret("http://alice:Pr0xy-Pa55@127.0.0.1:$port"))
+        AgoraLinkClient(config).use { client ->
+            val error = assertThrows(AgoraLinkException.Failure::class.java) { client.accessTokenBlocking() }
+            assertEquals(FailureKind.NETWORK, error.kind)
+            assertEquals(listOf(HostFailure.PROXY), error.attempts.map { it.failure })
+            assertTrue(error.reason.contains("http://***@127.0.0.1:$port"), error.reason)
+            assertFalse(error.toString().contains("Pr0xy-Pa55"))
+            assertFalse(error.reason.contains("Pr0xy-Pa55"))
+        }
+        config.setNoProxy("*")
+        config.setProxy(Secret("socks5://bob:S3cret@127.0.0.1:1080"))
+        val bad = assertThrows(AgoraLinkException.Failure::class.java) { AgoraLinkClient(config) }
+        assertEquals(FailureKind.CONFIG, bad.kind)
+        assertFalse(bad.reason.contains("S3cret"))
+    }
 }
