@@ -98,7 +98,7 @@ static int async_calls(const agora_link_client *client, int count) {
 enum child_kind { OWN_CLIENT, INHERITED_CLIENT, ASYNC_AND_FREE, NOTHING };
 
 static int child_main(enum child_kind kind, agora_link_client *inherited) {
-    alarm(30); /* a hang is a failure, not a stuck test */
+    alarm(90); /* a hang is a failure, not a stuck test (generous: valgrind is slow) */
     failures = 0; /* the child's own checks */
     int ok = 1;
     switch (kind) {
@@ -126,9 +126,9 @@ static int child_main(enum child_kind kind, agora_link_client *inherited) {
     return ok && failures == 0 ? 0 : 1;
 }
 
-/* Waits for `pid` at most 40 s; returns its exit status, or -1 (killed, hung, crashed). */
+/* Waits for `pid` at most 120 s; returns its exit status, or -1 (killed, hung, crashed). */
 static int wait_child(pid_t pid) {
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < 1200; i++) {
         int status = 0;
         pid_t got = waitpid(pid, &status, WNOHANG);
         if (got == pid) {
@@ -149,6 +149,7 @@ static int wait_child(pid_t pid) {
  * own malloc resets its locks in the child). Under ASan (-DSANITIZER_FORK_SETTLE) the parent
  * lets the library's threads go idle before forking; plain and valgrind runs fork at once. */
 static void settle(void) {
+    fflush(NULL); /* nothing buffered is inherited and printed twice */
 #ifdef SANITIZER_FORK_SETTLE
     usleep(200 * 1000);
 #endif
@@ -194,7 +195,8 @@ int main(void) {
         settle();
         pids[i] = fork();
         if (pids[i] == 0) {
-            alarm(30);
+            alarm(90);
+            failures = 0;
             int ok = list(client);
             if (i == 0) {
                 settle();
@@ -206,7 +208,11 @@ int main(void) {
         }
     }
     for (int i = 0; i < 10; i++) CHECK(list(client));
-    for (int i = 0; i < 4; i++) CHECK(wait_child(pids[i]) == 0);
+    for (int i = 0; i < 4; i++) {
+        int status = wait_child(pids[i]);
+        if (status != 0) fprintf(stderr, "child %d of four: status %d\n", i, status);
+        CHECK(status == 0);
+    }
     CHECK(list(client));
     printf("ok   fork: four children at once, one grandchild\n");
     agora_link_client_free(client);
