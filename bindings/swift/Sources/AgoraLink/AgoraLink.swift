@@ -1095,9 +1095,32 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     func setFailover(settings: FailoverSettings) throws 
     
     /**
+     * Hosts reached without a proxy, like curl's `--noproxy` (replacing `NO_PROXY`):
+     * comma-separated names (matching their subdomains), IP addresses, CIDR ranges; `"*"` for
+     * no proxy at all, whatever the environment says.
+     */
+    func setNoProxy(hosts: String) 
+    
+    /**
      * Uses the password grant.
      */
     func setPasswordGrant(username: String, password: Secret) 
+    
+    /**
+     * Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
+     * 0 keeps none). Purchases never reuse a pooled connection whatever it is.
+     */
+    func setPoolIdleTimeoutMs(timeoutMs: UInt32) 
+    
+    /**
+     * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
+     * `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
+     * `None` goes back to the default: the environment as curl reads it (`https_proxy`,
+     * `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
+     * HTTP and pinned hosts never go through a proxy. The URL is a [`Secret`] (it may carry
+     * credentials); an unusable one fails the client's constructor with `CONFIG`.
+     */
+    func setProxy(proxyUrl: Secret?) 
     
     /**
      * Sets the timeout of a whole HTTP exchange in milliseconds (default 15000).
@@ -1251,6 +1274,20 @@ open func setFailover(settings: FailoverSettings)throws   {try rustCallWithError
 }
     
     /**
+     * Hosts reached without a proxy, like curl's `--noproxy` (replacing `NO_PROXY`):
+     * comma-separated names (matching their subdomains), IP addresses, CIDR ranges; `"*"` for
+     * no proxy at all, whatever the environment says.
+     */
+open func setNoProxy(hosts: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkconfig_set_no_proxy(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(hosts),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Uses the password grant.
      */
 open func setPasswordGrant(username: String, password: Secret)  {try! rustCall() {
@@ -1259,6 +1296,36 @@ open func setPasswordGrant(username: String, password: Secret)  {try! rustCall()
             self.uniffiCloneHandle(),
         FfiConverterString.lower(username),
         FfiConverterTypeSecret_lower(password),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
+     * 0 keeps none). Purchases never reuse a pooled connection whatever it is.
+     */
+open func setPoolIdleTimeoutMs(timeoutMs: UInt32)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkconfig_set_pool_idle_timeout_ms(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
+     * `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
+     * `None` goes back to the default: the environment as curl reads it (`https_proxy`,
+     * `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
+     * HTTP and pinned hosts never go through a proxy. The URL is a [`Secret`] (it may carry
+     * credentials); an unusable one fails the client's constructor with `CONFIG`.
+     */
+open func setProxy(proxyUrl: Secret?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkconfig_set_proxy(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeSecret.lower(proxyUrl),uniffiCallStatus
     )
 }
 }
@@ -3836,6 +3903,10 @@ public enum HostFailure: Equatable, Hashable {
      * Not tried: the host was cooling down.
      */
     case coolingDown
+    /**
+     * The HTTP proxy failed (unreachable, or it refused the tunnel); nothing reached the host.
+     */
+    case proxy
 
 
 
@@ -3876,6 +3947,8 @@ public struct FfiConverterTypeHostFailure: FfiConverterRustBuffer {
         case 9: return .malformed
         
         case 10: return .coolingDown
+        
+        case 11: return .proxy
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3923,6 +3996,10 @@ public struct FfiConverterTypeHostFailure: FfiConverterRustBuffer {
         
         case .coolingDown:
             writeInt(&buf, Int32(10))
+        
+        
+        case .proxy:
+            writeInt(&buf, Int32(11))
         
         }
     }
@@ -5024,7 +5101,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_failover() != 58504) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_no_proxy() != 38093) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_password_grant() != 31857) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_pool_idle_timeout_ms() != 39241) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_proxy() != 60934) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms() != 3799) {
