@@ -109,13 +109,21 @@ async def test_api_error_with_http_201(client, account_name):
     assert caught.value.server_message.startswith("The user not exists.")
 
 
-async def test_decode_error(sandbox, client):
+async def test_a_proxy_error_page_is_a_network_error(sandbox, client):
     sandbox.inject("/getAll", {"kind": "respond", "status": 502, "body": "<html>bad gateway</html>"}, times=2)
     with pytest.raises(AgoraLinkError) as caught:
         await client.list_packages()
-    assert caught.value.kind == FailureKind.DECODE and caught.value.http_status == 502
-    assert "bad gateway" in caught.value.reason
+    assert caught.value.kind == FailureKind.NETWORK and caught.value.http_status == 502
+    assert "bad gateway" in caught.value.reason and "proxy" in caught.value.reason
     assert [a.failure for a in caught.value.attempts] == [agora_link.HostFailure.SERVER_ERROR] * 2
+
+
+async def test_decode_error(sandbox, client):
+    sandbox.inject("/getAll", {"kind": "respond", "status": 200, "body": "<html>portal</html>"}, times=2)
+    with pytest.raises(AgoraLinkError) as caught:
+        await client.list_packages()
+    assert caught.value.kind == FailureKind.DECODE and caught.value.http_status == 200
+    assert "portal" in caught.value.reason
 
 
 def test_shutdown_is_final_and_reported(sandbox):
