@@ -619,9 +619,19 @@ async fn proxy_flags_and_variables() {
     env.push(("ALL_PROXY", dead.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let output = run(&["--json", "token"], &env).await;
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let output = run(&["--json", "--proxy", &dead, "token"], &env).await;
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // A remote endpoint through a proxy that is down: a network error naming the proxy, never
     // its password.
@@ -645,7 +655,10 @@ async fn proxy_flags_and_variables() {
     .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains(&format!("http://***@127.0.0.1:{closed}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("http://***@127.0.0.1:{closed}")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("Pr0xy-Pa55"), "{stderr}");
     // A SOCKS proxy is a usage error.
     let output = run(

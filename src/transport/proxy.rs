@@ -174,7 +174,7 @@ fn parse_proxy(raw: &str, source: &'static str) -> Result<ProxyTarget> {
             )))
         }
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    if url.host_str().map_or(true, str::is_empty) {
         return Err(Error::Config(format!(
             "the proxy from {source} has no host"
         )));
@@ -279,7 +279,7 @@ impl ProxyPolicy {
             return None;
         }
         let lower = host.trim_matches(['[', ']']).to_ascii_lowercase();
-        if self.all_pinned || self.pinned.iter().any(|p| *p == lower) {
+        if self.all_pinned || self.pinned.contains(&lower) {
             return None;
         }
         if bypassed(&self.bypass, host) {
@@ -437,7 +437,7 @@ mod tests {
             "http://[::1",
         ] {
             let error = ProxyPolicy::new(
-                &ProxySetting::Url(format!("{bad}").into()),
+                &ProxySetting::Url(bad.into()),
                 None,
                 Vec::<String>::new(),
                 false,
