@@ -118,6 +118,21 @@ fn requests(squid: &Squid) -> Vec<String> {
         .collect()
 }
 
+/// The number of squid's request lines once no more arrive for 300 ms (earlier cases' tunnels
+/// are logged when their connections close).
+async fn settled_count(squid: &Squid) -> usize {
+    let mut count = requests(squid).len();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = requests(squid).len();
+        if now == count {
+            break;
+        }
+        count = now;
+    }
+    count
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -185,7 +200,7 @@ async fn the_environment_is_read_as_curl_reads_it() {
         ),
     ] {
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let before = requests(&squid).len();
+        let before = settled_count(&squid).await;
         let result = {
             let _env = env(&pairs);
             // Direct requests need the name: pinned to the sandbox (without a proxy in play,
@@ -206,7 +221,14 @@ async fn the_environment_is_read_as_curl_reads_it() {
             "{vars:?}"
         );
         if through_squid {
+            // Wait for this case's tunnel to be logged (when its connection closes), so that
+            // the next case counts from after it.
+            let started = Instant::now();
+            while requests(&squid).len() <= before && started.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             assert!(logged(&squid, &connect).await, "{vars:?}");
+            assert!(requests(&squid).len() > before, "{vars:?}");
         } else {
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert_eq!(
