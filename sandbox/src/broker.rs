@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
+
+use crate::nginx::free_port;
 use std::time::{Duration, Instant};
 
 /// A running mosquitto (the Debian package `mosquitto`). Dropping it kills the broker.
@@ -13,28 +15,6 @@ pub struct Mosquitto {
     mqtt: SocketAddr,
     websocket: SocketAddr,
     dir: PathBuf,
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// The mosquitto binary: `$MOSQUITTO`, else the Debian locations, else `mosquitto` on `PATH`.
-fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOSQUITTO") {
-        return path.into();
-    }
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|path| path.exists())
-    .unwrap_or_else(|| "mosquitto".into())
 }
 
 impl Mosquitto {
@@ -54,20 +34,11 @@ impl Mosquitto {
                  listener {plain} 127.0.0.1\nlistener {websocket} 127.0.0.1\nprotocol websockets\n"
             ),
         )?;
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot run mosquitto (apt-get install mosquitto, or set MOSQUITTO): {e}"
-                    ),
-                )
-            })?;
+        let child = crate::nginx::spawn(
+            "MOSQUITTO",
+            "mosquitto",
+            &["-c".as_ref(), config.as_os_str()],
+        )?;
         let broker = Mosquitto {
             child,
             mqtt: SocketAddr::from(([127, 0, 0, 1], plain)),

@@ -31,6 +31,22 @@ pub(crate) fn program(var: &str, name: &str) -> PathBuf {
         .unwrap_or_else(|| name.into())
 }
 
+/// Starts the Debian program `name` (`$var` overrides where it is) with `args`, its output
+/// discarded; the error says how to install it.
+pub(crate) fn spawn(var: &str, name: &str, args: &[&std::ffi::OsStr]) -> std::io::Result<Child> {
+    Command::new(program(var, name))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot run {name} (apt-get install {name}, or set {var}): {e}"),
+            )
+        })
+}
+
 pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -82,22 +98,19 @@ impl Nginx {
         );
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config)?;
-        let child = Command::new(program("NGINX", "nginx"))
-            .arg("-p")
-            .arg(&dir)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot run nginx (apt-get install nginx, or set NGINX): {e}"),
-                )
-            })?;
+        let error_log = dir.join("error.log");
+        let child = spawn(
+            "NGINX",
+            "nginx",
+            &[
+                "-p".as_ref(),
+                dir.as_os_str(),
+                "-e".as_ref(),
+                error_log.as_os_str(),
+                "-c".as_ref(),
+                conf.as_os_str(),
+            ],
+        )?;
         let nginx = Nginx {
             child,
             address: SocketAddr::from(([127, 0, 0, 1], port)),

@@ -5,9 +5,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
-use crate::nginx::{free_port, program, wait_listening};
+use crate::nginx::{free_port, spawn, wait_listening};
 
 /// A running squid (the Debian package `squid`). Dropping it stops squid.
 #[derive(Debug)]
@@ -67,19 +67,11 @@ impl Squid {
         );
         let conf = dir.join("squid.conf");
         std::fs::write(&conf, config)?;
-        let child = Command::new(program("SQUID", "squid"))
-            .arg("-N")
-            .arg("-f")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot run squid (apt-get install squid, or set SQUID): {e}"),
-                )
-            })?;
+        let child = spawn(
+            "SQUID",
+            "squid",
+            &["-N".as_ref(), "-f".as_ref(), conf.as_os_str()],
+        )?;
         let squid = Squid {
             child,
             address: SocketAddr::from(([127, 0, 0, 1], port)),

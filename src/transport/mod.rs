@@ -426,22 +426,24 @@ impl HttpTransport {
             counters.attempts.fetch_add(1, Ordering::Relaxed);
             entry.health.attempts.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
-            let remaining = budget.deadline.saturating_duration_since(started);
-            // A call that must not be resent never reuses a pooled connection: the server may
-            // be closing it as idle just as the request goes out, and then nobody can tell
-            // whether it read the request.
-            let pooled = endpoint.is_idempotent();
-            let (mut result, stale) = self
-                .attempt(
+            // One exchange with this host until the deadline, pooled or on a fresh connection.
+            let try_host = |pooled: bool| {
+                let remaining = budget.deadline.saturating_duration_since(Instant::now());
+                let url = table.url(host, endpoint);
+                self.attempt(
                     endpoint,
-                    table.url(host, endpoint),
+                    url,
                     body,
                     bearer.clone(),
                     trace_id,
                     remaining,
                     pooled,
                 )
-                .await;
+            };
+            // A call that must not be resent never reuses a pooled connection: the server may
+            // be closing it as idle just as the request goes out, and then nobody can tell
+            // whether it read the request.
+            let (mut result, stale) = try_host(endpoint.is_idempotent()).await;
             if stale && !stale_retried {
                 // A pooled connection the server had already closed (its idle timeout, a load
                 // balancer's): not a host failure. Asked again at once on a fresh connection.
@@ -453,19 +455,7 @@ impl HttpTransport {
                     trace_id,
                     "pooled connection closed by the server; retrying on a fresh connection"
                 );
-                let remaining = budget.deadline.saturating_duration_since(Instant::now());
-                result = self
-                    .attempt(
-                        endpoint,
-                        table.url(host, endpoint),
-                        body,
-                        bearer.clone(),
-                        trace_id,
-                        remaining,
-                        false,
-                    )
-                    .await
-                    .0;
+                result = try_host(false).await.0;
             }
             let class = match &result {
                 Ok(response) => match response_failure(response) {

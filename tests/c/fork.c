@@ -9,6 +9,7 @@
  * alarm in the child, a deadline on waitpid). Exits non-zero if any check fails.
  */
 #include "agora_link.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -19,16 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(condition)                                                                  \
-    do {                                                                                  \
-        if (!(condition)) {                                                               \
-            fprintf(stderr, "[%d] %s:%d: check failed: %s\n", (int)getpid(), __FILE__,   \
-                    __LINE__, #condition);                                                \
-            failures++;                                                                   \
-        }                                                                                 \
-    } while (0)
 
 static const char *endpoint;
 

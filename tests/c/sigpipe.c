@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* strcasestr */
 #include "agora_link.h"
+#include "check.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,15 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(condition)                                                                  \
-    do {                                                                                  \
-        if (!(condition)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            failures++;                                                                   \
-        }                                                                                 \
-    } while (0)
 
 static const char TOKEN_BODY[] =
     "{\"code\":0,\"msg\":\"SUCCESS\",\"timestamp\":1652449735368,\"data\":{\"access_token\":"

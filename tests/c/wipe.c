@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE /* explicit_bzero, memmem */
 #include "agora_link.h"
+#include "check.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,15 +23,6 @@
 
 #define MASK 0x5A
 
-static int failures;
-
-#define CHECK(condition)                                                                  \
-    do {                                                                                  \
-        if (!(condition)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            failures++;                                                                   \
-        }                                                                                 \
-    } while (0)
 
 struct needle {
     const char *name;
