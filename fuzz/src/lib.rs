@@ -154,6 +154,16 @@ fn frac_digits(b: u16) -> String {
 impl Num {
     /// The JSON text, or `None` for [`Num::Absent`].
     pub fn json(&self) -> Option<String> {
+        self.json_at(0)
+    }
+
+    /// The JSON text at nesting `depth`. Strings nested deeper than two levels are cut to `""`
+    /// (each level doubles the escapes: unbounded nesting grows exponentially); any string
+    /// holding a string is refused all the same.
+    fn json_at(&self, depth: usize) -> Option<String> {
+        if depth > 2 && matches!(self, Num::Str(_) | Num::PaddedStr(_)) {
+            return Some("\"\"".into());
+        }
         Some(match self {
             Num::Int(v) => v.to_string(),
             Num::UInt(v) => v.to_string(),
@@ -174,8 +184,11 @@ impl Num {
             Num::MinusZeroFloat => "-0.0".into(),
             Num::Float(f) if f.is_finite() => format!("{f:?}"),
             Num::Float(_) => "null".into(),
-            Num::Str(inner) => string(&inner.json().unwrap_or_default()),
-            Num::PaddedStr(inner) => string(&format!(" {} ", inner.json().unwrap_or_default())),
+            Num::Str(inner) => string(&inner.json_at(depth + 1).unwrap_or_default()),
+            Num::PaddedStr(inner) => string(&format!(
+                " {} ",
+                inner.json_at(depth + 1).unwrap_or_default()
+            )),
             Num::Text(text) => string(text),
             Num::Null => "null".into(),
             Num::Absent => return None,
