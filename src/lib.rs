@@ -38,6 +38,9 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod failover;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod iot;
 pub mod runtime;
 pub mod secret;

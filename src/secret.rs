@@ -19,6 +19,10 @@ pub const SECRET_FIELDS: &[&str] = &[
     "sessionToken",
     "accessKeyId",
     "mqttUrl",
+    // Cognito `GetCredentialsForIdentity` answers (PascalCase).
+    "SecretKey",
+    "SessionToken",
+    "AccessKeyId",
 ];
 
 /// A secret string (password, client secret, token, AWS key).

@@ -8,6 +8,9 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod postgres;
 pub mod secrets;
 pub mod server;

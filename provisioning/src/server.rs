@@ -93,7 +93,7 @@ fn store_failure(error: StoreError) -> Response<Body> {
 }
 
 /// The routes, matched on the path with runs of `/` collapsed.
-enum Route {
+pub(crate) enum Route {
     ConfigureLicense(String),
     Activate(String),
     DeactivateProject(String, i64),
@@ -104,9 +104,9 @@ enum Route {
 }
 
 /// A refusal before any work: status and reason.
-type Refusal = (StatusCode, String);
+pub(crate) type Refusal = (StatusCode, String);
 
-fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
+pub(crate) fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let normalised = crate::signature::normalise(path);
     let segments: Vec<&str> = normalised.trim_matches('/').split('/').collect();
     let not_found = || (StatusCode::NOT_FOUND, format!("no route {method} {path}"));
@@ -264,7 +264,7 @@ async fn dispatch(state: &AppState, request: Request<Body>) -> Response<Body> {
     }
 }
 
-fn plan_id(fields: &BTreeMap<String, Value>) -> Option<String> {
+pub(crate) fn plan_id(fields: &BTreeMap<String, Value>) -> Option<String> {
     match fields.get("planId")? {
         Value::String(text) if !text.is_empty() => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),
@@ -303,29 +303,33 @@ async fn read_json(
     let raw = to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|_| failed(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"))?;
-    let value: Value = serde_json::from_slice(&raw)
-        .map_err(|e| failed(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
+    let fields = parse_fields(&raw).map_err(|(status, reason)| failed(status, reason))?;
+    Ok((raw, fields))
+}
+
+/// The fields of a request body: a JSON object whose `apiKey` and `signature`, when present, are
+/// strings.
+pub(crate) fn parse_fields(raw: &[u8]) -> Result<BTreeMap<String, Value>, Refusal> {
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(failed(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "the body must be a JSON object",
+            "the body must be a JSON object".to_owned(),
         ));
     };
     let fields: BTreeMap<String, Value> = Map::into_iter(map).collect();
     for name in ["apiKey", "signature"] {
         if let Some(value) = fields.get(name) {
             if !value.is_string() {
-                return Err(failed(
-                    StatusCode::BAD_REQUEST,
-                    format!("{name} must be a string"),
-                ));
+                return Err((StatusCode::BAD_REQUEST, format!("{name} must be a string")));
             }
         }
     }
-    Ok((raw, fields))
+    Ok(fields)
 }
 
-fn authenticate(
+pub(crate) fn authenticate(
     verifier: &Verifier,
     method: &Method,
     path: &str,
@@ -355,7 +359,7 @@ fn authenticate(
 }
 
 /// `platform` (required, `|`-separated), `expire` (`"<start>-<end>"`, unix seconds), `type`.
-fn parse_license(fields: &BTreeMap<String, Value>) -> Result<License, String> {
+pub(crate) fn parse_license(fields: &BTreeMap<String, Value>) -> Result<License, String> {
     let platform = fields
         .get("platform")
         .and_then(Value::as_str)
@@ -395,15 +399,23 @@ fn parse_license(fields: &BTreeMap<String, Value>) -> Result<License, String> {
     })
 }
 
+/// `appKey` and `appSecret` of an `Authorization: Basic base64(appKey:appSecret)` value.
+pub(crate) fn basic_credentials(authorization: &str) -> Option<(String, String)> {
+    let decoded = STANDARD
+        .decode(authorization.strip_prefix("Basic ")?.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (key, secret) = text.split_once(':')?;
+    Some((key.to_owned(), secret.to_owned()))
+}
+
 /// `GET /licenses/{appKey}` with `Authorization: Basic base64(appKey:appSecret)`.
 async fn license(state: &AppState, app_key: &str, headers: &HeaderMap) -> Response<Body> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|v| STANDARD.decode(v.trim()).ok())
-        .and_then(|v| String::from_utf8(v).ok());
-    let Some((key, secret)) = presented.as_deref().and_then(|p| p.split_once(':')) else {
+        .and_then(basic_credentials);
+    let Some((key, secret)) = presented.as_ref().map(|(k, s)| (k.as_str(), s.as_str())) else {
         return failed(
             StatusCode::UNAUTHORIZED,
             "Basic authentication with appKey:appSecret is required",

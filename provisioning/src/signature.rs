@@ -42,7 +42,8 @@ pub fn url_encode(text: &str) -> String {
     out
 }
 
-fn url_decode(text: &str) -> Option<String> {
+/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
+pub(crate) fn url_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -252,7 +253,10 @@ impl Verifier {
             .timestamp
             .and_then(|t| t.trim().parse().ok())
             .ok_or(AuthError::BadTimestamp)?;
-        if (now_unix - timestamp).abs() > 300 {
+        // `abs_diff`: `now - timestamp` overflows for timestamps near `i64::MIN` (a panic in debug
+        // builds; in release builds `now - 2^63` wrapped to `i64::MIN`, whose `abs()` is negative,
+        // and passed the check).
+        if now_unix.abs_diff(timestamp) > 300 {
             return Err(AuthError::BadTimestamp);
         }
         let secret = self.secret(api_key)?;
@@ -487,5 +491,72 @@ mod tests {
             ),
             Err(AuthError::BadSignature)
         );
+    }
+
+    /// Found by fuzzing (`provisioning_body`): a body signed by [`signed_body`] verifies whatever
+    /// numbers it holds. A number beyond `u64` is an `f64`, rendered in its shortest form; that
+    /// text must parse back to the same `f64` (serde_json's `float_roundtrip`), or the server
+    /// renders the field differently from the signer.
+    #[test]
+    fn signed_bodies_with_any_number_verify() {
+        let verifier = Verifier::new(vec![ApiCredential {
+            api_key: KEY.into(),
+            api_secret: SECRET.into(),
+        }]);
+        let huge = format!("4{}0892", "3".repeat(95));
+        for number in [
+            huge.as_str(),
+            "1e308",
+            "-1.7976931348623157e308",
+            "5e-324",
+            "0.1",
+            "12.5",
+        ] {
+            let fields: Value =
+                serde_json::from_str(&format!(r#"{{"projectId":{number},"planId":{number}}}"#))
+                    .unwrap();
+            let signed = signed_body(KEY, SECRET, "PUT", "/license/customers/1/activate", &fields);
+            let body: BTreeMap<String, Value> = serde_json::from_slice(&signed).unwrap();
+            assert_eq!(
+                verifier.verify_v1("PUT", "/license/customers/1/activate", &body),
+                Ok(KEY.to_owned()),
+                "{number}"
+            );
+        }
+    }
+
+    /// Found by fuzzing (`provisioning_signature`): extreme timestamps and clocks are refused,
+    /// never overflow.
+    #[test]
+    fn extreme_v2_timestamps_are_refused_without_overflow() {
+        let verifier = Verifier::new(vec![ApiCredential {
+            api_key: KEY.into(),
+            api_secret: SECRET.into(),
+        }]);
+        let body = br#"{"projectId":430892}"#;
+        let now = 1_700_000_000i64;
+        for (timestamp, now_unix) in [
+            (i64::MIN, now),
+            (i64::MAX, now),
+            // `now - timestamp` is exactly 2^63: wrapped to `i64::MIN`, whose `abs()` is negative.
+            (now.wrapping_add(i64::MIN), now),
+            (now, i64::MIN),
+            (now, i64::MAX),
+            (i64::MIN, i64::MAX),
+        ] {
+            let text = timestamp.to_string();
+            let signature =
+                v2_signature(SECRET, "POST", "/customers/1/projects/new", timestamp, body);
+            let headers = V2Headers {
+                timestamp: Some(&text),
+                signature: Some(&signature),
+                api_key: Some(KEY),
+            };
+            assert_eq!(
+                verifier.verify_v2("POST", "/customers/1/projects/new", body, headers, now_unix),
+                Err(AuthError::BadTimestamp),
+                "timestamp {timestamp}, now {now_unix}"
+            );
+        }
     }
 }

@@ -100,9 +100,19 @@ impl OpenPackageRequest {
 /// `data` of `open`: the id of the opened package, sent as a string (a number is accepted).
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OrderIdWire {
+pub(crate) enum OrderIdWire {
     Text(String),
     Number(i64),
+}
+
+impl OrderIdWire {
+    /// The id as the public API returns it: the text, or the number in decimal.
+    pub(crate) fn into_id(self) -> String {
+        match self {
+            OrderIdWire::Text(text) => text,
+            OrderIdWire::Number(number) => number.to_string(),
+        }
+    }
 }
 
 impl Client {
@@ -134,10 +144,7 @@ impl Client {
                 envelope(trace_id, Some(request))
             })
             .await?;
-        Ok(match id {
-            OrderIdWire::Text(text) => text,
-            OrderIdWire::Number(number) => number.to_string(),
-        })
+        Ok(id.into_id())
     }
 }
 

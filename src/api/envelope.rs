@@ -176,10 +176,14 @@ pub(crate) fn redacted_excerpt(body: &[u8], max_chars: usize) -> String {
 fn mask_secret_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
+    // Every JSON string (key or value) is read whole, to its closing unescaped quote: an escaped
+    // quote inside a value (`"msg":"bad \"grant\""`) must not shift keys and values.
     while let Some(quote) = rest.find('"') {
         out.push_str(&rest[..=quote]);
         rest = &rest[quote + 1..];
-        let Some(end) = rest.find('"') else { break };
+        let Some(end) = closing_quote(rest) else {
+            break;
+        };
         let key = &rest[..end];
         out.push_str(key);
         out.push('"');
@@ -197,19 +201,7 @@ fn mask_secret_values(text: &str) -> String {
         };
         out.push_str(":\"***");
         // Skip to the closing, unescaped quote (or the end of the excerpt).
-        let mut escaped = false;
-        let mut close = None;
-        for (i, c) in value_body.char_indices() {
-            match c {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => {
-                    close = Some(i);
-                    break;
-                }
-                _ => escaped = false,
-            }
-        }
-        match close {
+        match closing_quote(value_body) {
             Some(i) => {
                 out.push('"');
                 rest = &value_body[i + 1..];
@@ -221,6 +213,20 @@ fn mask_secret_values(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The byte index of the first unescaped `"` in `text` (the end of a JSON string whose opening
+/// quote was just read).
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -236,6 +242,28 @@ mod tests {
         assert!(!excerpt.contains("tok-cut-off"), "{excerpt}");
         assert!(excerpt.contains(r#""scope":"read""#), "{excerpt}");
         assert!(excerpt.contains(r#""access_token":"***""#), "{excerpt}");
+    }
+
+    /// Found by fuzzing (`structured_token`): an escaped quote in a value before a secret
+    /// (`"code":"\u0000\""`, or a `msg` quoting something) shifted the masking by one string,
+    /// and the `access_token` that followed was quoted in clear.
+    #[test]
+    fn escaped_quotes_do_not_unmask_what_follows() {
+        for before in [
+            r#""code":"\u0000\"""#,
+            r#""msg":"bad \"grant\"""#,
+            r#""msg":"a\\""#,
+            r#""msg":"\\\"""#,
+        ] {
+            let body = format!(
+                r#"{{{before},"data":{{"access_token":"yoXXXXk","refresh_token":"08XXdk","token":"tk"}}}}"#
+            );
+            let excerpt = redacted_excerpt(body.as_bytes(), 500);
+            for secret in ["yoXXXXk", "08XXdk", "\"tk\""] {
+                assert!(!excerpt.contains(secret), "{excerpt}");
+            }
+            assert!(excerpt.contains(before), "{excerpt}");
+        }
     }
 
     #[test]

@@ -107,17 +107,25 @@ pub(crate) async fn get_credentials(
     if let Some(date) = response.date.as_ref().and_then(|d| d.to_str().ok()) {
         client.clock().observe_date_header(date);
     }
-    if response.status != 200 {
-        return Err(failure(&response));
+    let amzn_error_type = response
+        .amzn_error_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok());
+    parse_answer(response.status, &response.body, amzn_error_type)
+}
+
+/// The credentials of a `GetCredentialsForIdentity` answer (`status` 200), or its error (any
+/// other status; `amzn_error_type` is the `X-Amzn-ErrorType` header).
+pub(crate) fn parse_answer(
+    status: u16,
+    body: &[u8],
+    amzn_error_type: Option<&str>,
+) -> Result<AwsProof> {
+    if status != 200 {
+        return Err(failure(status, body, amzn_error_type));
     }
-    let answer: Answer = serde_json::from_slice(&response.body).map_err(|e| {
-        crate::api::envelope::decode_error(
-            ENDPOINT,
-            response.status,
-            &response.body,
-            None,
-            e.to_string(),
-        )
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        crate::api::envelope::decode_error(ENDPOINT, status, body, None, e.to_string())
     })?;
     let credentials = answer.credentials;
     let session_expiration = (credentials.expiration > 0.0)
@@ -126,8 +134,8 @@ pub(crate) async fn get_credentials(
     let Some(session_expiration) = session_expiration else {
         return Err(crate::api::envelope::decode_error(
             ENDPOINT,
-            response.status,
-            &response.body,
+            status,
+            body,
             None,
             "Credentials.Expiration is not a positive number".into(),
         ));
@@ -144,23 +152,19 @@ pub(crate) async fn get_credentials(
 /// `X-Amzn-ErrorType`) are [`Error::Api`] with `msg` = `"<Type>: <message>"`; anything else — a
 /// proxy's 404 page, nginx's 429, a 502 — is [`Error::Server`] (a temporary failure) with the
 /// status and the start of the body.
-fn failure(response: &crate::transport::HttpResponse) -> Error {
-    let parsed: Option<Failure> = serde_json::from_slice(&response.body).ok();
+fn failure(status: u16, body: &[u8], amzn_error_type: Option<&str>) -> Error {
+    let parsed: Option<Failure> = serde_json::from_slice(body).ok();
     let (body_type, message) = match parsed {
         Some(f) => (f.kind, f.message),
         None => (None, None),
     };
-    let header_type = response
-        .amzn_error_type
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .and_then(error_type);
+    let header_type = amzn_error_type.and_then(error_type);
     let kind = body_type.as_deref().and_then(error_type).or(header_type);
     let Some(kind) = kind else {
         return Error::Server {
             endpoint: ENDPOINT,
-            http_status: response.status,
-            excerpt: crate::api::envelope::redacted_excerpt(&response.body, 160),
+            http_status: status,
+            excerpt: crate::api::envelope::redacted_excerpt(body, 160),
             trace_id: None,
             attempts: Default::default(),
         };
@@ -168,8 +172,8 @@ fn failure(response: &crate::transport::HttpResponse) -> Error {
     let message = message.unwrap_or_default();
     Error::Api(ApiError {
         endpoint: ENDPOINT,
-        http_status: response.status,
-        code: i64::from(response.status),
+        http_status: status,
+        code: i64::from(status),
         msg: if message.is_empty() {
             kind
         } else {
@@ -188,5 +192,67 @@ pub(crate) fn is_refused(error: &Error) -> bool {
     match error {
         Error::Api(api) if api.endpoint == ENDPOINT => api.is_refused_grant(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn answers_give_credentials_or_typed_errors() {
+        let ok = br#"{"Credentials":{"AccessKeyId":"ASIAEXAMPLE","Expiration":1700003600.5,"SecretKey":"sk","SessionToken":"st"},"IdentityId":"us-east-1:x"}"#;
+        let proof = parse_answer(200, ok, None).unwrap();
+        assert_eq!(proof.access_key_id, "ASIAEXAMPLE");
+        assert_eq!(
+            proof.session_expiration,
+            UNIX_EPOCH + Duration::from_millis(1_700_003_600_500)
+        );
+        let refused = parse_answer(
+            400,
+            br#"{"__type":"NotAuthorizedException","message":"Invalid login token."}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(is_refused(&refused), "{refused}");
+        let from_header = parse_answer(
+            400,
+            br#"{"__type":null}"#,
+            Some("ResourceNotFoundException:http://internal.amazon.com/"),
+        )
+        .unwrap_err();
+        assert!(is_refused(&from_header), "{from_header}");
+        let proxy = parse_answer(502, b"<html>Bad Gateway</html>", None).unwrap_err();
+        assert!(
+            matches!(
+                proxy,
+                Error::Server {
+                    http_status: 502,
+                    ..
+                }
+            ),
+            "{proxy}"
+        );
+    }
+
+    /// Found by fuzzing (`structured_cognito`): an answer that does not decode was quoted in the
+    /// error with Cognito's `SecretKey` and `SessionToken` in clear (the masked field names
+    /// were the Agora Link camelCase ones only).
+    #[test]
+    fn undecodable_answers_never_quote_the_temporary_keys() {
+        for expiration in ["0", "-1", "\"1700003600\"", "null", "1e400"] {
+            let body = format!(
+                r#"{{"Credentials":{{"AccessKeyId":"ASIAEXAMPLEKEYID","Expiration":{expiration},"SecretKey":"wJalrXUtnFEMI/K7MDENG","SessionToken":"IQoJb3JpZ2luX2VjEJr"}}}}"#
+            );
+            let error = parse_answer(200, body.as_bytes(), None).unwrap_err();
+            assert!(matches!(error, Error::Decode { .. }), "{error}");
+            let text = format!("{error} {error:?}");
+            for secret in ["ASIAEXAMPLEKEYID", "wJalrXUtnFEMI", "IQoJb3JpZ2luX2VjEJr"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+        let echoed = parse_answer(502, br#"{"SecretKey":"wJalrXUtnFEMI"}"#, None).unwrap_err();
+        assert!(!format!("{echoed} {echoed:?}").contains("wJalrXUtnFEMI"));
     }
 }

@@ -10,10 +10,10 @@
 //!   `GetCredentialsForIdentity`, then a fresh login through the app's callback.
 
 mod clock;
-mod cognito;
+pub(crate) mod cognito;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
-mod provider;
+pub(crate) mod provider;
 pub mod sigv4;
 
 use std::time::{Duration, SystemTime};

@@ -124,7 +124,7 @@ impl fmt::Debug for IotCredentialProviderBuilder {
     }
 }
 
-fn jittered_refresh_at(credentials: &AwsProof, now: SystemTime) -> SystemTime {
+pub(crate) fn jittered_refresh_at(credentials: &AwsProof, now: SystemTime) -> SystemTime {
     let lifetime = credentials
         .session_expiration
         .duration_since(now)

@@ -882,7 +882,7 @@ fn response_failure(response: &HttpResponse) -> Option<FailureClass> {
 }
 
 /// `Retry-After`: delta-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
