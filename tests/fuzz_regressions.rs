@@ -6,13 +6,16 @@
 //!   quoted in clear in the error (and so in logs).
 //! * `structured_cognito`: a Cognito answer that did not decode was quoted with its
 //!   `SecretKey` and `SessionToken` in clear (the masked names were Agora Link's camelCase ones).
+//! * `structured_login`: a `gyToken.endpoint` mixing non-ASCII and upper-case letters panicked
+//!   in debug builds when presigned (a debug assertion of the ASCII-only IDNA stub).
 
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agora_link::iot::{IotCredentialProvider, ProviderEvent};
-use agora_link::{Error, ErrorKind, TokenGrant};
+use agora_link::{AwsProof, Error, ErrorKind, TokenGrant};
 use agora_link_sandbox::{Fault, FaultAction, Sandbox};
 
 const ACCESS_TOKEN: &str = "yoXXXXXXXXXXXXXXk-must-stay-secret";
@@ -94,5 +97,27 @@ async fn an_undecodable_cognito_answer_does_not_quote_the_aws_keys() {
         for secret in [KEY_ID, SECRET_KEY, SESSION_TOKEN] {
             assert!(!message.contains(secret), "{message}");
         }
+    }
+}
+
+#[test]
+fn a_non_ascii_endpoint_is_refused_when_presigning() {
+    let proof = AwsProof {
+        access_key_id: "ASIAEXAMPLE".into(),
+        secret_key: "secret".into(),
+        session_token: "token".into(),
+        session_expiration: UNIX_EPOCH + Duration::from_secs(4_000_000_000),
+    };
+    for endpoint in [
+        ",,ECRESSI\u{450}A",
+        "ABC.\u{4f8b}\u{5b50}.iot.cn-north-1.amazonaws.com.cn",
+    ] {
+        let result = std::panic::catch_unwind(|| {
+            agora_link::iot::presign_mqtt_url(endpoint, "cn-north-1", &proof, SystemTime::now())
+        });
+        assert!(
+            matches!(result, Ok(Err(Error::InvalidArgument(_)))),
+            "{endpoint:?}: {result:?}"
+        );
     }
 }

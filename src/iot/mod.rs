@@ -54,9 +54,17 @@ fn websocket_target(endpoint: &str) -> Result<WebSocketTarget> {
         (true, trimmed)
     };
     let authority = rest.split('/').next().unwrap_or_default();
+    // AWS IoT hosts are ASCII, and the IDNA stub linked for size (`idna_adapter` 1.0) refuses
+    // any other; given a host mixing non-ASCII and upper-case letters it fails a debug
+    // assertion (a panic in debug builds), so such hosts are refused here, and ASCII is
+    // lower-cased first (found by fuzzing).
+    if !authority.is_ascii() {
+        return Err(bad("the host must be ASCII (use its xn-- form)"));
+    }
     let url = url::Url::parse(&format!(
-        "{}://{authority}/",
-        if secure { "wss" } else { "ws" }
+        "{}://{}/",
+        if secure { "wss" } else { "ws" },
+        authority.to_ascii_lowercase()
     ))
     .map_err(|e| bad(&e.to_string()))?;
     let host = url
@@ -215,6 +223,30 @@ mod tests {
         ] {
             assert!(websocket_target(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Found by fuzzing (`structured_login`): a `gyToken.endpoint` mixing non-ASCII and
+    /// upper-case letters (`",,ECRESSIѐA"`) reached the ASCII-only IDNA stub (`idna_adapter`
+    /// 1.0), whose debug assertion panicked; release builds refused it as an invalid name.
+    #[test]
+    fn non_ascii_endpoints_are_refused_without_panicking() {
+        for endpoint in [
+            ",,ECRESSI\u{450}A",
+            "\u{c4}B.iot.cn-north-1.amazonaws.com.cn",
+            "wss://ABC.\u{4f8b}\u{5b50}.com/mqtt",
+            "ws://LOCALHOST\u{450}:9001",
+        ] {
+            let result = std::panic::catch_unwind(|| websocket_target(endpoint));
+            assert!(
+                matches!(result, Ok(Err(Error::InvalidArgument(_)))),
+                "{endpoint:?}: {result:?}"
+            );
+        }
+        // Upper-case ASCII is fine, and lower-cased as before.
+        let target = websocket_target("wss://ABC.IoT.us-east-1.AmazonAWS.com/mqtt").unwrap();
+        assert_eq!(target.host, "abc.iot.us-east-1.amazonaws.com");
+        let target = websocket_target("XN--BCHER-KVA.Example.com:8443").unwrap();
+        assert_eq!(target.host, "xn--bcher-kva.example.com:8443");
     }
 
     #[test]
