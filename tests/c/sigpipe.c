@@ -161,5 +161,9 @@ int main(void) {
     free(name);
     agora_link_client_free(client);
     agora_link_shutdown(5000);
+    /* Stop the server thread: shutting the listener down makes its accept() fail. */
+    shutdown(listener, SHUT_RDWR);
+    pthread_join(server, NULL);
+    close(listener);
     return failures == 0 ? 0 : 1;
 }
