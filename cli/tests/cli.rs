@@ -585,16 +585,21 @@ async fn a_closed_stdout_ends_the_cli_quietly_without_a_panic() {
     use std::process::{Command, Stdio};
     for _ in 0..5 {
         let output = tokio::task::spawn_blocking(|| {
-            let mut child = Command::new(BIN)
+            // The reader is gone before the CLI starts (as with `| head -0` once
+            // `head` has exited), so its write always meets a closed peer: a
+            // socket pair whose other end is already closed gives EPIPE
+            // deterministically, where closing a pipe after spawning raced the
+            // CLI's write.
+            let (writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
+            drop(reader);
+            let writer: std::os::fd::OwnedFd = writer.into();
+            Command::new(BIN)
                 .args(PRESIGN)
                 .env_clear()
-                .stdout(Stdio::piped())
+                .stdout(Stdio::from(writer))
                 .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            // The reader goes away before the CLI writes (as `| head -0` does).
-            drop(child.stdout.take());
-            child.wait_with_output().unwrap()
+                .output()
+                .unwrap()
         })
         .await
         .unwrap();
