@@ -195,7 +195,12 @@ async fn main() {
         },
         store,
     );
-    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        server::Limits::default(),
+        std::future::pending(),
+    ));
 
     let hello = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hello_base = format!("http://{}", hello.local_addr().unwrap());

@@ -17,3 +17,4 @@ pub mod server;
 pub mod signature;
 pub mod simulate;
 pub mod store;
+pub mod text;

@@ -22,7 +22,9 @@ enum Command {
     /// the defaults.
     Serve {
         /// A JSON configuration file: `{"listen", "database", "publicUrl", "requireV2",
-        /// "apiKeys": [{"apiKey", "apiSecret"}]}` (the master key stays in the environment).
+        /// "apiKeys": [{"apiKey", "apiSecret"}], "limits": {"headerReadTimeoutMs",
+        /// "bodyReadTimeoutMs", "idleTimeoutMs", "maxConnections"}}` (the master key stays in the
+        /// environment).
         #[arg(long, env = "PROVISIONING_CONFIG")]
         config: Option<std::path::PathBuf>,
         /// Address to listen on (default 127.0.0.1:8090).
@@ -44,6 +46,9 @@ enum Command {
         /// Require the HMAC-SHA256 scheme with a timestamp (refuse Agora's HMAC-SHA1 one).
         #[arg(long)]
         require_v2: bool,
+        /// Connection limits (defaults in brackets; see the README's "Limits").
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Play Agora's side against a provider server (yours or this one) and report whether its
     /// answers are consistent: signed calls, 500 ms timeout, up to three calls, duplicates in
@@ -90,6 +95,75 @@ enum Command {
     },
 }
 
+/// The connection limits of `serve`.
+#[derive(clap::Args, Debug, Default)]
+struct LimitArgs {
+    /// Milliseconds a client has to send a whole request head, from its first byte (or from
+    /// connecting, for its first request) [5000].
+    #[arg(long, env = "PROVISIONING_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// Milliseconds a client has to send a request body, after its head [10000].
+    #[arg(long, env = "PROVISIONING_BODY_READ_TIMEOUT_MS")]
+    body_read_timeout_ms: Option<u64>,
+    /// Milliseconds a keep-alive connection may stay idle between requests [15000].
+    #[arg(long, env = "PROVISIONING_IDLE_TIMEOUT_MS")]
+    idle_timeout_ms: Option<u64>,
+    /// The most connections open at once; never more than the file-descriptor limit less 128
+    /// [4096].
+    #[arg(long, env = "PROVISIONING_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+}
+
+/// The `--config` file's `"limits"`: the same settings as the flags.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigLimits {
+    header_read_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+fn limits(args: &LimitArgs, file: &ConfigLimits) -> Result<server::Limits, String> {
+    let defaults = server::Limits::default();
+    let ms =
+        |name: &str, flag: Option<u64>, file: Option<u64>, default: std::time::Duration| match flag
+            .or(file)
+        {
+            None => Ok(default),
+            Some(0) => Err(format!("{name} must be at least 1 ms")),
+            Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+        };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(defaults.max_connections);
+    if max_connections == 0 {
+        return Err("max-connections must be at least 1".into());
+    }
+    Ok(server::Limits {
+        header_read_timeout: ms(
+            "header-read-timeout-ms",
+            args.header_read_timeout_ms,
+            file.header_read_timeout_ms,
+            defaults.header_read_timeout,
+        )?,
+        body_read_timeout: ms(
+            "body-read-timeout-ms",
+            args.body_read_timeout_ms,
+            file.body_read_timeout_ms,
+            defaults.body_read_timeout,
+        )?,
+        idle_timeout: ms(
+            "idle-timeout-ms",
+            args.idle_timeout_ms,
+            file.idle_timeout_ms,
+            defaults.idle_timeout,
+        )?,
+        max_connections,
+    })
+}
+
 /// The `--config` file.
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -101,6 +175,8 @@ struct ConfigFile {
     require_v2: bool,
     #[serde(default)]
     api_keys: Vec<ConfigKey>,
+    #[serde(default)]
+    limits: ConfigLimits,
 }
 
 #[derive(serde::Deserialize)]
@@ -169,6 +245,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             api_secrets,
             public_url,
             require_v2,
+            limits: limit_args,
         } => {
             if api_keys.len() != api_secrets.len() {
                 return Err("each --api-key needs an --api-secret".into());
@@ -202,6 +279,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
             }
             let public_url = public_url.or(file.public_url);
+            let limits = limits(&limit_args, &file.limits)?;
+            // Connections are bounded by descriptors: use all the hard limit allows.
+            if let Some(nofile) = agora_link_server_guard::raise_nofile_limit() {
+                tracing::info!(
+                    before = nofile.before,
+                    after = nofile.after,
+                    hard = nofile.hard,
+                    "RLIMIT_NOFILE soft limit"
+                );
+            }
             let verifier = Verifier::new(pairs).require_v2(require_v2);
             let store = Store::open(&database, master_key()?)
                 .await
@@ -220,7 +307,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 store,
             );
             // Ctrl-C or SIGTERM: stop accepting, finish the requests in flight, then exit.
-            server::serve(listener, router, async {
+            server::serve(listener, router, limits, async {
                 #[cfg(unix)]
                 {
                     let mut terminate =
@@ -272,11 +359,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = Store::open(&database, master_key()?)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Stored text is escaped (`\u{202e}`, `\t`, `\\`): an id cannot hide or reorder what an
+            // operator reads.
+            let shown = agora_link_provisioning::text::escape_for_terminal;
             for customer in store.list_customers().await.map_err(|e| e.to_string())? {
                 println!(
                     "{}\t{}\t{}\t{} projects\t{} active",
-                    customer.customer_id,
-                    customer.plan_id.as_deref().unwrap_or("-"),
+                    shown(&customer.customer_id),
+                    shown(customer.plan_id.as_deref().unwrap_or("-")),
                     if customer.active {
                         "active"
                     } else {
@@ -292,12 +382,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = Store::open(&database, master_key()?)
                 .await
                 .map_err(|e| e.to_string())?;
+            let shown = agora_link_provisioning::text::escape_for_terminal;
             for grant in store.list_grants().await.map_err(|e| e.to_string())? {
                 println!(
                     "{}\t{}\t{}\t{}",
-                    grant.customer_id,
+                    shown(&grant.customer_id),
                     grant.project_id,
-                    grant.app_key,
+                    shown(&grant.app_key),
                     if grant.active {
                         "active"
                     } else {

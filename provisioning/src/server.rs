@@ -2,7 +2,6 @@
 //! answered in the spec's shape (`{"status","statusReason"[,"data"]}`) with ordinary statuses.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +11,8 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
+
+use agora_link_server_guard::{BodyTimeout, Tally};
 
 use crate::signature::{AuthError, V2Headers, Verifier};
 use crate::store::{License, NewCustomer, Store, StoreError};
@@ -31,29 +32,97 @@ pub struct ServerConfig {
 struct AppState {
     config: ServerConfig,
     store: Store,
+    /// Requests refused before authentication, logged in full [`REFUSALS_IN_FULL`] times per
+    /// [`REFUSAL_REPORT_INTERVAL`] and otherwise counted by status.
+    refusals: Tally,
 }
 
-/// The router of the service.
+/// Refused requests logged in full per interval; the rest go into one summary line.
+pub const REFUSALS_IN_FULL: u64 = 3;
+/// The interval of the refused-requests summary.
+pub const REFUSAL_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The router of the service. Called within a tokio runtime, it also starts the task that logs
+/// the refused-requests summary (it ends with the router).
 pub fn router(config: ServerConfig, store: Store) -> Router {
-    let state = Arc::new(AppState { config, store });
+    let state = Arc::new(AppState {
+        config,
+        store,
+        refusals: Tally::new(REFUSALS_IN_FULL),
+    });
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let weak = Arc::downgrade(&state);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(REFUSAL_REPORT_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(state) = weak.upgrade() else { return };
+                report_refusals(&state.refusals);
+            }
+        });
+    }
     Router::new().fallback(move |request: Request<Body>| {
         let state = state.clone();
         async move { handle(state, request).await }
     })
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; requests in flight finish first.
+fn report_refusals(refusals: &Tally) {
+    if let Some((by_status, not_logged)) = refusals.take() {
+        let by_status: String = by_status
+            .iter()
+            .map(|(status, count)| format!("{status}:{count}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        tracing::warn!(
+            by_status,
+            not_logged,
+            interval_s = REFUSAL_REPORT_INTERVAL.as_secs(),
+            "refused requests in the last interval (only the first few were logged in full)"
+        );
+    }
+}
+
+pub use agora_link_server_guard::{GuardStats, Limits};
+
+/// Serves `router` on `listener` until `shutdown` completes; requests in flight finish first
+/// (at most 10 s). Every connection is held to `limits` (see [`Limits`] for the defaults):
+/// request-head and body deadlines, an idle keep-alive timeout, and a connection cap that sheds
+/// the oldest idle or slow connection rather than stop accepting. HTTP/1.1 only (cleartext
+/// HTTP/2 is not served). Raise the descriptor limit first
+/// ([`agora_link_server_guard::raise_nofile_limit`]), as the binary does.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    use tower::ServiceExt as _;
+    let tracker = agora_link_server_guard::Tracker::new(limits);
+    tracing::info!(
+        max_connections = tracker.stats().max_connections,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        body_read_timeout_ms = limits.body_read_timeout.as_millis() as u64,
+        idle_timeout_ms = limits.idle_timeout.as_millis() as u64,
+        "connection limits"
+    );
+    agora_link_server_guard::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        tracker,
+        agora_link_server_guard::Transport::Plain,
+        move |_connection| {
+            let router = router.clone();
+            hyper::service::service_fn(
+                move |request: Request<agora_link_server_guard::GuardedBody>| {
+                    router.clone().oneshot(request.map(Body::new))
+                },
+            )
+        },
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    Ok(())
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Body> {
@@ -92,7 +161,8 @@ fn store_failure(error: StoreError) -> Response<Body> {
     }
 }
 
-/// The routes, matched on the path with runs of `/` collapsed.
+/// The routes, matched on the canonical path: runs of `/` collapsed, every segment
+/// percent-decoded, identifiers in NFC ([`crate::text::identifier`]).
 pub(crate) enum Route {
     ConfigureLicense(String),
     Activate(String),
@@ -106,19 +176,58 @@ pub(crate) enum Route {
 /// A refusal before any work: status and reason.
 pub(crate) type Refusal = (StatusCode, String);
 
+/// The largest project id the stores hold (`INTEGER` in SQLite, `BIGINT` in PostgreSQL).
+pub const MAX_PROJECT_ID: i64 = i64::MAX;
+
+/// A `projectId` from a path segment: ASCII digits only, 1 to [`MAX_PROJECT_ID`].
+fn project_from_segment(text: &str) -> Result<i64, Refusal> {
+    match text.parse::<i64>() {
+        Ok(id) if id > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+        _ => Err(project_refusal()),
+    }
+}
+
+fn project_refusal() -> Refusal {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("projectId must be a positive integer (1 to {MAX_PROJECT_ID})"),
+    )
+}
+
+/// A `projectId` from a body: a JSON integer, 1 to [`MAX_PROJECT_ID`] (not `0`, `-0`, `1e3`,
+/// `430892.0` or a string).
+pub(crate) fn project_from_field(fields: &BTreeMap<String, Value>) -> Result<i64, Refusal> {
+    match fields.get("projectId") {
+        None | Some(Value::Null) => Err((
+            StatusCode::BAD_REQUEST,
+            "projectId (Int) is required".to_owned(),
+        )),
+        Some(Value::Number(number)) => match number.as_i64() {
+            Some(id) if id > 0 && !number.is_f64() => Ok(id),
+            _ => Err(project_refusal()),
+        },
+        Some(_) => Err(project_refusal()),
+    }
+}
+
 pub(crate) fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let normalised = crate::signature::normalise(path);
-    let segments: Vec<&str> = normalised.trim_matches('/').split('/').collect();
-    let not_found = || (StatusCode::NOT_FOUND, format!("no route {method} {path}"));
-    let customer = |id: &str| -> Result<String, Refusal> {
-        if id.is_empty() || id.len() > 255 {
-            Err((
+    let mut segments = Vec::new();
+    for raw in normalised.trim_matches('/').split('/') {
+        let Some(decoded) = crate::text::percent_decode(raw) else {
+            return Err((
                 StatusCode::BAD_REQUEST,
-                "customerId must be 1 to 255 characters".to_owned(),
-            ))
-        } else {
-            Ok(id.to_owned())
-        }
+                "the path has an invalid percent-encoding (or is not UTF-8)".to_owned(),
+            ));
+        };
+        segments.push(decoded);
+    }
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let shown: String = path.chars().take(200).collect();
+    let not_found = || (StatusCode::NOT_FOUND, format!("no route {method} {shown}"));
+    let customer = |id: &str| -> Result<String, Refusal> {
+        crate::text::identifier("customerId", id)
+            .map_err(|reason| (StatusCode::BAD_REQUEST, reason))
     };
     match (method.as_str(), segments.as_slice()) {
         ("PUT", ["license", "customers", id, "activate"]) => {
@@ -126,13 +235,11 @@ pub(crate) fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         }
         ("POST", ["customers", id, "projects", "new"]) => Ok(Route::Activate(customer(id)?)),
         ("PUT", ["customers", id, "projects", project, "deactivate"]) => {
-            let project = project.parse().map_err(|_| {
-                (
-                    StatusCode::BAD_REQUEST,
-                    "projectId must be an integer".to_owned(),
-                )
-            })?;
-            Ok(Route::DeactivateProject(customer(id)?, project))
+            let customer = customer(id)?;
+            Ok(Route::DeactivateProject(
+                customer,
+                project_from_segment(project)?,
+            ))
         }
         ("POST", ["customers", "new"]) => Ok(Route::CreateCustomer),
         ("PUT", ["customers", id, "deactivate"]) => Ok(Route::DeactivateCustomer(customer(id)?)),
@@ -144,45 +251,99 @@ pub(crate) fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         | (_, ["customers", "new"])
         | (_, ["customers", _, "deactivate"]) => Err((
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}"),
+            format!("{method} is not allowed on {shown}"),
         )),
         _ => Err(not_found()),
     }
+}
+
+/// How a response is logged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Logged {
+    /// An authenticated request (Agora's, or a license holder's): one line each.
+    Request,
+    /// Refused before authentication: counted, a few logged in full per interval.
+    Refused,
+    /// A health check: debug only.
+    Health,
 }
 
 async fn handle(state: Arc<AppState>, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = dispatch(&state, request).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let (response, logged) = dispatch(&state, request).await;
+    let status = response.status().as_u16();
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    // Paths come from anyone: at most 200 characters of one reach the log.
+    let path: String = path.chars().take(200).collect();
+    match logged {
+        Logged::Request => tracing::info!(%method, path, status, elapsed_us, "request"),
+        Logged::Health => tracing::debug!(%method, path, status, elapsed_us, "health"),
+        Logged::Refused => {
+            if state.refusals.record(response.status().as_str()) {
+                let reason = response
+                    .extensions()
+                    .get::<Reason>()
+                    .map(|r| r.0.as_str())
+                    .unwrap_or_default();
+                tracing::warn!(%method, path, status, reason, elapsed_us, "refused request");
+            }
+        }
+    }
     response
 }
 
-async fn dispatch(state: &AppState, request: Request<Body>) -> Response<Body> {
+/// The reason of a refusal, for its log line.
+#[derive(Clone)]
+struct Reason(String);
+
+/// What an authenticated request asks for, validated before the signature is checked.
+enum Action {
+    ConfigureLicense(String, License),
+    Activate(String, i64),
+    DeactivateProject(String, i64),
+    CreateCustomer(NewCustomer),
+    DeactivateCustomer(String),
+}
+
+fn refused(status: StatusCode, reason: impl Into<String>) -> (Response<Body>, Logged) {
+    let reason = reason.into();
+    let mut response = failed(status, reason.clone());
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body is not read: the connection cannot carry another request.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    response.extensions_mut().insert(Reason(reason));
+    (response, Logged::Refused)
+}
+
+async fn dispatch(state: &AppState, request: Request<Body>) -> (Response<Body>, Logged) {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let route = match route(&method, &path) {
         Ok(route) => route,
-        Err((status, reason)) => return failed(status, reason),
+        Err((status, reason)) => return refused(status, reason),
     };
     match route {
-        Route::Health => return success(None),
+        Route::Health => return (success(None), Logged::Health),
         Route::License(app_key) => return license(state, &app_key, request.headers()).await,
         _ => {}
     }
     let headers = request.headers().clone();
-    let body = match read_json(request).await {
+    let (raw, fields) = match read_json(request).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err((status, reason)) => return refused(status, reason),
     };
-    let (raw, fields) = body;
+    // Inputs are checked before the signature, so that a request that makes no sense gets a 400
+    // naming the field rather than a signature mismatch.
+    let action = match validate(route, &fields) {
+        Ok(action) => action,
+        Err((status, reason)) => return refused(status, reason),
+    };
     if let Err(error) = authenticate(
         &state.config.verifier,
         &method,
@@ -191,24 +352,16 @@ async fn dispatch(state: &AppState, request: Request<Body>) -> Response<Body> {
         &raw,
         &fields,
     ) {
-        tracing::warn!(%method, path, %error, "authentication failed");
-        return failed(StatusCode::UNAUTHORIZED, error.to_string());
+        return refused(StatusCode::UNAUTHORIZED, error.to_string());
     }
-    match route {
-        Route::ConfigureLicense(customer_id) => {
-            let license = match parse_license(&fields) {
-                Ok(license) => license,
-                Err(reason) => return failed(StatusCode::BAD_REQUEST, reason),
-            };
+    let response = match action {
+        Action::ConfigureLicense(customer_id, license) => {
             match state.store.configure_license(&customer_id, license).await {
                 Ok(()) => success(None),
                 Err(error) => store_failure(error),
             }
         }
-        Route::Activate(customer_id) => {
-            let Some(project_id) = fields.get("projectId").and_then(Value::as_i64) else {
-                return failed(StatusCode::BAD_REQUEST, "projectId (Int) is required");
-            };
+        Action::Activate(customer_id, project_id) => {
             match state.store.activate(&customer_id, project_id).await {
                 Ok(grant) => success(Some(json!({
                     "appKey": grant.app_key,
@@ -218,7 +371,7 @@ async fn dispatch(state: &AppState, request: Request<Body>) -> Response<Body> {
                 Err(error) => store_failure(error),
             }
         }
-        Route::DeactivateProject(customer_id, project_id) => {
+        Action::DeactivateProject(customer_id, project_id) => {
             match state
                 .store
                 .deactivate_project(&customer_id, project_id)
@@ -228,40 +381,52 @@ async fn dispatch(state: &AppState, request: Request<Body>) -> Response<Body> {
                 Err(error) => store_failure(error),
             }
         }
-        Route::CreateCustomer => {
-            let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
-            let (Some(customer_id), Some(plan_id)) = (text("customerId"), plan_id(&fields)) else {
-                return failed(
-                    StatusCode::BAD_REQUEST,
-                    "customerId (String) and planId are required",
-                );
-            };
-            if customer_id.is_empty() || customer_id.len() > 255 {
-                return failed(
-                    StatusCode::BAD_REQUEST,
-                    "customerId must be 1 to 255 characters",
-                );
-            }
-            let customer = NewCustomer {
-                customer_id,
-                plan_id,
-                name: text("customerName"),
-                email: text("customerEmail"),
-                phone: text("customerPhone"),
-            };
-            match state.store.create_customer(customer).await {
-                Ok(()) => success(None),
-                Err(error) => store_failure(error),
-            }
-        }
-        Route::DeactivateCustomer(customer_id) => {
+        Action::CreateCustomer(customer) => match state.store.create_customer(customer).await {
+            Ok(()) => success(None),
+            Err(error) => store_failure(error),
+        },
+        Action::DeactivateCustomer(customer_id) => {
             match state.store.deactivate_customer(&customer_id).await {
                 Ok(()) => success(None),
                 Err(error) => store_failure(error),
             }
         }
-        Route::License(_) | Route::Health => unreachable!("answered above"),
-    }
+    };
+    (response, Logged::Request)
+}
+
+/// The checked inputs of `route`'s request.
+fn validate(route: Route, fields: &BTreeMap<String, Value>) -> Result<Action, Refusal> {
+    let bad = |reason: String| (StatusCode::BAD_REQUEST, reason);
+    Ok(match route {
+        Route::ConfigureLicense(customer_id) => {
+            Action::ConfigureLicense(customer_id, parse_license(fields).map_err(bad)?)
+        }
+        Route::Activate(customer_id) => Action::Activate(customer_id, project_from_field(fields)?),
+        Route::DeactivateProject(customer_id, project_id) => {
+            Action::DeactivateProject(customer_id, project_id)
+        }
+        Route::CreateCustomer => {
+            let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+            let (Some(customer_id), Some(plan_id)) = (text("customerId"), plan_id(fields)) else {
+                return Err(bad("customerId (String) and planId are required".to_owned()));
+            };
+            Action::CreateCustomer(NewCustomer {
+                customer_id: crate::text::identifier("customerId", &customer_id).map_err(bad)?,
+                plan_id: crate::text::identifier("planId", &plan_id).map_err(bad)?,
+                name: text("customerName"),
+                email: text("customerEmail"),
+                phone: text("customerPhone"),
+            })
+        }
+        Route::DeactivateCustomer(customer_id) => Action::DeactivateCustomer(customer_id),
+        Route::License(_) | Route::Health => {
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "answered before validation".to_owned(),
+            ))
+        }
+    })
 }
 
 pub(crate) fn plan_id(fields: &BTreeMap<String, Value>) -> Option<String> {
@@ -272,10 +437,9 @@ pub(crate) fn plan_id(fields: &BTreeMap<String, Value>) -> Option<String> {
     }
 }
 
-/// Reads the body (at most [`MAX_BODY_BYTES`], JSON, an object of fields).
-async fn read_json(
-    request: Request<Body>,
-) -> Result<(Bytes, BTreeMap<String, Value>), Response<Body>> {
+/// Reads the body (at most [`MAX_BODY_BYTES`], JSON, an object of fields). A body still arriving
+/// at the server's body deadline is a `408`.
+async fn read_json(request: Request<Body>) -> Result<(Bytes, BTreeMap<String, Value>), Refusal> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -283,11 +447,17 @@ async fn read_json(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if !content_type.starts_with("application/json") {
-        return Err(failed(
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
+            "Content-Type must be application/json".to_owned(),
         ));
     }
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is too large".to_owned(),
+        )
+    };
     if request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -295,15 +465,24 @@ async fn read_json(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|len| len > MAX_BODY_BYTES)
     {
-        return Err(failed(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the body is too large",
-        ));
+        return Err(too_large());
     }
     let raw = to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
-        .map_err(|_| failed(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"))?;
-    let fields = parse_fields(&raw).map_err(|(status, reason)| failed(status, reason))?;
+        .map_err(|error| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(error) = source {
+                if error.is::<BodyTimeout>() {
+                    return (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request body did not arrive in time".to_owned(),
+                    );
+                }
+                source = error.source();
+            }
+            too_large()
+        })?;
+    let fields = parse_fields(&raw)?;
     Ok((raw, fields))
 }
 
@@ -410,13 +589,13 @@ pub(crate) fn basic_credentials(authorization: &str) -> Option<(String, String)>
 }
 
 /// `GET /licenses/{appKey}` with `Authorization: Basic base64(appKey:appSecret)`.
-async fn license(state: &AppState, app_key: &str, headers: &HeaderMap) -> Response<Body> {
+async fn license(state: &AppState, app_key: &str, headers: &HeaderMap) -> (Response<Body>, Logged) {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(basic_credentials);
     let Some((key, secret)) = presented.as_ref().map(|(k, s)| (k.as_str(), s.as_str())) else {
-        return failed(
+        return refused(
             StatusCode::UNAUTHORIZED,
             "Basic authentication with appKey:appSecret is required",
         );
@@ -424,28 +603,31 @@ async fn license(state: &AppState, app_key: &str, headers: &HeaderMap) -> Respon
     let grant = match state.store.grant_license(app_key).await {
         Ok(grant) => grant,
         Err(StoreError::NotFound(_)) => {
-            return failed(
+            return refused(
                 StatusCode::UNAUTHORIZED,
                 "unknown appKey or wrong appSecret",
             )
         }
-        Err(error) => return store_failure(error),
+        Err(error) => return (store_failure(error), Logged::Request),
     };
     let matches = crate::signature::constant_time_eq(key.as_bytes(), app_key.as_bytes())
         && crate::signature::constant_time_eq(secret.as_bytes(), grant.grant.app_secret.as_bytes());
     if !matches {
-        return failed(
+        return refused(
             StatusCode::UNAUTHORIZED,
             "unknown appKey or wrong appSecret",
         );
     }
     if !grant.grant.active {
-        return failed(
-            StatusCode::FORBIDDEN,
-            "the extension is deactivated for this project",
+        return (
+            failed(
+                StatusCode::FORBIDDEN,
+                "the extension is deactivated for this project",
+            ),
+            Logged::Request,
         );
     }
-    success(Some(json!({
+    let response = success(Some(json!({
         "appKey": grant.grant.app_key,
         "customerId": grant.grant.customer_id,
         "projectId": grant.grant.project_id,
@@ -455,5 +637,6 @@ async fn license(state: &AppState, app_key: &str, headers: &HeaderMap) -> Respon
             "validTo": l.valid_to,
             "type": l.license_type,
         })),
-    })))
+    })));
+    (response, Logged::Request)
 }

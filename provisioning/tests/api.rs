@@ -46,9 +46,14 @@ async fn service(database: common::Database) -> Service {
         store,
     );
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server::serve(listener, router, async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        server::Limits::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     // reqwest needs a TLS provider even for plain HTTP: ring, as everywhere in this workspace.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Service {
@@ -477,7 +482,12 @@ async fn two_nodes_on_one_postgres_issue_one_grant() {
         },
         second_store,
     );
-    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        server::Limits::default(),
+        std::future::pending(),
+    ));
     let second = Service {
         base: second_base,
         http: reqwest::Client::new(),
@@ -515,5 +525,248 @@ async fn two_nodes_on_one_postgres_issue_one_grant() {
                     && w[0].1["data"]["appSecret"] == w[1].1["data"]["appSecret"]),
             "{answers:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn one_customer_and_one_grant_however_the_path_is_spelled() {
+    for database in common::databases().await {
+        one_customer_and_one_grant_however_the_path_is_spelled_with(database).await;
+    }
+}
+
+async fn one_customer_and_one_grant_however_the_path_is_spelled_with(database: common::Database) {
+    let label = database.label;
+    let s = service(database).await;
+    let (status, first) = s
+        .signed(
+            "POST",
+            "/customers/acme/projects/new",
+            json!({"projectId": 77}),
+        )
+        .await;
+    assert_eq!(status, 200, "{label}: {first}");
+    // The same customer and project, spelled otherwise: percent-encoded letters (upper and lower
+    // case hex), doubled slashes, the decomposed form of a letter. Signed over the path as sent.
+    for path in [
+        "/customers/ac%6De/projects/new",
+        "/customers/ac%6de/projects/new",
+        "/customers/%61%63%6D%65/projects/new",
+        "//customers//acme/projects//new",
+        "/%63ustomers/acme/projects/%6Eew",
+    ] {
+        let (status, again) = s.signed("POST", path, json!({"projectId": 77})).await;
+        assert_eq!(status, 200, "{label} {path}: {again}");
+        assert_eq!(again["data"], first["data"], "{label} {path}");
+    }
+    let precomposed = s
+        .signed(
+            "POST",
+            "/customers/soci%C3%A9t%C3%A9/projects/new",
+            json!({"projectId": 5}),
+        )
+        .await;
+    let decomposed = s
+        .signed(
+            "POST",
+            "/customers/socie%CC%81te%CC%81/projects/new",
+            json!({"projectId": 5}),
+        )
+        .await;
+    assert_eq!(precomposed.0, 200, "{label}: {}", precomposed.1);
+    assert_eq!(precomposed.1["data"], decomposed.1["data"], "{label}");
+    // Deactivating through another spelling deactivates the one grant.
+    let (status, body) = s
+        .signed(
+            "PUT",
+            "/customers/%61cme/projects/%37%37/deactivate",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{label}: {body}");
+    let app_key = first["data"]["appKey"].as_str().unwrap();
+    let app_secret = first["data"]["appSecret"].as_str().unwrap();
+    let license = s
+        .http
+        .get(format!("{}/licenses/{app_key}", s.base))
+        .basic_auth(app_key, Some(app_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(license.status().as_u16(), 403, "{label}");
+    // Invalid encodings are refused before anything else.
+    for path in [
+        "/customers/ac%zzme/projects/new",
+        "/customers/acme%/projects/new",
+        "/customers/acme%4/projects/new",
+        "/customers/%FF%FE/projects/new",
+        "/customers/%C3/projects/new",
+    ] {
+        let (status, body) = s.signed("POST", path, json!({"projectId": 78})).await;
+        assert_eq!(status, 400, "{label} {path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn inputs_that_make_no_sense_get_a_400_naming_the_field() {
+    for database in common::databases().await {
+        inputs_that_make_no_sense_get_a_400_naming_the_field_with(database).await;
+    }
+}
+
+async fn inputs_that_make_no_sense_get_a_400_naming_the_field_with(database: common::Database) {
+    let label = database.label;
+    let s = service(database).await;
+    // projectId in a body: only a JSON integer from 1 to i64::MAX. The bodies are written by
+    // hand (a JSON value cannot hold `-0` or `1e3` as typed), signed or not: the field is
+    // checked before the signature.
+    for project in [
+        "0",
+        "-1",
+        "-0",
+        "1e3",
+        "430892.0",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "18446744073709551616",
+        "\"430892\"",
+        "true",
+        "[1]",
+    ] {
+        let body = format!(r#"{{"projectId":{project},"apiKey":"{KEY}","signature":"bad"}}"#);
+        let (status, reply) = s
+            .raw(
+                "POST",
+                "/customers/acme/projects/new",
+                body.into_bytes(),
+                "application/json",
+            )
+            .await;
+        assert_eq!(status, 400, "{label} {project}: {reply}");
+        assert!(
+            reply["statusReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("projectId")),
+            "{label} {project}: {reply}"
+        );
+    }
+    let (status, reply) = s
+        .signed(
+            "POST",
+            "/customers/acme/projects/new",
+            json!({"projectId": i64::MAX}),
+        )
+        .await;
+    assert_eq!(status, 200, "{label}: {reply}");
+    // projectId in a path.
+    for project in [
+        "0",
+        "-1",
+        "-0",
+        "+1",
+        "1e3",
+        "%2B1",
+        "9223372036854775808",
+        "1.0",
+    ] {
+        let path = format!("/customers/acme/projects/{project}/deactivate");
+        let (status, reply) = s.signed("PUT", &path, json!({})).await;
+        assert_eq!(status, 400, "{label} {path}: {reply}");
+        assert!(
+            reply["statusReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("projectId")),
+            "{label} {path}: {reply}"
+        );
+    }
+    // Customer ids with control or invisible characters, in paths and in bodies.
+    for id in [
+        "ac%00me",
+        "acme%E2%80%AEexe",
+        "a%0Ab",
+        "a%E2%80%8Bb",
+        "%EF%BB%BFacme",
+    ] {
+        let path = format!("/customers/{id}/projects/new");
+        let (status, reply) = s.signed("POST", &path, json!({"projectId": 9})).await;
+        assert_eq!(status, 400, "{label} {path}: {reply}");
+        assert!(
+            reply["statusReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("customerId")),
+            "{label} {path}: {reply}"
+        );
+    }
+    for id in ["ac\0me", "acme\u{202E}txt.exe", "a\u{2066}b", "\u{85}", ""] {
+        let (status, reply) = s
+            .signed(
+                "POST",
+                "/customers/new",
+                json!({"customerId": id, "planId": "basic"}),
+            )
+            .await;
+        assert_eq!(status, 400, "{label} {id:?}: {reply}");
+    }
+    let (status, reply) = s
+        .signed(
+            "POST",
+            "/customers/new",
+            json!({"customerId": "ok", "planId": "pl\u{202E}an"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{label}: {reply}");
+    assert!(reply["statusReason"].as_str().unwrap().contains("planId"));
+}
+
+#[tokio::test]
+async fn admin_listings_escape_what_is_not_printable() {
+    for database in common::databases().await {
+        admin_listings_escape_what_is_not_printable_with(database).await;
+    }
+}
+
+async fn admin_listings_escape_what_is_not_printable_with(database: common::Database) {
+    use agora_link_provisioning::store::NewCustomer;
+    // Rows stored before ids were checked (or written by another tool) still print safely.
+    let store = Store::open(&database.spec, MasterKey::new(&[7u8; 32]).unwrap())
+        .await
+        .unwrap();
+    let hostile = "evil\u{202E}txt.exe\0\tX\\";
+    store
+        .create_customer(NewCustomer {
+            customer_id: hostile.into(),
+            plan_id: "plan\u{200B}\n".into(),
+            name: None,
+            email: None,
+            phone: None,
+        })
+        .await
+        .unwrap();
+    store.activate(hostile, 12).await.unwrap();
+    drop(store);
+    for command in ["customers", "grants"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_agora-link-provisioning"))
+            .args([command, "--database", &database.spec])
+            .env("PROVISIONING_MASTER_KEY", "\u{7}".repeat(32))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(output.status.success(), "{command}: {text}");
+        assert!(
+            text.contains(r"evil\u{202e}txt.exe\u{0}\tX\\"),
+            "{} {command}: {text:?}",
+            database.label
+        );
+        assert!(
+            !text.chars().any(|c| c != '\t'
+                && c != '\n'
+                && (c.is_control() || agora_link_provisioning::text::is_hidden(c))),
+            "{} {command}: {text:?}",
+            database.label
+        );
+        assert_eq!(text.lines().count(), 1, "{command}: {text:?}");
+        if command == "customers" {
+            assert!(text.contains(r"plan\u{200b}\n"), "{text:?}");
+        }
     }
 }

@@ -43,7 +43,12 @@ async fn this_service_is_consistent_under_agoras_delivery() {
         },
         store,
     );
-    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        server::Limits::default(),
+        std::future::pending(),
+    ));
     let report = simulate(options(url)).await;
     assert!(report.consistent, "{report:#?}");
     assert!(report.calls.len() >= 7, "{report:#?}");

@@ -1,0 +1,30 @@
+//! # agora-link-server-guard
+//!
+//! What keeps the project's servers — the sandbox (`agora-link-sandbox`) and the provisioning
+//! service (`agora-link-provisioning`) — answering when clients are slow, idle or hostile:
+//!
+//! * [`Limits`]: how long a connection may take to send a request head and a body, how long it may
+//!   stay idle between requests, and how many connections are open at once.
+//! * [`serve`]: an accept loop that enforces them on HTTP/1.1 (and on HTTP/2 over TLS, with the
+//!   `tls` feature), sheds the oldest idle or slow connection when the cap is reached instead of
+//!   starving accepts, and never spins or floods the log when `accept` fails (for example with
+//!   `EMFILE`).
+//! * [`raise_nofile_limit`]: raises the soft `RLIMIT_NOFILE` to the hard limit at start.
+//! * [`RateLimited`] and [`Tally`]: logs that cost a line per interval, not a line per event.
+//!
+//! Cleartext HTTP/2 (h2c) is not served: a plaintext connection speaks HTTP/1.1 only.
+
+#![warn(missing_docs)]
+
+mod body;
+mod io;
+mod limits;
+mod log;
+mod serve;
+mod tracker;
+
+pub use body::{BodyTimeout, GuardedBody};
+pub use limits::{raise_nofile_limit, Limits, NofileLimit};
+pub use log::{RateLimited, Tally};
+pub use serve::{serve, ConnectionInfo, Transport};
+pub use tracker::{GuardStats, Tracker};

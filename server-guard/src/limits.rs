@@ -1,0 +1,133 @@
+//! The limits a server applies to every connection, and the process's file-descriptor limit.
+
+use std::time::Duration;
+
+/// How long connections may take and how many may be open. Every value is a wall-clock
+/// duration measured by the server from the event named; defaults in brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// From the first byte of a request head to the end of that head, and from accepting a
+    /// connection to the end of its first head; a connection still sending (or not yet sending)
+    /// its head then is closed without an answer (slowloris). [5 s]
+    pub header_read_timeout: Duration,
+    /// From the end of the request head to the end of its body; a body still arriving then is
+    /// answered with an error (`408` in the provisioning service) and the connection closed. [10 s]
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection may wait, with no request in progress, for the first byte
+    /// of its next request; it is then closed. [15 s]
+    pub idle_timeout: Duration,
+    /// The most connections open at once. The server uses at most this many, and never more than
+    /// the process's file-descriptor limit less [`Limits::RESERVED_DESCRIPTORS`]. A connection
+    /// accepted when the cap is reached closes the oldest connection that has no request in
+    /// progress (idle, or still sending its head); when every connection is busy, the new one is
+    /// closed instead. [4096]
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// File descriptors kept for what is not a connection (the database, log files, the runtime).
+    pub const RESERVED_DESCRIPTORS: usize = 128;
+
+    /// The connection cap actually applied: [`Limits::max_connections`], lowered to the soft
+    /// `RLIMIT_NOFILE` less [`Limits::RESERVED_DESCRIPTORS`], and at least 16.
+    pub fn effective_max_connections(&self) -> usize {
+        let by_descriptors = current_nofile()
+            .map(|soft| {
+                usize::try_from(soft)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(Self::RESERVED_DESCRIPTORS)
+            })
+            .unwrap_or(usize::MAX);
+        self.max_connections.min(by_descriptors).max(16)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(15),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// The soft and hard `RLIMIT_NOFILE` before and after [`raise_nofile_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NofileLimit {
+    /// The soft limit found at start.
+    pub before: u64,
+    /// The soft limit now.
+    pub after: u64,
+    /// The hard limit (the most a process may raise its soft limit to).
+    pub hard: u64,
+}
+
+#[allow(clippy::unnecessary_cast)] // `rlim_t` is `u64` on Linux, not everywhere
+fn current_nofile() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            return Some(limit.rlim_cur as u64);
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Raises the process's soft `RLIMIT_NOFILE` to its hard limit (servers start with the soft one,
+/// often 1024, while the hard one is far higher). On macOS the soft limit is raised at most to
+/// `OPEN_MAX` when the hard limit is unlimited. Returns the limits, or `None` where the platform
+/// has none or refuses (nothing changes then).
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_nofile_limit() -> Option<NofileLimit> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit read and write the struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        let before = limit.rlim_cur as u64;
+        let hard = limit.rlim_max as u64;
+        if limit.rlim_cur < limit.rlim_max {
+            #[cfg_attr(not(target_os = "macos"), allow(unused_mut))]
+            let mut raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            #[cfg(target_os = "macos")]
+            if raised.rlim_cur == libc::RLIM_INFINITY {
+                raised.rlim_cur = libc::OPEN_MAX as libc::rlim_t;
+            }
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                return Some(NofileLimit {
+                    before,
+                    after: raised.rlim_cur as u64,
+                    hard,
+                });
+            }
+        }
+        Some(NofileLimit {
+            before,
+            after: before,
+            hard,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}

@@ -1,0 +1,341 @@
+//! The accept loop and the connections it serves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+#[cfg(feature = "tls")]
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::body::{BoxError, GuardedBody};
+use crate::io::TrackedIo;
+use crate::log::RateLimited;
+use crate::tracker::{Activity, Admission, GuardStats, Tracker, Verdict};
+
+/// How connections are spoken to.
+#[derive(Clone)]
+pub enum Transport {
+    /// Plain TCP, HTTP/1.1 only (cleartext HTTP/2 is refused: its first bytes are not a valid
+    /// HTTP/1.1 request).
+    Plain,
+    /// TLS, then HTTP/2 when the client chose `h2` by ALPN and HTTP/1.1 otherwise. The handshake
+    /// counts against [`crate::Limits::header_read_timeout`].
+    #[cfg(feature = "tls")]
+    Tls(tokio_rustls::TlsAcceptor),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Plain => f.write_str("Plain"),
+            #[cfg(feature = "tls")]
+            Transport::Tls(_) => f.write_str("Tls"),
+        }
+    }
+}
+
+/// What a service factory learns about a new connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// How long [`serve`] waits, after `shutdown`, for requests in flight to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often connection counters (shed, timed out) are logged, when they changed.
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Serves `listener` until `shutdown` completes, then stops accepting, lets requests in flight
+/// finish (at most 10 s) and returns. Dropping the future closes every connection at once.
+///
+/// `make_service` is called once per connection; its service gets each request with a
+/// [`GuardedBody`]. The limits of `tracker` apply to every connection; several `serve` calls may
+/// share one tracker (and so one cap). `accept` errors (such as `EMFILE`) are counted, logged at
+/// most once per 10 s, and answered by shedding the oldest idle connection; connection counters
+/// that changed are logged once per 10 s.
+pub async fn serve<M, S, B>(
+    listener: TcpListener,
+    tracker: Tracker,
+    transport: Transport,
+    make_service: M,
+    shutdown: impl Future<Output = ()>,
+) where
+    M: Fn(ConnectionInfo) -> S,
+    S: hyper::service::Service<Request<GuardedBody>, Response = Response<B>>
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let accept_log = RateLimited::new(REPORT_INTERVAL);
+    let mut report = tokio::time::interval(REPORT_INTERVAL);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = tracker.stats();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = report.tick() => {
+                reported = report_changes(&tracker, reported);
+                continue;
+            }
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracker.count_accept_error();
+                let exhausted = matches!(
+                    error.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                if let Some(held_back) = accept_log.allow() {
+                    tracing::warn!(
+                        %error,
+                        held_back,
+                        "accept failed (logged at most once per 10 s; `held_back` more since the last line)"
+                    );
+                }
+                if exhausted {
+                    tracker.shed_one();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                continue;
+            }
+        };
+        let Some(admission) = tracker.admit() else {
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = Arc::new(make_service(ConnectionInfo { peer }));
+        let transport = transport.clone();
+        let tracker = tracker.clone();
+        let stopping = stopping.clone();
+        connections.spawn(async move {
+            connection(stream, admission, transport, service, tracker, stopping).await;
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    report_changes(&tracker, reported);
+}
+
+fn report_changes(tracker: &Tracker, before: GuardStats) -> GuardStats {
+    let now = tracker.stats();
+    let delta = |f: fn(&GuardStats) -> u64| f(&now).saturating_sub(f(&before));
+    let shed = delta(|s| s.shed);
+    let refused = delta(|s| s.refused_at_cap);
+    let slow = delta(|s| s.closed_slow_head);
+    let body = delta(|s| s.body_timeouts);
+    let errors = delta(|s| s.accept_errors);
+    if shed + refused + slow + body + errors > 0 {
+        tracing::warn!(
+            shed,
+            refused_at_cap = refused,
+            closed_slow_head = slow,
+            body_timeouts = body,
+            accept_errors = errors,
+            open = now.open,
+            max_connections = now.max_connections,
+            "connections closed by the server's limits in the last interval"
+        );
+    }
+    now
+}
+
+/// Marks a request in progress on its connection for as long as it lives.
+struct InProgress {
+    activity: Arc<Activity>,
+    tracker: Tracker,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.activity.request_finished(&self.tracker);
+    }
+}
+
+async fn connection<S, B>(
+    stream: TcpStream,
+    admission: Admission,
+    transport: Transport,
+    service: Arc<S>,
+    tracker: Tracker,
+    mut stopping: watch::Receiver<bool>,
+) where
+    S: hyper::service::Service<Request<GuardedBody>, Response = Response<B>>
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let activity = admission.activity.clone();
+    let io = TrackedIo::new(stream, activity.clone(), tracker.clone());
+    let hyper_service = {
+        let tracker = tracker.clone();
+        hyper::service::service_fn(move |request: Request<Incoming>| {
+            activity.request_started();
+            let in_progress = InProgress {
+                activity: activity.clone(),
+                tracker: tracker.clone(),
+            };
+            let request = request.map(|body| GuardedBody::new(body, tracker.clone()));
+            let future = service.call(request);
+            async move {
+                let response = future.await;
+                drop(in_progress);
+                response
+            }
+        })
+    };
+    match transport {
+        Transport::Plain => {
+            let conn = http1_builder().serve_connection(TokioIo::new(io), hyper_service);
+            drive(conn, Http1Graceful, &admission, &tracker, &mut stopping).await;
+        }
+        #[cfg(feature = "tls")]
+        Transport::Tls(acceptor) => {
+            let handshake = acceptor.accept(io);
+            let tls = tokio::select! {
+                tls = handshake => match tls {
+                    Ok(tls) => tls,
+                    Err(error) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                },
+                () = watchdog(&admission, &tracker) => return,
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            if h2 {
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(64)
+                    .max_header_list_size(64 * 1024);
+                let conn = builder.serve_connection(TokioIo::new(tls), hyper_service);
+                drive(conn, Http2Graceful, &admission, &tracker, &mut stopping).await;
+            } else {
+                let conn = http1_builder().serve_connection(TokioIo::new(tls), hyper_service);
+                drive(conn, Http1Graceful, &admission, &tracker, &mut stopping).await;
+            }
+        }
+    }
+}
+
+fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // The request head is bounded by `header_read_timeout` (our watchdog) and by hyper's
+    // buffer limit (~400 KB) and header count (100).
+    builder.keep_alive(true).max_buf_size(64 * 1024);
+    builder
+}
+
+trait Graceful<C> {
+    fn start(&self, conn: Pin<&mut C>);
+}
+
+struct Http1Graceful;
+#[cfg(feature = "tls")]
+struct Http2Graceful;
+
+impl<I, S> Graceful<hyper::server::conn::http1::Connection<I, S>> for Http1Graceful
+where
+    S: hyper::service::HttpService<Incoming>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as http_body::Body>::Error: Into<BoxError>,
+{
+    fn start(&self, conn: Pin<&mut hyper::server::conn::http1::Connection<I, S>>) {
+        conn.graceful_shutdown();
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<I, S, E> Graceful<hyper::server::conn::http2::Connection<I, S, E>> for Http2Graceful
+where
+    S: hyper::service::HttpService<Incoming>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as http_body::Body>::Error: Into<BoxError>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn start(&self, conn: Pin<&mut hyper::server::conn::http2::Connection<I, S, E>>) {
+        conn.graceful_shutdown();
+    }
+}
+
+/// Completes when the connection is to be closed: shed by the tracker, or idle or slow too long.
+async fn watchdog(admission: &Admission, tracker: &Tracker) {
+    loop {
+        match tracker.verdict(&admission.activity) {
+            Verdict::KeepUntil(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(tracker.instant_at(at)) => {}
+                    () = admission.kill.notified() => return,
+                }
+            }
+            verdict => {
+                tracker.count_closed(verdict);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs a connection until it ends, the watchdog closes it, or the server stops (then
+/// gracefully: requests in flight finish).
+async fn drive<C, G>(
+    conn: C,
+    graceful: G,
+    admission: &Admission,
+    tracker: &Tracker,
+    stopping: &mut watch::Receiver<bool>,
+) where
+    C: Future,
+    G: Graceful<C>,
+{
+    tokio::pin!(conn);
+    let mut shutting_down = *stopping.borrow();
+    if shutting_down {
+        graceful.start(conn.as_mut());
+    }
+    let watchdog = watchdog(admission, tracker);
+    tokio::pin!(watchdog);
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = &mut watchdog => return,
+            changed = stopping.changed(), if !shutting_down => {
+                if changed.is_err() || *stopping.borrow() {
+                    shutting_down = true;
+                    graceful.start(conn.as_mut());
+                }
+            }
+        }
+    }
+}
