@@ -1,5 +1,18 @@
 //! `agora-link-provisioning`: the provisioning service and its admin commands.
 
+/// Writes a line on stdout; `false` when stdout is closed (a reader such as `| head` went away),
+/// where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say_line(format_args!($($arg)*))
+    };
+}
+
+fn say_line(line: std::fmt::Arguments<'_>) -> bool {
+    use std::io::Write as _;
+    writeln!(std::io::stdout(), "{line}").is_ok()
+}
+
 use std::net::SocketAddr;
 
 use agora_link_provisioning::secrets::MasterKey;
@@ -297,7 +310,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
-            println!("agora-link-provisioning listening on http://{address}");
+            say!("agora-link-provisioning listening on http://{address}");
             let public_url = public_url.unwrap_or_else(|| format!("http://{address}"));
             let router = server::router(
                 ServerConfig {
@@ -346,7 +359,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             )
             .await;
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
             );
@@ -363,7 +376,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             // operator reads.
             let shown = agora_link_provisioning::text::escape_for_terminal;
             for customer in store.list_customers().await.map_err(|e| e.to_string())? {
-                println!(
+                // A closed stdout (`| head`) ends the listing quietly.
+                let written = say!(
                     "{}\t{}\t{}\t{} projects\t{} active",
                     shown(&customer.customer_id),
                     shown(customer.plan_id.as_deref().unwrap_or("-")),
@@ -375,6 +389,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     customer.projects,
                     customer.active_projects
                 );
+                if !written {
+                    break;
+                }
             }
             Ok(())
         }
@@ -384,7 +401,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let shown = agora_link_provisioning::text::escape_for_terminal;
             for grant in store.list_grants().await.map_err(|e| e.to_string())? {
-                println!(
+                let written = say!(
                     "{}\t{}\t{}\t{}",
                     shown(&grant.customer_id),
                     grant.project_id,
@@ -395,6 +412,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         "deactivated"
                     }
                 );
+                if !written {
+                    break;
+                }
             }
             Ok(())
         }

@@ -155,6 +155,8 @@ const SHORT: &[&str] = &[
 
 #[test]
 fn slow_heads_stalled_bodies_and_idle_connections_are_closed() {
+    // This process holds hundreds of connections (both ends, for in-process servers).
+    agora_link_server_guard::raise_nofile_limit();
     let server = Server::start("", SHORT);
     // A connection that never sends a byte.
     let mut silent = server.connect();
@@ -210,6 +212,8 @@ fn slow_heads_stalled_bodies_and_idle_connections_are_closed() {
 
 #[test]
 fn the_connection_cap_sheds_the_oldest_idle_connections_and_new_ones_are_served() {
+    // This process holds hundreds of connections (both ends, for in-process servers).
+    agora_link_server_guard::raise_nofile_limit();
     let server = Server::start("", &["--max-connections", "40"]);
     let mut held: Vec<TcpStream> = (0..200).map(|_| server.connect()).collect();
     // Every legitimate activation is answered, although 200 connections are held against a cap
@@ -233,6 +237,8 @@ fn the_connection_cap_sheds_the_oldest_idle_connections_and_new_ones_are_served(
 
 #[test]
 fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    // This process holds hundreds of connections (both ends, for in-process servers).
+    agora_link_server_guard::raise_nofile_limit();
     let server = Server::start("ulimit -S -n 256 &&", &[]);
     let limits =
         std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap_or_default();
@@ -248,6 +254,8 @@ fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
 
 #[test]
 fn accept_errors_are_logged_once_per_interval_and_the_server_recovers() {
+    // This process holds hundreds of connections (both ends, for in-process servers).
+    agora_link_server_guard::raise_nofile_limit();
     // 24 descriptors: after the runtime, SQLite and the listener, accept fails with EMFILE well
     // before the cap (never below 16) is reached.
     let server = Server::start("ulimit -n 24 &&", &[]);
@@ -289,6 +297,8 @@ fn accept_errors_are_logged_once_per_interval_and_the_server_recovers() {
 
 #[test]
 fn cleartext_http2_is_not_served() {
+    // This process holds hundreds of connections (both ends, for in-process servers).
+    agora_link_server_guard::raise_nofile_limit();
     let server = Server::start("", &[]);
     let mut stream = server.connect();
     // The HTTP/2 connection preface and an empty SETTINGS frame (prior knowledge, RFC 9113 §3.3).
@@ -307,6 +317,8 @@ fn cleartext_http2_is_not_served() {
 
 #[test]
 fn a_flood_of_refused_requests_costs_a_few_log_lines() {
+    // This process holds hundreds of connections (both ends, for in-process servers).
+    agora_link_server_guard::raise_nofile_limit();
     let server = Server::start("", &[]);
     let mut stream = server.connect();
     let bad = br#"{"projectId":1,"apiKey":"pzD5XinRSlmA64tZx81fL92YcBsJK0gd","signature":"bad"}"#;

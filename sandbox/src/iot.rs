@@ -336,6 +336,13 @@ pub(crate) struct Gateway {
     pub upstream: Option<SocketAddr>,
     /// Bumped to drop every open connection (as a broker restart or network loss would).
     pub drops: tokio::sync::watch::Sender<u64>,
+    /// The sandbox's limits: the upgrade request must arrive within `header_read_timeout`.
+    pub limits: agora_link_server_guard::Limits,
+    /// Refusals logged at most once a second.
+    pub refusal_log: agora_link_server_guard::RateLimited,
+    /// One permit per open connection (the cap of the HTTP listeners); a connection arriving
+    /// with none left is closed at once.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn http_date_now() -> String {
@@ -354,10 +361,10 @@ async fn refuse(stream: &mut TcpStream, reason: &str) {
 }
 
 /// Reads the request head (up to 16 KiB, 5 s).
-async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+async fn read_head(stream: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
     let mut head = Vec::with_capacity(2048);
     let mut buffer = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + timeout;
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > 16 * 1024 {
             return None;
@@ -375,7 +382,7 @@ async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 async fn serve_connection(gateway: Arc<Gateway>, mut stream: TcpStream) {
-    let Some(head) = read_head(&mut stream).await else {
+    let Some(head) = read_head(&mut stream, gateway.limits.header_read_timeout).await else {
         return;
     };
     let end = head
@@ -422,12 +429,14 @@ async fn serve_connection(gateway: Arc<Gateway>, mut stream: TcpStream) {
             Ok(()) => db.stats.gateway_accepted += 1,
             Err(reason) => {
                 db.stats.gateway_refused += 1;
-                db.stats.gateway_refusals.push(reason.clone());
+                db.stats.record_gateway_refusal(reason);
             }
         }
     }
     if let Err(reason) = outcome {
-        tracing::info!(%reason, "IoT gateway refused an upgrade");
+        if let Some(held_back) = gateway.refusal_log.allow() {
+            tracing::info!(%reason, held_back, "IoT gateway refused an upgrade (logged at most once a second)");
+        }
         refuse(&mut stream, &reason).await;
         return;
     }
@@ -505,6 +514,7 @@ fn base64(bytes: &[u8]) -> String {
 /// The gateway's accept loop (aborted with the sandbox).
 pub(crate) async fn run_gateway(listener: TcpListener, gateway: Arc<Gateway>) {
     let mut connections = tokio::task::JoinSet::new();
+    let accept_log = agora_link_server_guard::RateLimited::new(Duration::from_secs(10));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -512,11 +522,20 @@ pub(crate) async fn run_gateway(listener: TcpListener, gateway: Arc<Gateway>) {
         };
         match accepted {
             Ok((stream, _)) => {
+                let Ok(permit) = gateway.slots.clone().try_acquire_owned() else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(gateway.clone(), stream));
+                let gateway = gateway.clone();
+                connections.spawn(async move {
+                    serve_connection(gateway, stream).await;
+                    drop(permit);
+                });
             }
             Err(error) => {
-                tracing::warn!(%error, "gateway accept failed");
+                if let Some(held_back) = accept_log.allow() {
+                    tracing::warn!(%error, held_back, "gateway accept failed (logged at most once per 10 s)");
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }

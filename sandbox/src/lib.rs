@@ -19,6 +19,11 @@
 //! Served paths: `/agoralink/{cn|na}/api/...` for every endpoint of the spec, and an admin API
 //! under `/_sandbox/` (`GET stats`, `GET orders`, `POST faults`, `DELETE faults`,
 //! `POST revoke-tokens`) for tests in other languages.
+//!
+//! It runs in users' CI, next to anything: every connection has a lifetime and the open
+//! connections a cap ([`SandboxBuilder::limits`], [`Limits`]); cleartext HTTP/2 is not served
+//! (HTTP/2 is offered over TLS by ALPN); counters stay bounded (paths that are not the API's are
+//! counted together, at most [`MAX_TOKENS`] tokens are remembered).
 
 #![warn(missing_docs)]
 
@@ -30,12 +35,15 @@ mod server;
 mod squid;
 mod state;
 
+pub use agora_link_server_guard::{GuardStats, Limits};
 pub use broker::Mosquitto;
 pub use faults::{Fault, FaultAction};
 pub use nginx::Nginx;
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
 pub use squid::{Squid, SquidPolicy};
-pub use state::{Lifetimes, Order, SandboxClient, Stats};
+pub use state::{
+    Lifetimes, Order, SandboxClient, Stats, MAX_GATEWAY_REFUSALS, MAX_TOKENS, OTHER_PATHS,
+};
 
 /// The client id the sandbox accepts by default.
 pub const DEFAULT_CLIENT_ID: &str = "sandbox-client-id";

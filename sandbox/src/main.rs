@@ -1,9 +1,22 @@
 //! `agora-link-sandbox`: run the Agora Link cloud emulator as a standalone server.
 
+/// Writes a line on stdout; `false` when stdout is closed (a reader such as `| head` went away),
+/// where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say_line(format_args!($($arg)*))
+    };
+}
+
+fn say_line(line: std::fmt::Arguments<'_>) -> bool {
+    use std::io::Write as _;
+    writeln!(std::io::stdout(), "{line}").is_ok()
+}
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use agora_link_sandbox::{Sandbox, SandboxClient, TlsIdentity};
+use agora_link_sandbox::{Limits, Sandbox, SandboxClient, TlsIdentity};
 use clap::Parser;
 
 /// A local emulator of the Agora Link cloud REST API.
@@ -54,6 +67,19 @@ struct Args {
     /// --iot-gateway).
     #[arg(long, value_name = "IP:PORT")]
     iot_broker: Option<SocketAddr>,
+    /// Milliseconds a client has to send a request head (from its first byte, or from
+    /// connecting for the first one).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_ms: u64,
+    /// Milliseconds a client has to send a request body, after its head.
+    #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout_ms: u64,
+    /// Milliseconds a keep-alive connection may stay idle between requests.
+    #[arg(long, default_value_t = 15000, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_ms: u64,
+    /// The most connections open at once (never more than the descriptor limit less 128).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
 }
 
 #[tokio::main]
@@ -61,7 +87,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "agora_link_sandbox=info".into()),
+                .unwrap_or_else(|_| "agora_link_sandbox=info,agora_link_server_guard=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -73,7 +99,21 @@ async fn main() {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
+    // Connections are bounded by descriptors: use all the hard limit allows.
+    if let Some(nofile) = agora_link_server_guard::raise_nofile_limit() {
+        tracing::debug!(
+            before = nofile.before,
+            after = nofile.after,
+            "RLIMIT_NOFILE soft limit"
+        );
+    }
     let mut builder = Sandbox::builder()
+        .limits(Limits {
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        })
         .listen(args.listen)
         .token_lifetime(Duration::from_secs(args.token_lifetime_secs))
         .iot_region(args.iot_region)
@@ -98,18 +138,18 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     let sandbox = builder.start().await?;
     // These are sandbox-only credentials, printed so that a user can copy them.
-    println!("agora-link-sandbox listening on {}", sandbox.base_url());
-    println!("  AGORA_LINK_ENDPOINT={}", sandbox.base_url());
-    println!("  AGORA_LINK_CLIENT_ID={}", args.client_id);
-    println!("  AGORA_LINK_CLIENT_SECRET={}", args.client_secret);
-    println!("  AGORA_LINK_USERNAME={}", args.username);
-    println!("  AGORA_LINK_PASSWORD={}", args.password);
+    say!("agora-link-sandbox listening on {}", sandbox.base_url());
+    say!("  AGORA_LINK_ENDPOINT={}", sandbox.base_url());
+    say!("  AGORA_LINK_CLIENT_ID={}", args.client_id);
+    say!("  AGORA_LINK_CLIENT_SECRET={}", args.client_secret);
+    say!("  AGORA_LINK_USERNAME={}", args.username);
+    say!("  AGORA_LINK_PASSWORD={}", args.password);
     if let Some(endpoint) = sandbox.iot_endpoint() {
-        println!("  iot gateway on {endpoint}");
+        say!("  iot gateway on {endpoint}");
     }
     for host in sandbox.hosts() {
         if let Some(address) = sandbox.host_address(&host) {
-            println!("  host {host} on {address}");
+            say!("  host {host} on {address}");
         }
     }
     tokio::signal::ctrl_c().await?;

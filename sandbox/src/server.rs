@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use agora_link_server_guard::{GuardStats, GuardedBody, Limits, Tracker, Transport};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Request, Response, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -45,6 +45,7 @@ pub struct SandboxBuilder {
     hosts: Vec<String>,
     iot_gateway: bool,
     iot_upstream: Option<SocketAddr>,
+    limits: Limits,
 }
 
 impl Default for SandboxBuilder {
@@ -65,6 +66,7 @@ impl Default for SandboxBuilder {
             hosts: Vec::new(),
             iot_gateway: false,
             iot_upstream: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -135,6 +137,14 @@ impl SandboxBuilder {
         self
     }
 
+    /// The connection limits of every listener (the main one, the virtual hosts, the IoT
+    /// gateway), which share one connection cap: request-head and body deadlines, an idle
+    /// keep-alive timeout and the cap, as [`Limits`] documents (defaults: 5 s, 10 s, 15 s, 4096).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -149,6 +159,7 @@ impl SandboxBuilder {
             faults: Mutex::new(FaultPlan::default()),
             close_reused: std::sync::atomic::AtomicBool::new(false),
         });
+        let tracker = Tracker::new(self.limits);
         let mut gateway_task = None;
         let mut gateway_address = None;
         let mut gateway_handle = None;
@@ -160,6 +171,11 @@ impl SandboxBuilder {
                 shared: shared.clone(),
                 upstream: self.iot_upstream,
                 drops: tokio::sync::watch::channel(0).0,
+                limits: self.limits,
+                refusal_log: agora_link_server_guard::RateLimited::new(Duration::from_secs(1)),
+                slots: Arc::new(tokio::sync::Semaphore::new(
+                    tracker.stats().max_connections as usize,
+                )),
             });
             gateway_handle = Some(gateway.clone());
             gateway_task = Some(tokio::spawn(crate::iot::run_gateway(listener, gateway)));
@@ -171,6 +187,7 @@ impl SandboxBuilder {
             acceptor,
             shared: shared.clone(),
             router,
+            tracker,
         };
         let task = tokio::spawn(accept_loop(listener, serve.clone(), None));
         tracing::info!(%address, tls = self.tls.is_some(), "agora link sandbox listening");
@@ -226,6 +243,8 @@ struct ServeContext {
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     router: Router,
+    /// The connections of every HTTP listener of this sandbox, under one cap.
+    tracker: Tracker,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -310,6 +329,12 @@ impl Sandbox {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.db().stats()
+    }
+
+    /// The connection counters of the HTTP listeners (accepted, open, shed, closed for being
+    /// idle or slow; see [`SandboxBuilder::limits`]).
+    pub fn connection_stats(&self) -> GuardStats {
+        self.serve.tracker.stats()
     }
 
     /// The orders opened so far.
@@ -523,59 +548,33 @@ fn tls_acceptor(identity: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcce
 }
 
 async fn accept_loop(listener: TcpListener, serve: ServeContext, host: Option<Arc<str>>) {
-    // Connection tasks live in this set: aborting the accept loop drops them all.
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        let (stream, _) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = serve.acceptor.clone();
-        let shared = serve.shared.clone();
-        let router = serve.router.clone();
-        let host = host.clone();
-        connections.spawn(async move {
+    // Aborting this task drops `serve`'s future and with it every connection.
+    let transport = match serve.acceptor.clone() {
+        Some(acceptor) => Transport::Tls(acceptor),
+        None => Transport::Plain,
+    };
+    let (shared, router) = (serve.shared.clone(), serve.router.clone());
+    agora_link_server_guard::serve(
+        listener,
+        serve.tracker.clone(),
+        transport,
+        move |_connection| {
             let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let service =
-                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let reused = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0;
-                    handle(
-                        shared.clone(),
-                        router.clone(),
-                        host.clone(),
-                        request,
-                        reused,
-                    )
-                });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let result = match acceptor {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), service).await,
-                    Err(error) => {
-                        tracing::debug!(%error, "TLS handshake failed");
-                        return;
-                    }
-                },
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
-    }
+            let (shared, router, host) = (shared.clone(), router.clone(), host.clone());
+            hyper::service::service_fn(move |request: Request<GuardedBody>| {
+                let reused = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0;
+                handle(
+                    shared.clone(),
+                    router.clone(),
+                    host.clone(),
+                    request,
+                    reused,
+                )
+            })
+        },
+        std::future::pending(),
+    )
+    .await;
 }
 
 /// The error a service returns to make hyper close the connection without a response.
@@ -594,7 +593,7 @@ async fn handle(
     shared: Arc<Shared>,
     router: Router,
     host: Option<Arc<str>>,
-    request: Request<hyper::body::Incoming>,
+    request: Request<GuardedBody>,
     reused: bool,
 ) -> Result<Response<Body>, DroppedByFault> {
     let path = request.uri().path().to_owned();

@@ -83,7 +83,8 @@ pub struct Order {
 /// Counters of what the sandbox served, for assertions in tests.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
-    /// Requests received, by path (faulted ones included).
+    /// Requests received, by path (faulted ones included); paths that are not the API's are
+    /// counted together under [`OTHER_PATHS`].
     pub requests_by_path: HashMap<String, u64>,
     /// Requests received, by virtual host (the main listener counts as `""`).
     pub requests_by_host: HashMap<String, u64>,
@@ -106,11 +107,73 @@ pub struct Stats {
     pub gateway_accepted: u64,
     /// WebSocket upgrades the IoT gateway refused (HTTP 403).
     pub gateway_refused: u64,
-    /// Why, in order.
+    /// Why, in order (the latest [`MAX_GATEWAY_REFUSALS`]).
     pub gateway_refusals: Vec<String>,
 }
 
+/// The key of [`Stats::requests_by_path`] under which every path that is not one of the API's
+/// endpoints is counted.
+pub const OTHER_PATHS: &str = "(other)";
+
+/// The most access tokens (and, separately, refresh tokens) the sandbox remembers; issuing one
+/// more first forgets the expired ones, then arbitrary ones (a tenth of them).
+pub const MAX_TOKENS: usize = 50_000;
+
+/// The most [`Stats::gateway_refusals`] kept (the latest).
+pub const MAX_GATEWAY_REFUSALS: usize = 1_000;
+
+/// The API's endpoints, after `/agoralink/{cn|na}/api/`.
+pub(crate) const API_ENDPOINTS: &[&str] = &[
+    "oauth/rest-token",
+    "cloud-recorder/cloud-record-package/v1/getAll",
+    "cloud-recorder/cloud-record-package/v1/getById",
+    "cloud-recorder/cloud-record-order/v1/open",
+    "oauth/third-party/register",
+    "oauth/third-party/login",
+    "oauth/third-party/removeAccount",
+];
+
+fn is_api_path(path: &str) -> bool {
+    if path == "/" {
+        return true; // Cognito
+    }
+    ["/agoralink/cn/api/", "/agoralink/na/api/"]
+        .iter()
+        .any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|endpoint| API_ENDPOINTS.contains(&endpoint))
+        })
+}
+
+fn bound_tokens(tokens: &mut HashMap<String, IssuedToken>) {
+    if tokens.len() < MAX_TOKENS {
+        return;
+    }
+    let now = Instant::now();
+    tokens.retain(|_, token| token.expires_at > now);
+    // Still full of live tokens: forget a tenth at once, so that the scan above runs once per
+    // 5,000 tokens issued rather than on each.
+    let keep = MAX_TOKENS - MAX_TOKENS / 10;
+    if tokens.len() > keep {
+        let excess = tokens.len() - keep;
+        let forgotten: Vec<String> = tokens.keys().take(excess).cloned().collect();
+        for key in forgotten {
+            tokens.remove(&key);
+        }
+    }
+}
+
 impl Stats {
+    /// Records why the IoT gateway refused an upgrade, keeping the latest
+    /// [`MAX_GATEWAY_REFUSALS`].
+    pub(crate) fn record_gateway_refusal(&mut self, reason: &str) {
+        if self.gateway_refusals.len() >= MAX_GATEWAY_REFUSALS {
+            let excess = self.gateway_refusals.len() + 1 - MAX_GATEWAY_REFUSALS;
+            self.gateway_refusals.drain(..excess);
+        }
+        self.gateway_refusals.push(reason.to_owned());
+    }
+
     /// Requests received on the virtual host `host`.
     pub fn requests_on(&self, host: &str) -> u64 {
         self.requests_by_host.get(host).copied().unwrap_or_default()
@@ -288,11 +351,15 @@ impl Db {
     }
 
     pub(crate) fn count_request(&mut self, path: &str, host: Option<&str>) {
-        *self
-            .stats
-            .requests_by_path
-            .entry(path.to_owned())
-            .or_default() += 1;
+        // Paths come from anyone: only the API's own are counted by name, so that the counters
+        // stay bounded however many distinct paths arrive.
+        let key = if is_api_path(path) { path } else { OTHER_PATHS };
+        match self.stats.requests_by_path.get_mut(key) {
+            Some(count) => *count += 1,
+            None => {
+                self.stats.requests_by_path.insert(key.to_owned(), 1);
+            }
+        }
         *self
             .stats
             .requests_by_host
@@ -323,6 +390,7 @@ impl Db {
 
     fn issue_access_token(&mut self, client_id: &str, lifetime: Duration) -> String {
         let token = random_from(ALNUM, 40);
+        bound_tokens(&mut self.tokens);
         self.tokens.insert(
             token.clone(),
             IssuedToken {
@@ -414,6 +482,7 @@ impl Db {
     fn token_data(&mut self, client_id: &str, lifetime: Duration) -> Value {
         let access_token = self.issue_access_token(client_id, lifetime);
         let refresh_token = random_from(ALNUM, 40);
+        bound_tokens(&mut self.refresh_tokens);
         self.refresh_tokens.insert(
             refresh_token.clone(),
             IssuedToken {
@@ -682,5 +751,36 @@ impl Db {
         let (key, _) = self.checked_account(body)?;
         self.accounts.remove(&key);
         Ok(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_tokens_and_refusals_are_bounded() {
+        let mut db = Db::new(
+            vec![SandboxClient {
+                client_id: "c".into(),
+                client_secret: "s".into(),
+                users: vec![],
+            }],
+            Lifetimes::default(),
+            "cn-north-1".into(),
+        );
+        for _ in 0..MAX_TOKENS + 5_000 {
+            db.token_data("c", Duration::from_secs(3600));
+        }
+        assert!(db.tokens.len() <= MAX_TOKENS, "{}", db.tokens.len());
+        assert!(db.refresh_tokens.len() <= MAX_TOKENS);
+        for i in 0..MAX_GATEWAY_REFUSALS * 3 {
+            db.stats.record_gateway_refusal(&format!("refusal {i}"));
+        }
+        assert_eq!(db.stats.gateway_refusals.len(), MAX_GATEWAY_REFUSALS);
+        assert_eq!(
+            db.stats.gateway_refusals.last().map(String::as_str),
+            Some(format!("refusal {}", MAX_GATEWAY_REFUSALS * 3 - 1).as_str())
+        );
     }
 }

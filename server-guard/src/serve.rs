@@ -112,8 +112,14 @@ pub async fn serve<M, S, B>(
                     );
                 }
                 if exhausted {
-                    tracker.shed_one();
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Free a few descriptors (the oldest idle connections) and give their tasks a
+                    // moment to close them; accepting again at once would fail the same way.
+                    for _ in 0..4 {
+                        if !tracker.shed_one() {
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 continue;
             }
