@@ -222,11 +222,11 @@ async fn main() {
     let new_rate = closed_loop(&http, &base, connections, duration, new)
         .await
         .print("new activations (closed loop)");
-    let repeated = Arc::new(|| activation(0));
+    let repeated = Arc::new(|| activation(i64::MAX));
     let _ = send(
         &http,
         &format!("{base}/customers/load/projects/new"),
-        activation(0).1,
+        activation(i64::MAX).1,
     )
     .await;
     closed_loop(&http, &base, connections, duration, repeated)

@@ -306,8 +306,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = Store::open(&database, master_key()?)
                 .await
                 .map_err(|e| e.to_string())?;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
+            let listener = agora_link_server_guard::bind(listen)
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             say!("agora-link-provisioning listening on http://{address}");

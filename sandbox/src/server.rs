@@ -148,7 +148,7 @@ impl SandboxBuilder {
     /// Binds the listener and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
-        let listener = TcpListener::bind(self.listen).await?;
+        let listener = agora_link_server_guard::bind(self.listen)?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             db: Mutex::new(Db::new(
@@ -193,7 +193,10 @@ impl SandboxBuilder {
         tracing::info!(%address, tls = self.tls.is_some(), "agora link sandbox listening");
         let mut hosts = Vec::new();
         for name in &self.hosts {
-            let listener = bind_reusable(SocketAddr::from(([127, 0, 0, 1], 0)), 1024)?;
+            let listener = bind_reusable(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                agora_link_server_guard::LISTEN_BACKLOG,
+            )?;
             let host_address = listener.local_addr()?;
             let name: Arc<str> = Arc::from(name.as_str());
             let task = tokio::spawn(accept_loop(listener, serve.clone(), Some(name.clone())));
@@ -442,7 +445,8 @@ impl Sandbox {
         match mode {
             HostMode::Down => {}
             HostMode::Up => {
-                let listener = bind_reusable(slot.address, 1024)?;
+                let listener =
+                    bind_reusable(slot.address, agora_link_server_guard::LISTEN_BACKLOG)?;
                 state.task = Some(tokio::spawn(accept_loop(
                     listener,
                     self.serve.clone(),
@@ -455,7 +459,8 @@ impl Sandbox {
                     acceptor: Some(tls_acceptor(&identity)?),
                     ..self.serve.clone()
                 };
-                let listener = bind_reusable(slot.address, 1024)?;
+                let listener =
+                    bind_reusable(slot.address, agora_link_server_guard::LISTEN_BACKLOG)?;
                 state.task = Some(tokio::spawn(accept_loop(
                     listener,
                     serve,

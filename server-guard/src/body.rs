@@ -7,7 +7,18 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::tracker::Tracker;
+use std::sync::Arc;
+
+use crate::tracker::{Activity, Tracker};
+
+/// Marks a body pending on its connection until finished or dropped.
+struct Pending(Arc<Activity>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.body_finished();
+    }
+}
 
 /// The error a [`GuardedBody`] yields when the body is still arriving at its deadline
 /// ([`crate::Limits::body_read_timeout`] after the request head). Servers answer it with
@@ -36,6 +47,7 @@ pin_project_lite::pin_project! {
         deadline: tokio::time::Sleep,
         tracker: Tracker,
         expired: bool,
+        pending: Option<Pending>,
     }
 }
 
@@ -48,13 +60,22 @@ impl std::fmt::Debug for GuardedBody {
 }
 
 impl GuardedBody {
-    pub(crate) fn new(inner: hyper::body::Incoming, tracker: Tracker) -> Self {
+    pub(crate) fn new(
+        inner: hyper::body::Incoming,
+        tracker: Tracker,
+        activity: &Arc<Activity>,
+    ) -> Self {
         let deadline = tokio::time::sleep(tracker.limits().body_read_timeout);
+        let pending = (!inner.is_end_stream()).then(|| {
+            activity.body_started();
+            Pending(activity.clone())
+        });
         GuardedBody {
             inner,
             deadline,
             tracker,
             expired: false,
+            pending,
         }
     }
 }
@@ -72,10 +93,17 @@ impl Body for GuardedBody {
             return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
         }
         match this.inner.poll_frame(cx) {
-            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(BoxError::from))),
+            Poll::Ready(frame) => {
+                if !matches!(frame, Some(Ok(_))) {
+                    // The end of the body, or its failure.
+                    this.pending.take();
+                }
+                Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+            }
             Poll::Pending => match this.deadline.poll(cx) {
                 Poll::Ready(()) => {
                     *this.expired = true;
+                    this.pending.take();
                     this.tracker.count_body_timeout();
                     Poll::Ready(Some(Err(Box::new(BodyTimeout))))
                 }

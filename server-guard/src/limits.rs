@@ -18,9 +18,11 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The most connections open at once. The server uses at most this many, and never more than
     /// the process's file-descriptor limit less [`Limits::RESERVED_DESCRIPTORS`]. A connection
-    /// accepted when the cap is reached closes the oldest connection that has no request in
-    /// progress (idle, or still sending its head); when every connection is busy, the new one is
-    /// closed instead. [4096]
+    /// accepted when the cap is reached closes (sheds) the most overdue one: the longest in its
+    /// current state — sending a head, sending a body, idle — relative to that state's timeout,
+    /// so slow and long-idle connections go before a keep-alive client between two requests or
+    /// a client that has just connected; a connection whose request is being answered is never
+    /// shed. When every connection is being answered, the new one is closed instead. [4096]
     pub max_connections: usize,
 }
 

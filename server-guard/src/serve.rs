@@ -48,6 +48,25 @@ pub struct ConnectionInfo {
     pub peer: SocketAddr,
 }
 
+/// The accept backlog of [`bind`]: the kernel caps it at `net.core.somaxconn` (4096 by default
+/// since Linux 5.4).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with `SO_REUSEADDR` and a [`LISTEN_BACKLOG`]-deep accept queue (the
+/// standard library's is 1024 deep). A deep queue absorbs bursts of connections — an attacker
+/// reconnecting as fast as connections are shed — without dropping a legitimate client's SYN
+/// (which would cost it a one-second retransmission).
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// How long [`serve`] waits, after `shutdown`, for requests in flight to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often connection counters (shed, timed out) are logged, when they changed.
@@ -204,12 +223,12 @@ async fn connection<S, B>(
     let hyper_service = {
         let tracker = tracker.clone();
         hyper::service::service_fn(move |request: Request<Incoming>| {
-            activity.request_started();
+            activity.request_started(&tracker);
             let in_progress = InProgress {
                 activity: activity.clone(),
                 tracker: tracker.clone(),
             };
-            let request = request.map(|body| GuardedBody::new(body, tracker.clone()));
+            let request = request.map(|body| GuardedBody::new(body, tracker.clone(), &activity));
             let future = service.call(request);
             async move {
                 let response = future.await;

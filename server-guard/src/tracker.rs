@@ -22,6 +22,10 @@ pub(crate) struct Activity {
     head_since: AtomicU64,
     /// Requests started on this connection so far.
     requests: AtomicU64,
+    /// When the latest request started (its head complete).
+    request_since: AtomicU64,
+    /// Requests whose body is still arriving.
+    bodies_pending: AtomicU32,
 }
 
 /// Why a connection was closed by the server.
@@ -209,11 +213,25 @@ impl Tracker {
         self.shed_locked(&mut open)
     }
 
+    /// Closes the connection most overdue: the largest [`Activity::overdue`] — the time spent in
+    /// its current state (a pending body, a pending or awaited head, idle) as a fraction of what
+    /// that state is allowed (`body_read_timeout`, `header_read_timeout`, `idle_timeout`), the
+    /// oldest on a tie. So a half-sent head of 50 ms goes before a keep-alive connection idle for
+    /// 40 ms between requests, and a connection idle for 2 s before either. A connection whose
+    /// request is being answered is never shed.
     fn shed_locked(&self, open: &mut BTreeMap<u64, Entry>) -> bool {
+        let now = self.now_ms();
+        let limits = &self.inner.limits;
         let victim = open
             .iter()
-            .find(|(_, entry)| entry.activity.busy.load(Ordering::Acquire) == 0)
-            .map(|(id, _)| *id);
+            .filter_map(|(id, entry)| {
+                entry
+                    .activity
+                    .overdue(now, limits)
+                    .map(|score| (score, std::cmp::Reverse(*id)))
+            })
+            .max()
+            .map(|(_, std::cmp::Reverse(id))| id);
         match victim.and_then(|id| open.remove(&id)) {
             Some(entry) => {
                 // `notify_one` stores a permit, so the connection task sees it even if it is not
@@ -287,10 +305,53 @@ impl Activity {
     }
 
     /// A request head is complete and its service starts.
-    pub(crate) fn request_started(&self) {
+    pub(crate) fn request_started(&self, tracker: &Tracker) {
+        self.request_since
+            .store(tracker.now_ms(), Ordering::Release);
         self.busy.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::AcqRel);
         self.head_since.store(0, Ordering::Release);
+    }
+
+    /// A request body starts arriving (`body_finished` follows, exactly once).
+    pub(crate) fn body_started(&self) {
+        self.bodies_pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A request body is complete, failed, or was dropped.
+    pub(crate) fn body_finished(&self) {
+        self.bodies_pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// How overdue this connection is, for shedding (largest first), in millionths: the time in
+    /// its current state over the time that state is allowed — since its request started while
+    /// a body is pending (over `body_read_timeout`), since the first byte of a pending head or
+    /// since accepting a connection yet to send one (over `header_read_timeout`), since its last
+    /// answer while idle (over `idle_timeout`). `None` while a request is being answered (its
+    /// body complete). A trickled head or body does not reset the clock.
+    fn overdue(&self, now: u64, limits: &Limits) -> Option<u64> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (since, allowed) = if self.busy.load(Ordering::Acquire) > 0 {
+            if self.bodies_pending.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            (
+                self.request_since.load(Ordering::Acquire),
+                limits.body_read_timeout,
+            )
+        } else {
+            match self.head_since.load(Ordering::Acquire) {
+                0 if self.requests.load(Ordering::Acquire) > 0 => {
+                    (self.idle_since.load(Ordering::Acquire), limits.idle_timeout)
+                }
+                0 => (
+                    self.idle_since.load(Ordering::Acquire),
+                    limits.header_read_timeout,
+                ),
+                since => (since, limits.header_read_timeout),
+            }
+        };
+        Some(now.saturating_sub(since).saturating_mul(1_000_000) / ms(allowed))
     }
 
     /// A request's service finished (or was dropped).
@@ -298,5 +359,79 @@ impl Activity {
         self.idle_since.store(tracker.now_ms(), Ordering::Release);
         self.head_since.store(0, Ordering::Release);
         self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(activity: &Activity, field: &AtomicU64, ms_ago: u64, now: u64) {
+        let _ = activity;
+        field.store(now - ms_ago, Ordering::Release);
+    }
+
+    #[test]
+    fn the_most_overdue_connection_is_shed_first_and_busy_ones_never() {
+        let tracker = Tracker::new(Limits::default());
+        std::thread::sleep(Duration::from_millis(300));
+        let now = tracker.now_ms();
+        let admitted: Vec<Admission> = (0..5).map(|_| tracker.admit().unwrap()).collect();
+        let [keep_alive, half_head, answering, fresh, stalled_body] = &admitted[..] else {
+            unreachable!()
+        };
+        // A keep-alive connection idle for 40 ms between requests.
+        keep_alive.activity.requests.store(3, Ordering::Release);
+        set(
+            &keep_alive.activity,
+            &keep_alive.activity.idle_since,
+            40,
+            now,
+        );
+        // A head half sent 50 ms ago (50/5000 of its allowance: the most overdue).
+        set(&half_head.activity, &half_head.activity.head_since, 50, now);
+        // A request being answered (body complete) for 250 ms: never shed.
+        answering.activity.busy.store(1, Ordering::Release);
+        set(
+            &answering.activity,
+            &answering.activity.request_since,
+            250,
+            now,
+        );
+        // A connection accepted 10 ms ago, yet to send its head.
+        set(&fresh.activity, &fresh.activity.idle_since, 10, now);
+        // A body pending for 60 ms (60/10000).
+        stalled_body.activity.busy.store(1, Ordering::Release);
+        stalled_body.activity.body_started();
+        set(
+            &stalled_body.activity,
+            &stalled_body.activity.request_since,
+            60,
+            now,
+        );
+
+        let mut order = Vec::new();
+        while tracker.shed_one() {
+            let open = tracker.lock();
+            let gone = admitted
+                .iter()
+                .position(|a| !open.contains_key(&a.id) && !order.contains(&a.id))
+                .unwrap();
+            order.push(admitted[gone].id);
+        }
+        let names = [
+            "keep-alive",
+            "half head",
+            "answering",
+            "fresh",
+            "stalled body",
+        ];
+        let shed: Vec<&str> = order
+            .iter()
+            .map(|id| names[admitted.iter().position(|a| a.id == *id).unwrap()])
+            .collect();
+        assert_eq!(shed, ["half head", "stalled body", "keep-alive", "fresh"]);
+        assert_eq!(tracker.stats().shed, 4);
+        assert_eq!(tracker.stats().open, 1);
     }
 }

@@ -1,0 +1,382 @@
+//! Held-connection attack on the provisioning service, from loopback, bounded in time: a server
+//! started with `ulimit -n <limit>` (this program, re-executed in server mode) faces `held`
+//! attacker connections — a third trickling a request head (slowloris), a third stalling a body,
+//! a third idle after one request — that reconnect 100 ms after the server closes them, while
+//! signed activations arrive every 20 ms, alternately on a new connection and on a keep-alive
+//! one, with Agora's 500 ms timeout. The same activations are first measured without the attack
+//! (the baseline).
+//!
+//! `cargo run --release -p agora-link-provisioning --example bench_held_connections -- [attack seconds, default 20] [held, default 2000] [descriptor limit, default 1024]`
+//!
+//! Prints p50/p99/max of the activations before and during the attack, the activations that
+//! failed or took 500 ms or more, the attacker connections the server closed (shed by the cap
+//! or timed out), and the server's RSS before, at the end of and after the attack. Exits 1 if
+//! any activation failed or took 500 ms or more.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agora_link_provisioning::secrets::MasterKey;
+use agora_link_provisioning::server::{self, ServerConfig};
+use agora_link_provisioning::signature::{signed_body, ApiCredential, Verifier};
+use agora_link_provisioning::store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
+const SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";
+const AGORA_TIMEOUT: Duration = Duration::from_millis(500);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve-child") {
+        return serve_child(&args[2]);
+    }
+    let attack = Duration::from_secs(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20));
+    let held: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let limit: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1024);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let failed = runtime.block_on(run(attack, held, limit));
+    std::process::exit(i32::from(failed));
+}
+
+/// Server mode: the provisioning service on a temporary SQLite file, its address on stdout.
+fn serve_child(database: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        if let Some(limit) = agora_link_server_guard::raise_nofile_limit() {
+            eprintln!(
+                "server: RLIMIT_NOFILE {} -> {} (hard {})",
+                limit.before, limit.after, limit.hard
+            );
+        }
+        let store = Store::open(database, MasterKey::new(&[7u8; 32]).unwrap())
+            .await
+            .unwrap();
+        let listener =
+            agora_link_server_guard::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        println!("{base}");
+        let router = server::router(
+            ServerConfig {
+                verifier: Verifier::new(vec![ApiCredential {
+                    api_key: KEY.into(),
+                    api_secret: SECRET.into(),
+                }]),
+                public_url: base,
+            },
+            store,
+        );
+        let limits = server::Limits::default();
+        eprintln!(
+            "server: cap {} connections",
+            limits.effective_max_connections()
+        );
+        server::serve(listener, router, limits, std::future::pending())
+            .await
+            .unwrap();
+    });
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn run(attack: Duration, held: usize, limit: u64) -> bool {
+    if let Some(own) = agora_link_server_guard::raise_nofile_limit() {
+        if own.after < held as u64 + 256 {
+            println!(
+                "  note: this process may open {} descriptors, fewer than {held} attackers need",
+                own.after
+            );
+        }
+    }
+    let database =
+        std::env::temp_dir().join(format!("held-{}.sqlite3", uuid::Uuid::new_v4().simple()));
+    // `BENCH_SERVER=<agora-link-provisioning binary>` attacks that binary instead (an older
+    // build, for before/after figures).
+    let external = std::env::var_os("BENCH_SERVER").is_some();
+    let (program, script) = match std::env::var_os("BENCH_SERVER") {
+        Some(binary) => (
+            std::path::PathBuf::from(binary),
+            format!("ulimit -n {limit} && exec \"$0\" serve --listen 127.0.0.1:0 --api-key {KEY} --api-secret {SECRET} --database \"$1\""),
+        ),
+        None => (
+            std::env::current_exe().unwrap(),
+            format!("ulimit -n {limit} && exec \"$0\" --serve-child \"$1\""),
+        ),
+    };
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(&program)
+        .arg(&database)
+        .env("RUST_LOG", "warn")
+        .env(
+            "PROVISIONING_MASTER_KEY",
+            "a-master-key-of-at-least-thirty-two-bytes-for-benchmarks",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(if external {
+            std::process::Stdio::null()
+        } else {
+            std::process::Stdio::inherit()
+        })
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read_exact(&mut byte).await.is_ok() && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let base = match line.find("http://") {
+        Some(at) => line[at..].trim().to_owned(),
+        None => panic!("the server printed {line:?}"),
+    };
+    let address = base.trim_start_matches("http://").to_owned();
+    println!(
+        "bench_held_connections: server under `ulimit -n {limit}`, {held} held connections, {} s attack, activations every 20 ms (Agora's timeout: 500 ms), loopback",
+        attack.as_secs()
+    );
+    let project = Arc::new(AtomicI64::new(1));
+    // reqwest needs a TLS provider even for plain HTTP: ring, as everywhere in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(AGORA_TIMEOUT)
+        .build()
+        .unwrap();
+
+    let baseline = legit(&http, &base, &address, &project, Duration::from_secs(3)).await;
+    let rss_before = rss_kib(pid);
+    baseline.print("baseline (no attack)");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let closed_by_server = Arc::new(AtomicU64::new(0));
+    let connected = Arc::new(AtomicU64::new(0));
+    let mut attackers = Vec::new();
+    for i in 0..held {
+        let (stop, closed, connected, address) = (
+            stop.clone(),
+            closed_by_server.clone(),
+            connected.clone(),
+            address.clone(),
+        );
+        attackers.push(tokio::spawn(async move {
+            attacker(i % 3, &address, &stop, &closed, &connected).await
+        }));
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = legit(&http, &base, &address, &project, attack).await;
+    let rss_during = rss_kib(pid);
+    stop.store(true, Ordering::SeqCst);
+    for attacker in attackers {
+        let _ = attacker.await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = rss_kib(pid);
+    let after = legit(&http, &base, &address, &project, Duration::from_secs(1)).await;
+    during.print("during the attack");
+    after.print("after the attack");
+    let ratio =
+        during.percentile(0.99).as_secs_f64() / baseline.percentile(0.99).as_secs_f64().max(1e-6);
+    println!(
+        "  attacker connections made {}, closed by the server {} (shed at the cap or timed out); p99 during/baseline {ratio:.1}x",
+        connected.load(Ordering::SeqCst),
+        closed_by_server.load(Ordering::SeqCst)
+    );
+    println!(
+        "  server RSS: before {:.1} MB, end of attack {:.1} MB, 2 s after {:.1} MB",
+        rss_before as f64 / 1024.0,
+        rss_during as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    let _ = child.kill().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+    let failed = baseline.failed + during.failed + after.failed;
+    if failed > 0 {
+        println!("  FAILED: {failed} activations failed or took 500 ms or more");
+    }
+    failed > 0
+}
+
+/// One attacker connection, reconnecting 100 ms after the server closes it.
+async fn attacker(
+    kind: usize,
+    address: &str,
+    stop: &AtomicBool,
+    closed: &AtomicU64,
+    connected: &AtomicU64,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(mut stream) = TcpStream::connect(address).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        connected.fetch_add(1, Ordering::Relaxed);
+        let opening: &[u8] = match kind {
+            // Slowloris: a head that never ends, a byte a second.
+            0 => b"POST /customers/x/projects/new HTTP/1.1\r\n",
+            // A stalled body.
+            1 => b"POST /customers/x/projects/new HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"projectId\":",
+            // Idle keep-alive after one request.
+            _ => b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        };
+        if stream.write_all(opening).await.is_ok() {
+            let mut buffer = [0u8; 1024];
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let read =
+                    tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buffer)).await;
+                match read {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => {}
+                    Err(_) => {
+                        if kind == 0 && stream.write_all(b"X").await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        closed.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Figures {
+    latencies: Vec<Duration>,
+    failed: usize,
+}
+
+impl Figures {
+    fn percentile(&self, q: f64) -> Duration {
+        let n = self.latencies.len();
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        self.latencies[((n as f64 * q) as usize).min(n - 1)]
+    }
+
+    fn print(&self, name: &str) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "  {name:<22} {:5} activations  p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  failed or >= 500 ms: {}",
+            self.latencies.len(),
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+            self.failed
+        );
+    }
+}
+
+/// Signed activations every 20 ms for `duration`, alternately on a new connection (raw) and on
+/// reqwest's keep-alive pool.
+async fn legit(
+    http: &reqwest::Client,
+    base: &str,
+    address: &str,
+    project: &AtomicI64,
+    duration: Duration,
+) -> Figures {
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut n = 0u64;
+    while started.elapsed() < duration {
+        tick.tick().await;
+        n += 1;
+        let id = project.fetch_add(1, Ordering::Relaxed);
+        let path = "/customers/held/projects/new";
+        let body = signed_body(
+            KEY,
+            SECRET,
+            "POST",
+            path,
+            &serde_json::json!({"projectId": id}),
+        );
+        let sent = Instant::now();
+        let outcome = if n % 2 == 0 {
+            match http
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(response) if response.status() == 200 => Ok(()),
+                Ok(response) => Err(format!("keep-alive: HTTP {}", response.status())),
+                Err(error) => Err(format!("keep-alive: {error:?}")),
+            }
+        } else {
+            match tokio::time::timeout(AGORA_TIMEOUT, fresh_connection(address, path, &body)).await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(format!("new connection: {error}")),
+                Err(_) => Err("new connection: timed out".to_owned()),
+            }
+        };
+        let took = sent.elapsed();
+        if outcome.is_err() || took >= AGORA_TIMEOUT {
+            failed += 1;
+            eprintln!("  activation {id} failed after {took:?}: {outcome:?}");
+        }
+        latencies.push(took);
+    }
+    latencies.sort();
+    Figures { latencies, failed }
+}
+
+async fn fresh_connection(address: &str, path: &str, body: &[u8]) -> Result<(), String> {
+    let started = Instant::now();
+    let mut stream = tokio::time::timeout(
+        AGORA_TIMEOUT - Duration::from_millis(20),
+        TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| "connect timed out (the accept queue was full)".to_owned())?
+    .map_err(|e| format!("connect: {e}"))?;
+    let connected = started.elapsed();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response).await;
+    if response.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "connected in {connected:?}, then read {read:?}: {:?}",
+            String::from_utf8_lossy(&response[..response.len().min(40)])
+        ))
+    }
+}
