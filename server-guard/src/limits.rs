@@ -3,18 +3,18 @@
 use std::time::Duration;
 
 /// How long connections may take and how many may be open. Every value is a wall-clock
-/// duration measured by the server from the event named; defaults in brackets.
+/// duration measured by the server from the event named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// From the first byte of a request head to the end of that head, and from accepting a
     /// connection to the end of its first head; a connection still sending (or not yet sending)
-    /// its head then is closed without an answer (slowloris). [5 s]
+    /// its head then is closed without an answer (slowloris). Default: 5 s.
     pub header_read_timeout: Duration,
     /// From the end of the request head to the end of its body; a body still arriving then is
-    /// answered with an error (`408` in the provisioning service) and the connection closed. [10 s]
+    /// answered with an error (`408` in the provisioning service) and the connection closed. Default: 10 s.
     pub body_read_timeout: Duration,
     /// How long a keep-alive connection may wait, with no request in progress, for the first byte
-    /// of its next request; it is then closed. [15 s]
+    /// of its next request; it is then closed. Default: 15 s.
     pub idle_timeout: Duration,
     /// The most connections open at once. The server uses at most this many, and never more than
     /// the process's file-descriptor limit less [`Limits::RESERVED_DESCRIPTORS`]. A connection
@@ -22,7 +22,7 @@ pub struct Limits {
     /// current state — sending a head, sending a body, idle — relative to that state's timeout,
     /// so slow and long-idle connections go before a keep-alive client between two requests or
     /// a client that has just connected; a connection whose request is being answered is never
-    /// shed. When every connection is being answered, the new one is closed instead. [4096]
+    /// shed. When every connection is being answered, the new one is closed instead. Default: 4096.
     pub max_connections: usize,
 }
 
