@@ -8,6 +8,9 @@
 //!
 //! `cargo run --release -p agora-link-provisioning --example bench_held_connections -- [attack seconds, default 20] [held, default 2000] [descriptor limit, default 1024]`
 //!
+//! Then 8 connections flood the service with bad signatures (pipelined) while the activations
+//! go on, and the growth of the server's log is weighed.
+//!
 //! Prints p50/p99/max of the activations before and during the attack, the activations that
 //! failed or took 500 ms or more, the attacker connections the server closed (shed by the cap
 //! or timed out), and the server's RSS before, at the end of and after the attack. Exits 1 if
@@ -47,6 +50,11 @@ fn main() {
 
 /// Server mode: the provisioning service on a temporary SQLite file, its address on stdout.
 fn serve_child(database: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .json()
+        .init();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         if let Some(limit) = agora_link_server_guard::raise_nofile_limit() {
@@ -105,7 +113,9 @@ async fn run(attack: Duration, held: usize, limit: u64) -> bool {
         std::env::temp_dir().join(format!("held-{}.sqlite3", uuid::Uuid::new_v4().simple()));
     // `BENCH_SERVER=<agora-link-provisioning binary>` attacks that binary instead (an older
     // build, for before/after figures).
-    let external = std::env::var_os("BENCH_SERVER").is_some();
+    // The server's log (JSON lines at `info`, as the binary writes them), to weigh the flood's.
+    let log_path = std::env::temp_dir().join(format!("held-{}.log", uuid::Uuid::new_v4().simple()));
+    let log_bytes = || std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     let (program, script) = match std::env::var_os("BENCH_SERVER") {
         Some(binary) => (
             std::path::PathBuf::from(binary),
@@ -121,17 +131,13 @@ async fn run(attack: Duration, held: usize, limit: u64) -> bool {
         .arg(script)
         .arg(&program)
         .arg(&database)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .env(
             "PROVISIONING_MASTER_KEY",
             "a-master-key-of-at-least-thirty-two-bytes-for-benchmarks",
         )
         .stdout(std::process::Stdio::piped())
-        .stderr(if external {
-            std::process::Stdio::null()
-        } else {
-            std::process::Stdio::inherit()
-        })
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -207,15 +213,96 @@ async fn run(attack: Duration, held: usize, limit: u64) -> bool {
         rss_during as f64 / 1024.0,
         rss_after as f64 / 1024.0
     );
+
+    // A flood of bad signatures: 8 keep-alive connections pipelining refused activations.
+    let flood_stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicU64::new(0));
+    let log_before = log_bytes();
+    let flooders: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, refused, address) = (flood_stop.clone(), refused.clone(), address.clone());
+            tokio::spawn(async move { flooder(&address, &stop, &refused).await })
+        })
+        .collect();
+    let flood_started = Instant::now();
+    let flooded = legit(
+        &http,
+        &base,
+        &address,
+        &project,
+        attack.min(Duration::from_secs(5)),
+    )
+    .await;
+    flood_stop.store(true, Ordering::SeqCst);
+    for flooder in flooders {
+        let _ = flooder.await;
+    }
+    let flood_elapsed = flood_started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logged = log_bytes().saturating_sub(log_before);
+    let refused = refused.load(Ordering::SeqCst);
+    flooded.print("bad-signature flood");
+    println!(
+        "  flood: {refused} refused requests ({:.0}/s), server log grew {logged} bytes ({:.1} bytes per refusal, {:.1} KB/s)",
+        refused as f64 / flood_elapsed,
+        logged as f64 / (refused.max(1)) as f64,
+        logged as f64 / 1024.0 / flood_elapsed
+    );
     let _ = child.kill().await;
+    let _ = std::fs::remove_file(&log_path);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
-    let failed = baseline.failed + during.failed + after.failed;
+    let failed = baseline.failed + during.failed + after.failed + flooded.failed;
     if failed > 0 {
         println!("  FAILED: {failed} activations failed or took 500 ms or more");
     }
     failed > 0
+}
+
+/// One flooding connection: batches of 32 pipelined activations with a bad signature.
+async fn flooder(address: &str, stop: &AtomicBool, refused: &AtomicU64) {
+    let body = br#"{"projectId":1,"apiKey":"pzD5XinRSlmA64tZx81fL92YcBsJK0gd","signature":"bad"}"#;
+    let mut batch = Vec::new();
+    for _ in 0..32 {
+        batch.extend_from_slice(
+            format!(
+                "POST /customers/flood/projects/new HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        batch.extend_from_slice(body);
+    }
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(mut stream) = TcpStream::connect(address).await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let mut buffer = vec![0u8; 64 * 1024];
+        'connection: while !stop.load(Ordering::SeqCst) {
+            if stream.write_all(&batch).await.is_err() {
+                break;
+            }
+            // Count the answers, across reads (the tail of one read may start the next status).
+            let mut answers = 0;
+            let mut window: Vec<u8> = Vec::new();
+            while answers < 32 {
+                let read =
+                    tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await;
+                match read {
+                    Ok(Ok(n)) if n > 0 => {
+                        window.extend_from_slice(&buffer[..n]);
+                        answers += window.windows(12).filter(|w| w == b"HTTP/1.1 401").count();
+                        let keep = window.len().min(11);
+                        window.drain(..window.len() - keep);
+                    }
+                    _ => break 'connection,
+                }
+            }
+            refused.fetch_add(answers as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One attacker connection, reconnecting 100 ms after the server closes it.
