@@ -6,9 +6,10 @@
 //! one, with Agora's 500 ms timeout. The same activations are first measured without the attack
 //! (the baseline).
 //!
-//! `cargo run --release -p agora-link-provisioning --example bench_held_connections -- [attack seconds, default 20] [held, default 2000] [descriptor limit, default 1024]`
+//! `cargo run --release -p agora-link-provisioning --example bench_held_connections -- [attack seconds, default 20] [held, default 2000] [descriptor limit, default 1024] [bad signatures a second, default 10000; 0: as fast as answered]`
 //!
-//! Then 8 connections flood the service with bad signatures (pipelined) while the activations
+//! Then 8 connections flood the service with bad signatures (pipelined, at a fixed rate or as
+//! fast as they are answered) while the activations
 //! go on, and the growth of the server's log is weighed.
 //!
 //! Prints p50/p99/max of the activations before and during the attack, the activations that
@@ -39,12 +40,13 @@ fn main() {
     let attack = Duration::from_secs(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20));
     let held: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let limit: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1024);
+    let flood_rate: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let failed = runtime.block_on(run(attack, held, limit));
+    let failed = runtime.block_on(run(attack, held, limit, flood_rate));
     std::process::exit(i32::from(failed));
 }
 
@@ -100,7 +102,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn run(attack: Duration, held: usize, limit: u64) -> bool {
+async fn run(attack: Duration, held: usize, limit: u64, flood_rate: u64) -> bool {
     if let Some(own) = agora_link_server_guard::raise_nofile_limit() {
         if own.after < held as u64 + 256 {
             println!(
@@ -214,14 +216,15 @@ async fn run(attack: Duration, held: usize, limit: u64) -> bool {
         rss_after as f64 / 1024.0
     );
 
-    // A flood of bad signatures: 8 keep-alive connections pipelining refused activations.
+    // A flood of bad signatures: 8 keep-alive connections pipelining refused activations at
+    // `flood_rate` a second in all (0: as fast as they are answered).
     let flood_stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
     let log_before = log_bytes();
     let flooders: Vec<_> = (0..8)
         .map(|_| {
             let (stop, refused, address) = (flood_stop.clone(), refused.clone(), address.clone());
-            tokio::spawn(async move { flooder(&address, &stop, &refused).await })
+            tokio::spawn(async move { flooder(&address, &stop, &refused, flood_rate / 8).await })
         })
         .collect();
     let flood_started = Instant::now();
@@ -260,8 +263,14 @@ async fn run(attack: Duration, held: usize, limit: u64) -> bool {
     failed > 0
 }
 
-/// One flooding connection: batches of 32 pipelined activations with a bad signature.
-async fn flooder(address: &str, stop: &AtomicBool, refused: &AtomicU64) {
+/// One flooding connection: batches of 32 pipelined activations with a bad signature, `rate` a
+/// second (0: as fast as the server answers).
+async fn flooder(address: &str, stop: &AtomicBool, refused: &AtomicU64, rate: u64) {
+    let mut pace = (rate > 0).then(|| {
+        let mut pace = tokio::time::interval(Duration::from_secs_f64(32.0 / rate as f64));
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pace
+    });
     let body = br#"{"projectId":1,"apiKey":"pzD5XinRSlmA64tZx81fL92YcBsJK0gd","signature":"bad"}"#;
     let mut batch = Vec::new();
     for _ in 0..32 {
@@ -281,6 +290,9 @@ async fn flooder(address: &str, stop: &AtomicBool, refused: &AtomicU64) {
         };
         let mut buffer = vec![0u8; 64 * 1024];
         'connection: while !stop.load(Ordering::SeqCst) {
+            if let Some(pace) = pace.as_mut() {
+                pace.tick().await;
+            }
             if stream.write_all(&batch).await.is_err() {
                 break;
             }
