@@ -495,7 +495,7 @@ async fn two_nodes_on_one_postgres_issue_one_grant() {
         _shutdown: tokio::sync::oneshot::channel().0,
     };
     let (first, second) = (Arc::new(first), Arc::new(second));
-    for project in 0..20 {
+    for project in 1..=20 {
         let path = "/customers/multi/projects/new";
         let calls: Vec<_> = (0..4)
             .map(|i| {
@@ -731,7 +731,8 @@ async fn admin_listings_escape_what_is_not_printable_with(database: common::Data
     let store = Store::open(&database.spec, MasterKey::new(&[7u8; 32]).unwrap())
         .await
         .unwrap();
-    let hostile = "evil\u{202E}txt.exe\0\tX\\";
+    // (PostgreSQL cannot store NUL in text; BEL is a control character it can.)
+    let hostile = "evil\u{202E}txt.exe\u{7}\tX\\";
     store
         .create_customer(NewCustomer {
             customer_id: hostile.into(),
@@ -753,7 +754,7 @@ async fn admin_listings_escape_what_is_not_printable_with(database: common::Data
         let text = String::from_utf8(output.stdout).unwrap();
         assert!(output.status.success(), "{command}: {text}");
         assert!(
-            text.contains(r"evil\u{202e}txt.exe\u{0}\tX\\"),
+            text.contains(r"evil\u{202e}txt.exe\u{7}\tX\\"),
             "{} {command}: {text:?}",
             database.label
         );

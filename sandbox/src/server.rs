@@ -137,9 +137,11 @@ impl SandboxBuilder {
         self
     }
 
-    /// The connection limits of every listener (the main one, the virtual hosts, the IoT
-    /// gateway), which share one connection cap: request-head and body deadlines, an idle
-    /// keep-alive timeout and the cap, as [`Limits`] documents (defaults: 5 s, 10 s, 15 s, 4096).
+    /// The connection limits of every listener, as [`Limits`] documents (defaults: 5 s, 10 s,
+    /// 15 s, 4096): request-head and body deadlines, an idle keep-alive timeout and a connection
+    /// cap shared by the main listener and the virtual hosts. The IoT gateway has a cap of the
+    /// same size of its own (its upgraded connections live long) and must receive each upgrade
+    /// request within the head timeout.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
