@@ -195,7 +195,7 @@ impl SandboxBuilder {
         tracing::info!(%address, tls = self.tls.is_some(), "agora link sandbox listening");
         let mut hosts = Vec::new();
         for name in &self.hosts {
-            let listener = bind_reusable(
+            let listener = agora_link_server_guard::bind_with_backlog(
                 SocketAddr::from(([127, 0, 0, 1], 0)),
                 agora_link_server_guard::LISTEN_BACKLOG,
             )?;
@@ -279,19 +279,6 @@ impl Drop for SlotState {
             task.abort();
         }
     }
-}
-
-/// Binds `address` with `SO_REUSEADDR` (a port given up by a stopped host can be bound again
-/// at once) and the given accept backlog.
-fn bind_reusable(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(backlog)
 }
 
 /// A running sandbox. Dropping it stops the server and closes its connections.
@@ -447,8 +434,10 @@ impl Sandbox {
         match mode {
             HostMode::Down => {}
             HostMode::Up => {
-                let listener =
-                    bind_reusable(slot.address, agora_link_server_guard::LISTEN_BACKLOG)?;
+                let listener = agora_link_server_guard::bind_with_backlog(
+                    slot.address,
+                    agora_link_server_guard::LISTEN_BACKLOG,
+                )?;
                 state.task = Some(tokio::spawn(accept_loop(
                     listener,
                     self.serve.clone(),
@@ -461,8 +450,10 @@ impl Sandbox {
                     acceptor: Some(tls_acceptor(&identity)?),
                     ..self.serve.clone()
                 };
-                let listener =
-                    bind_reusable(slot.address, agora_link_server_guard::LISTEN_BACKLOG)?;
+                let listener = agora_link_server_guard::bind_with_backlog(
+                    slot.address,
+                    agora_link_server_guard::LISTEN_BACKLOG,
+                )?;
                 state.task = Some(tokio::spawn(accept_loop(
                     listener,
                     serve,
@@ -472,7 +463,7 @@ impl Sandbox {
             HostMode::Blackhole => {
                 // Backlog 0 queues one connection; with the queue full and never accepted, the
                 // kernel drops further SYNs and connection attempts time out.
-                let listener = bind_reusable(slot.address, 0)?;
+                let listener = agora_link_server_guard::bind_with_backlog(slot.address, 0)?;
                 let mut fillers = Vec::new();
                 for _ in 0..8 {
                     let address = slot.address;

@@ -57,6 +57,12 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 /// reconnecting as fast as connections are shed — without dropping a legitimate client's SYN
 /// (which would cost it a one-second retransmission).
 pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    bind_with_backlog(address, LISTEN_BACKLOG)
+}
+
+/// [`bind`] with another accept backlog (0 queues a single connection: with it never accepted,
+/// further connection attempts time out, as to a blackholed address).
+pub fn bind_with_backlog(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = if address.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -64,7 +70,7 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
-    socket.listen(LISTEN_BACKLOG)
+    socket.listen(backlog)
 }
 
 /// How long [`serve`] waits, after `shutdown`, for requests in flight to finish.
