@@ -429,10 +429,13 @@ fn validate(route: Route, fields: &BTreeMap<String, Value>) -> Result<Action, Re
     })
 }
 
+/// `planId`: a non-empty string, or an integer (kept in its decimal form; a number that is not
+/// an exact integer, such as `1e3` or `12345678901234567890123`, would be stored rounded, so it
+/// is refused).
 pub(crate) fn plan_id(fields: &BTreeMap<String, Value>) -> Option<String> {
     match fields.get("planId")? {
         Value::String(text) if !text.is_empty() => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
+        Value::Number(number) if number.is_i64() || number.is_u64() => Some(number.to_string()),
         _ => None,
     }
 }
@@ -478,9 +481,15 @@ async fn read_json(request: Request<Body>) -> Result<(Bytes, BTreeMap<String, Va
                         "the request body did not arrive in time".to_owned(),
                     );
                 }
+                if error.is::<http_body_util::LengthLimitError>() {
+                    return too_large();
+                }
                 source = error.source();
             }
-            too_large()
+            (
+                StatusCode::BAD_REQUEST,
+                "the request body ended before its Content-Length (or was malformed)".to_owned(),
+            )
         })?;
     let fields = parse_fields(&raw)?;
     Ok((raw, fields))

@@ -7,7 +7,8 @@ use unicode_normalization::UnicodeNormalization;
 /// (Unicode `Cc`: C0, DEL, C1), a bidirectional control (U+061C, U+200E–U+200F, U+202A–U+202E,
 /// U+2066–U+2069), a line or paragraph separator, or another default-ignorable format character
 /// (soft hyphen, zero-width space and joiners, word joiner, invisible operators, BOM, variation
-/// selectors, interlinear annotation, tags).
+/// selectors, interlinear annotation, tags), or a blank that is not a space (Hangul fillers,
+/// the blank Braille pattern).
 pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -21,6 +22,7 @@ pub fn is_hidden(c: char) -> bool {
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
                 | '\u{3164}'
                 | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
@@ -33,14 +35,22 @@ pub fn is_hidden(c: char) -> bool {
 }
 
 /// `value` as an identifier named `field` (`customerId`, `planId`): 1 to 255 bytes of UTF-8 in
-/// Unicode Normalization Form C, with no [`is_hidden`] character. Returns the canonical (NFC)
-/// form, or the reason for a 400.
+/// Unicode Normalization Form C, with no [`is_hidden`] character, no white space other than
+/// U+0020 (no-break, ideographic and other spaces look like it), and no space at either end (so
+/// that `acme`, `acme ` and `acme\u{a0}` cannot be three customers that print alike). Returns
+/// the canonical (NFC) form, or the reason for a 400.
 pub fn identifier(field: &str, value: &str) -> Result<String, String> {
-    if let Some(c) = value.chars().find(|&c| is_hidden(c)) {
+    if let Some(c) = value
+        .chars()
+        .find(|&c| is_hidden(c) || (c.is_whitespace() && c != ' '))
+    {
         return Err(format!(
-            "{field} must not contain control or invisible characters (found U+{:04X})",
+            "{field} must not contain control, invisible or non-ASCII space characters (found U+{:04X})",
             u32::from(c)
         ));
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return Err(format!("{field} must not begin or end with a space"));
     }
     let canonical: String = value.nfc().collect();
     if canonical.is_empty() || canonical.len() > 255 {
@@ -70,18 +80,22 @@ pub fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `text` safe to print in a tab-separated admin listing: [`is_hidden`] characters, tabs and
-/// newlines as `\u{…}`/`\t`/`\n`, and backslashes doubled, so that what an operator reads is
-/// what is stored.
+/// `text` safe to print in a tab-separated admin listing: [`is_hidden`] characters, white space
+/// other than U+0020, and a space at either end as `\u{…}`; tabs and newlines as `\t`/`\n`;
+/// backslashes doubled — so that what an operator reads is what is stored.
 pub fn escape_for_terminal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    let last = text.chars().count().saturating_sub(1);
+    for (i, c) in text.chars().enumerate() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if is_hidden(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            ' ' if i == 0 || i == last => out.push_str("\\u{20}"),
+            c if is_hidden(c) || (c.is_whitespace() && c != ' ') => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)))
+            }
             c => out.push(c),
         }
     }
@@ -120,6 +134,13 @@ mod tests {
             "\u{85}",
             "\u{FEFF}acme",
             "a\u{E0041}",
+            " ",
+            " acme",
+            "acme ",
+            "acme\u{a0}",
+            "\u{3000}",
+            "\u{2800}",
+            "a\u{2003}b",
         ] {
             assert!(identifier("customerId", bad).is_err(), "{bad:?}");
         }
@@ -134,5 +155,10 @@ mod tests {
             "acme\\u{202e}exe.txt\\u{0}\\t\\\\"
         );
         assert_eq!(escape_for_terminal("Société 株式会社"), "Société 株式会社");
+        assert_eq!(
+            escape_for_terminal(" acme\u{a0} "),
+            "\\u{20}acme\\u{a0}\\u{20}"
+        );
+        assert_eq!(escape_for_terminal("a b"), "a b");
     }
 }

@@ -686,6 +686,13 @@ async fn inputs_that_make_no_sense_get_a_400_naming_the_field_with(database: com
         "a%0Ab",
         "a%E2%80%8Bb",
         "%EF%BB%BFacme",
+        // Blanks that print like a space, or nothing: an operator could not tell them apart.
+        "acme%C2%A0",
+        "%20acme",
+        "acme%20",
+        "%20",
+        "%E3%80%80",
+        "%E2%A0%80",
     ] {
         let path = format!("/customers/{id}/projects/new");
         let (status, reply) = s.signed("POST", &path, json!({"projectId": 9})).await;
@@ -716,6 +723,29 @@ async fn inputs_that_make_no_sense_get_a_400_naming_the_field_with(database: com
         .await;
     assert_eq!(status, 400, "{label}: {reply}");
     assert!(reply["statusReason"].as_str().unwrap().contains("planId"));
+    // A planId number that is not an exact integer would be stored rounded.
+    for plan in ["12345678901234567890123", "1e3", "2.5"] {
+        let body =
+            format!(r#"{{"customerId":"ok","planId":{plan},"apiKey":"{KEY}","signature":"x"}}"#);
+        let (status, reply) = s
+            .raw(
+                "POST",
+                "/customers/new",
+                body.into_bytes(),
+                "application/json",
+            )
+            .await;
+        assert_eq!(status, 400, "{label} {plan}: {reply}");
+        assert!(reply["statusReason"].as_str().unwrap().contains("planId"));
+    }
+    let (status, reply) = s
+        .signed(
+            "POST",
+            "/customers/new",
+            json!({"customerId": "plan-number", "planId": 18446744073709551615u64}),
+        )
+        .await;
+    assert_eq!(status, 200, "{label}: {reply}");
 }
 
 #[tokio::test]

@@ -375,3 +375,92 @@ fn a_flood_of_refused_requests_costs_a_few_log_lines() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_head_started_late_still_has_only_the_head_timeout() {
+    agora_link_server_guard::raise_nofile_limit();
+    // Head 2 s, idle 10 s: a head trickled after a pause must be cut about 2 s after its first
+    // byte (keep-alive) — not at the idle deadline — or 2 s after connecting (first request) —
+    // not 2 s after its first byte.
+    let server = Server::start(
+        "",
+        &[
+            "--header-read-timeout-ms",
+            "2000",
+            "--idle-timeout-ms",
+            "10000",
+        ],
+    );
+    let trickle = |mut stream: TcpStream| {
+        std::thread::spawn(move || {
+            for byte in b"POST /customers/x/projects/new HTTP/1.1\r\nX: "
+                .iter()
+                .cycle()
+                .take(100)
+            {
+                if stream.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Keep-alive: one request, a pause, then a trickled head.
+    let mut keep_alive = server.connect();
+    keep_alive
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let _ = keep_alive.read(&mut answer).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let trickler = trickle(keep_alive.try_clone().unwrap());
+    let (_, waited, closed) = until_closed(&mut keep_alive);
+    assert!(closed, "still open after {waited:?}");
+    assert!(waited < Duration::from_secs(6), "closed after {waited:?}");
+    trickler.join().unwrap();
+    // First request: 1.5 s of silence, then a trickle; the head was due 2 s after connecting
+    // (3.5 s would be 2 s after its first byte).
+    let mut first = server.connect();
+    let connected = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let trickler = trickle(first.try_clone().unwrap());
+    let (_, _, closed) = until_closed(&mut first);
+    let waited = connected.elapsed();
+    assert!(
+        closed && waited < Duration::from_millis(3000),
+        "closed after {waited:?}"
+    );
+    trickler.join().unwrap();
+}
+
+#[test]
+fn a_truncated_body_is_a_400_and_an_oversized_chunked_one_a_413() {
+    agora_link_server_guard::raise_nofile_limit();
+    let server = Server::start("", &[]);
+    let mut truncated = server.connect();
+    truncated
+        .write_all(b"POST /customers/new HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":1")
+        .unwrap();
+    truncated.shutdown(std::net::Shutdown::Write).unwrap();
+    let (received, _, _) = until_closed(&mut truncated);
+    assert_eq!(
+        status_of(&received),
+        400,
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    let mut chunked = server.connect();
+    let mut request = b"POST /customers/new HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..20 {
+        request.extend_from_slice(format!("400\r\n{}\r\n", "x".repeat(1024)).as_bytes());
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let _ = chunked.write_all(&request);
+    let (received, _, _) = until_closed(&mut chunked);
+    assert_eq!(
+        status_of(&received),
+        413,
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+}

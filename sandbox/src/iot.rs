@@ -336,13 +336,12 @@ pub(crate) struct Gateway {
     pub upstream: Option<SocketAddr>,
     /// Bumped to drop every open connection (as a broker restart or network loss would).
     pub drops: tokio::sync::watch::Sender<u64>,
-    /// The sandbox's limits: the upgrade request must arrive within `header_read_timeout`.
-    pub limits: agora_link_server_guard::Limits,
+    /// The sandbox's connections, under one cap with the HTTP listeners: the upgrade request
+    /// must arrive within `header_read_timeout`; a connection is shed to make room until its
+    /// upgrade is accepted.
+    pub tracker: agora_link_server_guard::Tracker,
     /// Refusals logged at most once a second.
     pub refusal_log: agora_link_server_guard::RateLimited,
-    /// One permit per open connection (the cap of the HTTP listeners); a connection arriving
-    /// with none left is closed at once.
-    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn http_date_now() -> String {
@@ -361,30 +360,40 @@ async fn refuse(stream: &mut TcpStream, reason: &str) {
 }
 
 /// Reads the request head (up to 16 KiB, 5 s).
-async fn read_head(stream: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
+async fn read_head(
+    stream: &mut TcpStream,
+    connection: &agora_link_server_guard::RawConnection,
+) -> Option<Vec<u8>> {
     let mut head = Vec::with_capacity(2048);
     let mut buffer = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + timeout;
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > 16 * 1024 {
             return None;
         }
-        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer))
-            .await
-            .ok()?
-            .ok()?;
+        let read = stream.read(&mut buffer).await.ok()?;
         if read == 0 {
             return None;
         }
+        connection.received();
         head.extend_from_slice(&buffer[..read]);
     }
     Some(head)
 }
 
-async fn serve_connection(gateway: Arc<Gateway>, mut stream: TcpStream) {
-    let Some(head) = read_head(&mut stream, gateway.limits.header_read_timeout).await else {
+async fn serve_connection(
+    gateway: Arc<Gateway>,
+    mut stream: TcpStream,
+    connection: agora_link_server_guard::RawConnection,
+) {
+    // The head must arrive before the connection's deadline (or it is shed to make room).
+    let head = tokio::select! {
+        head = read_head(&mut stream, &connection) => head,
+        () = connection.closed() => None,
+    };
+    let Some(head) = head else {
         return;
     };
+    let _serving = connection.start();
     let end = head
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -521,16 +530,12 @@ pub(crate) async fn run_gateway(listener: TcpListener, gateway: Arc<Gateway>) {
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         match accepted {
-            Ok((stream, _)) => {
-                let Ok(permit) = gateway.slots.clone().try_acquire_owned() else {
+            Ok((stream, peer)) => {
+                let Some(connection) = gateway.tracker.admit_raw(peer.ip()) else {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let gateway = gateway.clone();
-                connections.spawn(async move {
-                    serve_connection(gateway, stream).await;
-                    drop(permit);
-                });
+                connections.spawn(serve_connection(gateway.clone(), stream, connection));
             }
             Err(error) => {
                 if let Some(held_back) = accept_log.allow() {

@@ -42,7 +42,8 @@ pub use nginx::Nginx;
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
 pub use squid::{Squid, SquidPolicy};
 pub use state::{
-    Lifetimes, Order, SandboxClient, Stats, MAX_GATEWAY_REFUSALS, MAX_TOKENS, OTHER_PATHS,
+    Lifetimes, Order, SandboxClient, Stats, MAX_GATEWAY_REFUSALS, MAX_TOKENS, MAX_TRACE_ID_CHARS,
+    OTHER_GRANTS, OTHER_PATHS,
 };
 
 /// The client id the sandbox accepts by default.

@@ -138,10 +138,9 @@ impl SandboxBuilder {
     }
 
     /// The connection limits of every listener, as [`Limits`] documents (defaults: 5 s, 10 s,
-    /// 15 s, 4096): request-head and body deadlines, an idle keep-alive timeout and a connection
-    /// cap shared by the main listener and the virtual hosts. The IoT gateway has a cap of the
-    /// same size of its own (its upgraded connections live long) and must receive each upgrade
-    /// request within the head timeout.
+    /// 15 s, 4096): request-head and body deadlines, an idle keep-alive timeout and one
+    /// connection cap shared by the main listener, the virtual hosts and the IoT gateway (whose
+    /// connections, once upgraded, are served as long as they last).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -173,11 +172,8 @@ impl SandboxBuilder {
                 shared: shared.clone(),
                 upstream: self.iot_upstream,
                 drops: tokio::sync::watch::channel(0).0,
-                limits: self.limits,
+                tracker: tracker.clone(),
                 refusal_log: agora_link_server_guard::RateLimited::new(Duration::from_secs(1)),
-                slots: Arc::new(tokio::sync::Semaphore::new(
-                    tracker.stats().max_connections as usize,
-                )),
             });
             gateway_handle = Some(gateway.clone());
             gateway_task = Some(tokio::spawn(crate::iot::run_gateway(listener, gateway)));

@@ -88,7 +88,8 @@ pub struct Stats {
     pub requests_by_path: HashMap<String, u64>,
     /// Requests received, by virtual host (the main listener counts as `""`).
     pub requests_by_host: HashMap<String, u64>,
-    /// Token requests handled, by `grant_type`.
+    /// Token requests handled, by `grant_type` (`client_credentials`, `password`,
+    /// `refresh_token`, `<none>`, and [`OTHER_GRANTS`] for anything else).
     pub token_requests_by_grant: HashMap<String, u64>,
     /// Responses with HTTP 401 sent by the Bearer check.
     pub unauthorized_responses: u64,
@@ -99,7 +100,8 @@ pub struct Stats {
     pub reused_connections_closed: u64,
     /// Orders opened.
     pub orders_opened: u64,
-    /// Trace ids of the cloud-storage requests, in arrival order (the last 10,000).
+    /// Trace ids of the cloud-storage requests, in arrival order (the last 10,000, each cut to
+    /// [`MAX_TRACE_ID_CHARS`]).
     pub trace_ids: Vec<String>,
     /// Cognito `GetCredentialsForIdentity` requests.
     pub cognito_requests: u64,
@@ -114,6 +116,12 @@ pub struct Stats {
 /// The key of [`Stats::requests_by_path`] under which every path that is not one of the API's
 /// endpoints is counted.
 pub const OTHER_PATHS: &str = "(other)";
+
+/// The key of [`Stats::token_requests_by_grant`] for a `grant_type` that is none of the spec's.
+pub const OTHER_GRANTS: &str = "(other)";
+
+/// The most characters of a trace id kept in [`Stats::trace_ids`].
+pub const MAX_TRACE_ID_CHARS: usize = 128;
 
 /// The most access tokens (and, separately, refresh tokens) the sandbox remembers; issuing one
 /// more first forgets the expired ones, then arbitrary ones (a tenth of them).
@@ -425,10 +433,11 @@ impl Db {
         *self
             .stats
             .token_requests_by_grant
-            .entry(if grant_type.is_empty() {
-                "<none>".into()
-            } else {
-                grant_type.clone()
+            // Grant types come from anyone: only the spec's three are counted by name.
+            .entry(match grant_type.as_str() {
+                "" => "<none>".into(),
+                "client_credentials" | "password" | "refresh_token" => grant_type.clone(),
+                _ => OTHER_GRANTS.into(),
             })
             .or_default() += 1;
         let (Some(client_id), Some(client_secret)) = (field("client_id"), field("client_secret"))
@@ -512,7 +521,9 @@ impl Db {
                 if self.trace_ids.len() == 10_000 {
                     self.trace_ids.pop_front();
                 }
-                self.trace_ids.push_back(trace_id.to_owned());
+                // Kept to 128 characters: a trace id is a UUID, but this one came from anyone.
+                self.trace_ids
+                    .push_back(trace_id.chars().take(MAX_TRACE_ID_CHARS).collect());
                 Ok(())
             }
             _ => Err(Failure::new(
@@ -778,6 +789,14 @@ mod tests {
             db.stats.record_gateway_refusal(&format!("refusal {i}"));
         }
         assert_eq!(db.stats.gateway_refusals.len(), MAX_GATEWAY_REFUSALS);
+        let long = "t".repeat(100_000);
+        assert!(db
+            .record_trace_id(&serde_json::json!({"header": {"traceId": long, "timestamp": 1}}))
+            .is_ok());
+        assert_eq!(
+            db.trace_ids.back().map(String::len),
+            Some(MAX_TRACE_ID_CHARS)
+        );
         assert_eq!(
             db.stats.gateway_refusals.last().map(String::as_str),
             Some(format!("refusal {}", MAX_GATEWAY_REFUSALS * 3 - 1).as_str())

@@ -262,3 +262,121 @@ fn accept_errors_are_logged_once_per_interval() {
     assert!((1..=2).contains(&lines), "{lines} lines:\n{log}");
     assert!(answered >= 4, "{answered} of 5 answered:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_flooding_cannot_push_out_another_address() {
+    agora_link_server_guard::raise_nofile_limit();
+    let sandbox = Sandbox::builder()
+        .limits(Limits {
+            max_connections: 32,
+            ..Limits::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    // A slow client on 127.0.0.2 connects and waits a second before its request...
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 2], 0)))
+        .unwrap();
+    let mut slow = socket.connect(sandbox.address()).await.unwrap();
+    // ...while 127.0.0.1 opens 300 connections against a cap of 32.
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        flood.push(
+            tokio::net::TcpStream::connect(sandbox.address())
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slow.write_all(b"GET /_sandbox/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (closed, received) = closed_within(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        closed && received.starts_with(b"HTTP/1.1 200"),
+        "the other address's connection was shed: {:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert!(sandbox.connection_stats().shed >= 250);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iot_gateway_shares_the_cap_and_sheds_rather_than_refuses() {
+    agora_link_server_guard::raise_nofile_limit();
+    let sandbox = Sandbox::builder()
+        .iot_gateway()
+        .limits(Limits {
+            max_connections: 20,
+            ..Limits::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let gateway = sandbox.iot_gateway_address().unwrap();
+    // Silent connections fill the cap, on both ports.
+    let mut silent = Vec::new();
+    for i in 0..40 {
+        let address = if i % 2 == 0 {
+            gateway
+        } else {
+            sandbox.address()
+        };
+        silent.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    // An upgrade still gets an answer (403: it is not signed), not a reset.
+    let mut upgrade = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    upgrade
+        .write_all(b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, received) = closed_within(&mut upgrade, Duration::from_secs(5)).await;
+    assert!(
+        received.starts_with(b"HTTP/1.1 403"),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    let stats = sandbox.connection_stats();
+    assert!(stats.open <= 20 && stats.shed >= 20, "{stats:?}");
+    // A silent gateway connection is closed at the head deadline like any other.
+    let (closed, _) = closed_within(&mut silent[38], Duration::from_secs(10)).await;
+    assert!(closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_types_from_anyone_do_not_grow_the_counters() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(sandbox.address())
+        .await
+        .unwrap();
+    let mut batch = Vec::new();
+    for i in 0..2_000 {
+        let body = format!(r#"{{"grant_type":"g{i}{}"}}"#, "x".repeat(1000));
+        batch.extend_from_slice(
+            format!(
+                "POST /agoralink/cn/api/oauth/rest-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    batch
+        .extend_from_slice(b"GET /_sandbox/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (mut reader, mut writer) = stream.split();
+    let (_, _) = tokio::join!(writer.write_all(&batch), async {
+        let mut received = Vec::new();
+        let _ = reader.read_to_end(&mut received).await;
+        received
+    });
+    let stats = sandbox.stats();
+    assert!(
+        stats.token_requests_by_grant.len() <= 5,
+        "{} grant counters",
+        stats.token_requests_by_grant.len()
+    );
+    assert_eq!(
+        stats.token_requests_by_grant[agora_link_sandbox::OTHER_GRANTS],
+        2_000
+    );
+}

@@ -27,4 +27,4 @@ pub use body::{BodyTimeout, GuardedBody};
 pub use limits::{raise_nofile_limit, Limits, NofileLimit};
 pub use log::{RateLimited, Tally};
 pub use serve::{bind, bind_with_backlog, serve, ConnectionInfo, Transport, LISTEN_BACKLOG};
-pub use tracker::{GuardStats, Tracker};
+pub use tracker::{GuardStats, RawConnection, RawRequest, Tracker};

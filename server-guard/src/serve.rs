@@ -149,7 +149,7 @@ pub async fn serve<M, S, B>(
                 continue;
             }
         };
-        let Some(admission) = tracker.admit() else {
+        let Some(admission) = tracker.admit(peer.ip()) else {
             drop(stream);
             continue;
         };
@@ -259,7 +259,7 @@ async fn connection<S, B>(
                         return;
                     }
                 },
-                () = watchdog(&admission, &tracker) => return,
+                _ = watchdog(&admission, &tracker) => return,
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             if h2 {
@@ -320,19 +320,30 @@ where
     }
 }
 
+/// Why the watchdog ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Shed by the tracker.
+    Shed,
+    /// Idle or slow past its deadline.
+    Overdue,
+}
+
 /// Completes when the connection is to be closed: shed by the tracker, or idle or slow too long.
-async fn watchdog(admission: &Admission, tracker: &Tracker) {
+pub(crate) async fn watchdog(admission: &Admission, tracker: &Tracker) -> End {
     loop {
         match tracker.verdict(&admission.activity) {
             Verdict::KeepUntil(at) => {
                 tokio::select! {
                     () = tokio::time::sleep_until(tracker.instant_at(at)) => {}
-                    () = admission.kill.notified() => return,
+                    // A head started: its deadline may be sooner.
+                    () = admission.activity.changed.notified() => {}
+                    () = admission.kill.notified() => return End::Shed,
                 }
             }
             verdict => {
                 tracker.count_closed(verdict);
-                return;
+                return End::Overdue;
             }
         }
     }
@@ -357,10 +368,23 @@ async fn drive<C, G>(
     }
     let watchdog = watchdog(admission, tracker);
     tokio::pin!(watchdog);
+    let mut watching = true;
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
-            () = &mut watchdog => return,
+            end = &mut watchdog, if watching => {
+                if end == End::Shed && admission.activity.is_busy() {
+                    // Shed just as a request started: answer it, then close (its body deadline
+                    // still bounds it).
+                    watching = false;
+                    if !shutting_down {
+                        shutting_down = true;
+                        graceful.start(conn.as_mut());
+                    }
+                } else {
+                    return;
+                }
+            }
             changed = stopping.changed(), if !shutting_down => {
                 if changed.is_err() || *stopping.borrow() {
                     shutting_down = true;

@@ -1,6 +1,7 @@
 //! The open connections: what each is doing, the cap, shedding, and the counters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ pub(crate) struct Activity {
     request_since: AtomicU64,
     /// Requests whose body is still arriving.
     bodies_pending: AtomicU32,
+    /// Woken when a request head starts on an idle connection (its deadline moves closer).
+    pub(crate) changed: Notify,
 }
 
 /// Why a connection was closed by the server.
@@ -66,6 +69,32 @@ pub struct GuardStats {
 struct Entry {
     activity: Arc<Activity>,
     kill: Arc<Notify>,
+    peer: IpAddr,
+}
+
+/// The open connections, and how many each peer address holds.
+#[derive(Default)]
+struct Open {
+    connections: BTreeMap<u64, Entry>,
+    per_peer: HashMap<IpAddr, u32>,
+}
+
+impl Open {
+    fn insert(&mut self, id: u64, entry: Entry) {
+        *self.per_peer.entry(entry.peer).or_default() += 1;
+        self.connections.insert(id, entry);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.connections.remove(&id)?;
+        if let Some(count) = self.per_peer.get_mut(&entry.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_peer.remove(&entry.peer);
+            }
+        }
+        Some(entry)
+    }
 }
 
 struct Inner {
@@ -73,7 +102,7 @@ struct Inner {
     cap: usize,
     started: Instant,
     next_id: AtomicU64,
-    open: Mutex<BTreeMap<u64, Entry>>,
+    open: Mutex<Open>,
     accepted: AtomicU64,
     shed: AtomicU64,
     refused_at_cap: AtomicU64,
@@ -109,11 +138,77 @@ pub(crate) struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.tracker.lock().remove(&self.id);
+        self.tracker.lock().remove(self.id);
+    }
+}
+
+/// A connection that does not speak HTTP through [`crate::serve`] (a WebSocket gateway reading
+/// its own upgrade request, say), counted under the same cap and deadlines: report each read
+/// that brought bytes ([`RawConnection::received`]), wait on [`RawConnection::closed`] beside
+/// the reads, and hold [`RawConnection::start`]'s guard while the request is being served. Drop
+/// it with the socket.
+pub struct RawConnection {
+    admission: Admission,
+}
+
+impl std::fmt::Debug for RawConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawConnection")
+            .field("id", &self.admission.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request in progress on a [`RawConnection`]: the connection is not shed while it lives.
+pub struct RawRequest {
+    activity: Arc<Activity>,
+    tracker: Tracker,
+}
+
+impl std::fmt::Debug for RawRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRequest").finish_non_exhaustive()
+    }
+}
+
+impl Drop for RawRequest {
+    fn drop(&mut self) {
+        self.activity.request_finished(&self.tracker);
+    }
+}
+
+impl RawConnection {
+    /// Bytes arrived from the client.
+    pub fn received(&self) {
+        self.admission.activity.on_read(&self.admission.tracker);
+    }
+
+    /// The request is complete and being served: from now on the connection is neither shed nor
+    /// timed out until the guard is dropped.
+    pub fn start(&self) -> RawRequest {
+        let tracker = self.admission.tracker.clone();
+        self.admission.activity.request_started(&tracker);
+        RawRequest {
+            activity: self.admission.activity.clone(),
+            tracker,
+        }
+    }
+
+    /// Completes when the connection is to be closed: shed to make room, or past its head or
+    /// idle deadline.
+    pub async fn closed(&self) {
+        let _ = crate::serve::watchdog(&self.admission, &self.admission.tracker).await;
     }
 }
 
 impl Tracker {
+    /// Admits a non-HTTP connection just accepted from `peer` under this tracker's cap (shedding
+    /// one when it is reached); `None` when every connection is being served (close it then).
+    pub fn admit_raw(&self, peer: IpAddr) -> Option<RawConnection> {
+        self.admit(peer)
+            .map(|admission| RawConnection { admission })
+    }
+
     /// A tracker applying `limits`; the cap is computed now
     /// ([`Limits::effective_max_connections`]), so raise the descriptor limit first.
     pub fn new(limits: Limits) -> Self {
@@ -124,7 +219,7 @@ impl Tracker {
                 cap,
                 started: Instant::now(),
                 next_id: AtomicU64::new(1),
-                open: Mutex::new(BTreeMap::new()),
+                open: Mutex::new(Open::default()),
                 accepted: AtomicU64::new(0),
                 shed: AtomicU64::new(0),
                 refused_at_cap: AtomicU64::new(0),
@@ -147,7 +242,7 @@ impl Tracker {
         let inner = &self.inner;
         GuardStats {
             accepted: load(&inner.accepted),
-            open: self.lock().len() as u64,
+            open: self.lock().connections.len() as u64,
             max_connections: inner.cap as u64,
             shed: load(&inner.shed),
             refused_at_cap: load(&inner.refused_at_cap),
@@ -158,7 +253,7 @@ impl Tracker {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Open> {
         self.inner
             .open
             .lock()
@@ -176,12 +271,13 @@ impl Tracker {
         tokio::time::Instant::from_std(self.inner.started) + Duration::from_millis(ms)
     }
 
-    /// Admits a just-accepted connection, closing the oldest idle or slow one when the cap is
-    /// reached; `None` when every open connection is busy (the new one is then to be closed).
-    pub(crate) fn admit(&self) -> Option<Admission> {
+    /// Admits a connection just accepted from `peer`, shedding one when the cap is reached
+    /// ([`Tracker::shed_one`]); `None` when every open connection is being answered (the new one
+    /// is then to be closed).
+    pub(crate) fn admit(&self, peer: IpAddr) -> Option<Admission> {
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
         let mut open = self.lock();
-        while open.len() >= self.inner.cap {
+        while open.connections.len() >= self.inner.cap {
             if !self.shed_locked(&mut open) {
                 self.inner.refused_at_cap.fetch_add(1, Ordering::Relaxed);
                 return None;
@@ -196,6 +292,7 @@ impl Tracker {
             Entry {
                 activity: activity.clone(),
                 kill: kill.clone(),
+                peer: peer.to_canonical(),
             },
         );
         Some(Admission {
@@ -206,33 +303,39 @@ impl Tracker {
         })
     }
 
-    /// Closes the oldest connection without a request in progress, to free a descriptor (after
-    /// `EMFILE`). Returns whether there was one.
+    /// Sheds one connection, to make room or free a descriptor (after `EMFILE`): among the
+    /// connections of the peer address that holds the most, the most overdue. Returns whether
+    /// there was one to shed.
     pub(crate) fn shed_one(&self) -> bool {
         let mut open = self.lock();
         self.shed_locked(&mut open)
     }
 
-    /// Closes the connection most overdue: the largest [`Activity::overdue`] — the time spent in
-    /// its current state (a pending body, a pending or awaited head, idle) as a fraction of what
-    /// that state is allowed (`body_read_timeout`, `header_read_timeout`, `idle_timeout`), the
+    /// Picks the connection to shed: first the peer address holding the most connections (one
+    /// client flooding cannot push others out while it holds more than they do), then the most
+    /// overdue there ([`Activity::overdue`]: the time spent in its current state — a pending
+    /// body, a pending or awaited head, idle — as a fraction of what that state is allowed), the
     /// oldest on a tie. So a half-sent head of 50 ms goes before a keep-alive connection idle for
     /// 40 ms between requests, and a connection idle for 2 s before either. A connection whose
-    /// request is being answered is never shed.
-    fn shed_locked(&self, open: &mut BTreeMap<u64, Entry>) -> bool {
+    /// request is being answered is never picked; one picked just as its request starts
+    /// finishes that request before closing.
+    fn shed_locked(&self, open: &mut Open) -> bool {
         let now = self.now_ms();
         let limits = &self.inner.limits;
+        let per_peer = &open.per_peer;
         let victim = open
+            .connections
             .iter()
             .filter_map(|(id, entry)| {
+                let held = per_peer.get(&entry.peer).copied().unwrap_or(0);
                 entry
                     .activity
                     .overdue(now, limits)
-                    .map(|score| (score, std::cmp::Reverse(*id)))
+                    .map(|score| (held, score, std::cmp::Reverse(*id)))
             })
             .max()
-            .map(|(_, std::cmp::Reverse(id))| id);
-        match victim.and_then(|id| open.remove(&id)) {
+            .map(|(_, _, std::cmp::Reverse(id))| id);
+        match victim.and_then(|id| open.remove(id)) {
             Some(entry) => {
                 // `notify_one` stores a permit, so the connection task sees it even if it is not
                 // waiting yet.
@@ -271,15 +374,15 @@ impl Tracker {
         }
         let head_since = activity.head_since.load(Ordering::Acquire);
         let idle_since = activity.idle_since.load(Ordering::Acquire);
-        let (deadline, verdict) = if head_since != 0 {
+        let (deadline, verdict) = if activity.requests.load(Ordering::Acquire) == 0 {
+            // A new connection's first head is due `header_read_timeout` after accepting it.
             (
-                head_since.saturating_add(ms(limits.header_read_timeout)),
+                idle_since.saturating_add(ms(limits.header_read_timeout)),
                 Verdict::SlowHead,
             )
-        } else if activity.requests.load(Ordering::Acquire) == 0 {
-            // A new connection's first request is due as soon as a head may take.
+        } else if head_since != 0 {
             (
-                idle_since.saturating_add(ms(limits.header_read_timeout.min(limits.idle_timeout))),
+                head_since.saturating_add(ms(limits.header_read_timeout)),
                 Verdict::SlowHead,
             )
         } else {
@@ -301,7 +404,14 @@ impl Activity {
     pub(crate) fn on_read(&self, tracker: &Tracker) {
         if self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == 0 {
             self.head_since.store(tracker.now_ms(), Ordering::Release);
+            // The connection's deadline is now the head's, sooner than the idle one.
+            self.changed.notify_one();
         }
+    }
+
+    /// Whether a request is being answered.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0
     }
 
     /// A request head is complete and its service starts.
@@ -325,9 +435,9 @@ impl Activity {
 
     /// How overdue this connection is, for shedding (largest first), in millionths: the time in
     /// its current state over the time that state is allowed — since its request started while
-    /// a body is pending (over `body_read_timeout`), since the first byte of a pending head or
-    /// since accepting a connection yet to send one (over `header_read_timeout`), since its last
-    /// answer while idle (over `idle_timeout`). `None` while a request is being answered (its
+    /// a body is pending (over `body_read_timeout`), since the first byte of a pending head —
+    /// since accepting the connection, for its first head — (over `header_read_timeout`), since
+    /// its last answer while idle (over `idle_timeout`). `None` while a request is being answered (its
     /// body complete). A trickled head or body does not reset the clock.
     fn overdue(&self, now: u64, limits: &Limits) -> Option<u64> {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -340,14 +450,14 @@ impl Activity {
                 limits.body_read_timeout,
             )
         } else {
+            let first = self.requests.load(Ordering::Acquire) == 0;
             match self.head_since.load(Ordering::Acquire) {
-                0 if self.requests.load(Ordering::Acquire) > 0 => {
-                    (self.idle_since.load(Ordering::Acquire), limits.idle_timeout)
-                }
-                0 => (
+                // A new connection: since it was accepted.
+                _ if first => (
                     self.idle_since.load(Ordering::Acquire),
                     limits.header_read_timeout,
                 ),
+                0 => (self.idle_since.load(Ordering::Acquire), limits.idle_timeout),
                 since => (since, limits.header_read_timeout),
             }
         };
@@ -376,7 +486,8 @@ mod tests {
         let tracker = Tracker::new(Limits::default());
         std::thread::sleep(Duration::from_millis(300));
         let now = tracker.now_ms();
-        let admitted: Vec<Admission> = (0..5).map(|_| tracker.admit().unwrap()).collect();
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let admitted: Vec<Admission> = (0..5).map(|_| tracker.admit(peer).unwrap()).collect();
         let [keep_alive, half_head, answering, fresh, stalled_body] = &admitted[..] else {
             unreachable!()
         };
@@ -388,7 +499,9 @@ mod tests {
             40,
             now,
         );
-        // A head half sent 50 ms ago (50/5000 of its allowance: the most overdue).
+        // A keep-alive connection's next head, half sent 50 ms ago (50/5000 of its allowance:
+        // the most overdue).
+        half_head.activity.requests.store(1, Ordering::Release);
         set(&half_head.activity, &half_head.activity.head_since, 50, now);
         // A request being answered (body complete) for 250 ms: never shed.
         answering.activity.busy.store(1, Ordering::Release);
@@ -415,7 +528,7 @@ mod tests {
             let open = tracker.lock();
             let gone = admitted
                 .iter()
-                .position(|a| !open.contains_key(&a.id) && !order.contains(&a.id))
+                .position(|a| !open.connections.contains_key(&a.id) && !order.contains(&a.id))
                 .unwrap();
             order.push(admitted[gone].id);
         }
