@@ -373,9 +373,10 @@ async fn drive<C, G>(
         tokio::select! {
             _ = conn.as_mut() => return,
             end = &mut watchdog, if watching => {
-                if end == End::Shed && admission.activity.is_busy() {
-                    // Shed just as a request started: answer it, then close (its body deadline
-                    // still bounds it).
+                if end == End::Shed && admission.activity.is_answering() {
+                    // Shed just as its request became complete: answer it, then close. (One
+                    // still receiving a body is closed at once: it holds a descriptor the cap no
+                    // longer counts.)
                     watching = false;
                     if !shutting_down {
                         shutting_down = true;

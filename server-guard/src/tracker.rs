@@ -409,9 +409,10 @@ impl Activity {
         }
     }
 
-    /// Whether a request is being answered.
-    pub(crate) fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire) > 0
+    /// Whether a request is being answered: its head and body complete, its service running.
+    /// (A request whose body is still arriving does not count: it may be stalled.)
+    pub(crate) fn is_answering(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0 && self.bodies_pending.load(Ordering::Acquire) == 0
     }
 
     /// A request head is complete and its service starts.
