@@ -84,7 +84,7 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// `make_service` is called once per connection; its service gets each request with a
 /// [`GuardedBody`]. The limits of `tracker` apply to every connection; several `serve` calls may
 /// share one tracker (and so one cap). `accept` errors (such as `EMFILE`) are counted, logged at
-/// most once per 10 s, and answered by shedding the oldest idle connection; connection counters
+/// most once per 10 s, and answered by shedding connections to free descriptors; connection counters
 /// that changed are logged once per 10 s.
 pub async fn serve<M, S, B>(
     listener: TcpListener,
