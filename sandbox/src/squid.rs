@@ -70,7 +70,16 @@ impl Squid {
         let child = spawn(
             "SQUID",
             "squid",
-            &["-N".as_ref(), "-f".as_ref(), conf.as_os_str()],
+            // `-n`: a service name of its own, since squid names its shared-memory segments
+            // (`/dev/shm/<service>-cf__*.shm`) after it — squids started at once with the default
+            // name clash there, and one of them never listens.
+            &[
+                "-N".as_ref(),
+                "-n".as_ref(),
+                format!("agoralink{port}").as_ref(),
+                "-f".as_ref(),
+                conf.as_os_str(),
+            ],
         )?;
         let squid = Squid {
             child,
@@ -106,5 +115,14 @@ impl Drop for Squid {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // Killed, squid leaves its shared-memory segments behind.
+        let prefix = format!("agoralink{}-", self.address.port());
+        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 }
