@@ -137,6 +137,9 @@ struct ConfigLimits {
     max_connections: Option<usize>,
 }
 
+/// The longest timeout accepted (one hour): longer would in effect turn the limit off.
+const MAX_LIMIT_MS: u64 = 3_600_000;
+
 fn limits(args: &LimitArgs, file: &ConfigLimits) -> Result<server::Limits, String> {
     let defaults = server::Limits::default();
     let ms =
@@ -144,8 +147,10 @@ fn limits(args: &LimitArgs, file: &ConfigLimits) -> Result<server::Limits, Strin
             .or(file)
         {
             None => Ok(default),
-            Some(0) => Err(format!("{name} must be at least 1 ms")),
-            Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+            Some(ms @ 1..=MAX_LIMIT_MS) => Ok(std::time::Duration::from_millis(ms)),
+            Some(ms) => Err(format!(
+                "{name} must be from 1 to {MAX_LIMIT_MS} ms (one hour), not {ms}"
+            )),
         };
     let max_connections = args
         .max_connections
@@ -197,6 +202,16 @@ struct ConfigFile {
 struct ConfigKey {
     api_key: String,
     api_secret: String,
+}
+
+/// The admin commands read a database; a SQLite path that names no file is a mistake (opening it
+/// would create an empty database and list nothing).
+fn existing(database: &str) -> Result<(), String> {
+    let is_url = database.starts_with("postgres://") || database.starts_with("postgresql://");
+    if !is_url && !std::path::Path::new(database).exists() {
+        return Err(format!("no database at {database}"));
+    }
+    Ok(())
 }
 
 fn master_key() -> Result<MasterKey, String> {
@@ -368,6 +383,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Customers { database } => {
+            existing(&database)?;
             let store = Store::open(&database, master_key()?)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -395,6 +411,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Grants { database } => {
+            existing(&database)?;
             let store = Store::open(&database, master_key()?)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -464,3 +464,38 @@ fn a_truncated_body_is_a_400_and_an_oversized_chunked_one_a_413() {
         String::from_utf8_lossy(&received)
     );
 }
+
+#[test]
+fn limits_out_of_range_and_missing_databases_are_clear_errors() {
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env(
+                "PROVISIONING_MASTER_KEY",
+                "a-master-key-of-at-least-thirty-two-bytes-for-tests",
+            )
+            .env("PROVISIONING_API_KEYS", "k:s")
+            .output()
+            .unwrap()
+    };
+    for (flag, value) in [
+        ("--header-read-timeout-ms", "0"),
+        ("--body-read-timeout-ms", "3600001"),
+        ("--idle-timeout-ms", "18446744073709551615"),
+        ("--max-connections", "0"),
+    ] {
+        let output = run(&["serve", "--listen", "127.0.0.1:0", flag, value]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        let name = flag.trim_start_matches("--");
+        assert!(stderr.contains(name), "{flag} {value}: {stderr}");
+    }
+    let missing = std::env::temp_dir().join(format!("missing-{}.sqlite3", uuid::Uuid::new_v4()));
+    for command in ["customers", "grants"] {
+        let output = run(&[command, "--database", missing.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("no database at"), "{stderr}");
+        assert!(!missing.exists(), "{command} created {}", missing.display());
+    }
+}

@@ -69,13 +69,13 @@ struct Args {
     iot_broker: Option<SocketAddr>,
     /// Milliseconds a client has to send a request head (from its first byte, or from
     /// connecting for the first one).
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     header_read_timeout_ms: u64,
     /// Milliseconds a client has to send a request body, after its head.
-    #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     body_read_timeout_ms: u64,
     /// Milliseconds a keep-alive connection may stay idle between requests.
-    #[arg(long, default_value_t = 15000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 15000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     idle_timeout_ms: u64,
     /// The most connections open at once (never more than the descriptor limit less 128).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]

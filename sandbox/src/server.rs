@@ -638,11 +638,55 @@ async fn handle(
             }
         }
     }
-    match router.oneshot(request.map(Body::new)).await {
+    // The body is read here, within its deadline, so that a stalled one is a 408 (as in the
+    // provisioning service) rather than the extractor's 400.
+    let (parts, body) = request.into_parts();
+    let body =
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES))
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                let timed_out = error.is::<agora_link_server_guard::BodyTimeout>();
+                let (status, message) = if timed_out {
+                    (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request body did not arrive in time",
+                    )
+                } else if error.is::<http_body_util::LengthLimitError>() {
+                    (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "the request body is too large",
+                    )
+                } else {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        "the request body could not be read",
+                    )
+                };
+                let mut response = envelope_response(Err(Failure::new(
+                    status.as_u16(),
+                    i64::from(status.as_u16()),
+                    message,
+                )));
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+                return Ok(response);
+            }
+        };
+    match router
+        .oneshot(Request::from_parts(parts, Body::from(body)))
+        .await
+    {
         Ok(response) => Ok(response),
         Err(never) => match never {},
     }
 }
+
+/// The largest request body the sandbox reads (axum's default limit).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
