@@ -9,6 +9,13 @@
  * freed with agora_link_string_free. Functions never unwind; NULL and invalid UTF-8 give error
  * codes. Link with -lagora_link (see agora-link.pc).
  *
+ * Builds: the `release` build catches a panic (a bug) at the boundary and returns
+ * AGORA_LINK_ERROR_PANIC. The firmware bundles (scripts/dist, the default of scripts/install-c)
+ * are built with panic = "abort": there a panic prints its message on stderr and aborts the
+ * process (SIGABRT), as an assert() would, and AGORA_LINK_ERROR_PANIC is never returned. They
+ * also leave out the compiled-in Mozilla roots and trust the system's root store (SSL_CERT_FILE,
+ * SSL_CERT_DIR, else the distribution's CA bundle) plus any PEM roots added to a configuration.
+ *
  * Signals: the library never raises SIGPIPE in the host, whatever its disposition: its threads
  * block SIGPIPE, and a blocking call blocks it on the calling thread for the call's duration
  * and discards a SIGPIPE the call caused. A peer that hangs up gives AGORA_LINK_ERROR_NETWORK.
@@ -636,10 +643,22 @@ const char *agora_link_version(void);
 const char *agora_link_result_name(int32_t result);
 
 /**
- * Sets the number of threads of the library runtime (default 2). Only before the first call
- * that uses the runtime; afterwards it returns `AGORA_LINK_ERROR_INVALID_ARGUMENT`.
+ * Sets the number of worker threads of the library runtime (default 2; a single-core device
+ * may use 1). Only before the first call that uses the runtime; afterwards it returns
+ * `AGORA_LINK_ERROR_INVALID_ARGUMENT`. Thread-safe. Name resolution runs on extra threads
+ * started on demand, which exit after 10 s idle.
  */
 enum agora_link_result agora_link_set_worker_threads(uint32_t count);
+
+/**
+ * Sets the stack size of the library runtime's threads (its workers and the threads that run
+ * blocking work such as name resolution), in bytes: 0 (the default, 2 MiB) or 65536 (64 KiB)
+ * to 67108864 (64 MiB). 256 KiB is enough for every call (the firmware tests run with it).
+ * Only before the first call that uses the runtime; afterwards, or out of range, it returns
+ * `AGORA_LINK_ERROR_INVALID_ARGUMENT`. Thread-safe. Only the pages a thread touches become
+ * resident; the size bounds the address space reserved per thread.
+ */
+enum agora_link_result agora_link_set_thread_stack_size(size_t bytes);
 
 /**
  * Stops the library runtime for a host that unloads the library: pending asynchronous calls
@@ -1072,7 +1091,9 @@ enum agora_link_result agora_link_config_add_root_certificates_pem(struct agora_
                                                                    struct agora_link_error **error_out);
 
 /**
- * Whether to trust the bundled Mozilla roots (default true).
+ * Whether to trust the Mozilla roots compiled into the library (default true in `release`
+ * builds; the firmware bundles carry none, and there `true` makes `agora_link_client_new` fail
+ * with `AGORA_LINK_ERROR_CONFIG`).
  *
  * # Safety
  * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
@@ -1080,6 +1101,21 @@ enum agora_link_result agora_link_config_add_root_certificates_pem(struct agora_
 enum agora_link_result agora_link_config_set_use_bundled_roots(struct agora_link_config *config,
                                                                bool enabled,
                                                                struct agora_link_error **error_out);
+
+/**
+ * Whether to trust the system's root store, read by `agora_link_client_new` (default false in
+ * `release` builds, true in the firmware bundles): the PEM file named by `SSL_CERT_FILE` and the
+ * directories of `SSL_CERT_DIR` when either is set, else the distribution's CA bundle
+ * (`/etc/ssl/certs/ca-certificates.crt` on Debian, Buildroot and Yocto). `agora_link_client_new`
+ * fails with `AGORA_LINK_ERROR_CONFIG` when no usable certificate is found and no other root is
+ * trusted.
+ *
+ * # Safety
+ * `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+ */
+enum agora_link_result agora_link_config_set_use_system_roots(struct agora_link_config *config,
+                                                              bool enabled,
+                                                              struct agora_link_error **error_out);
 
 /**
  * Sends connections for `host` to `address` (`"ip:port"`, e.g. `"127.0.0.1:8443"` or

@@ -9,6 +9,10 @@ use crate::error::{Error, Result};
 use crate::failover::FailoverPolicy;
 use crate::secret::SecretString;
 
+/// Whether this build carries the Mozilla roots (`bundled-roots` feature, from `webpki-roots`):
+/// the default of [`ClientConfigBuilder::use_bundled_roots`].
+pub const BUNDLED_ROOTS_BUILT_IN: bool = cfg!(feature = "bundled-roots");
+
 /// The default limit on the size of a response body: 4 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The default connect timeout.
@@ -111,6 +115,7 @@ pub struct ClientConfig {
     pub(crate) pool_idle_timeout: Duration,
     pub(crate) root_certificates_pem: Vec<Vec<u8>>,
     pub(crate) use_bundled_roots: bool,
+    pub(crate) use_system_roots: bool,
     pub(crate) resolve_overrides: Vec<(String, SocketAddr)>,
     pub(crate) user_agent: String,
     pub(crate) max_response_bytes: usize,
@@ -138,7 +143,8 @@ impl ClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             root_certificates_pem: Vec::new(),
-            use_bundled_roots: true,
+            use_bundled_roots: BUNDLED_ROOTS_BUILT_IN,
+            use_system_roots: !BUNDLED_ROOTS_BUILT_IN,
             resolve_overrides: Vec::new(),
             user_agent: default_user_agent(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -191,6 +197,7 @@ pub struct ClientConfigBuilder {
     pool_idle_timeout: Duration,
     root_certificates_pem: Vec<Vec<u8>>,
     use_bundled_roots: bool,
+    use_system_roots: bool,
     resolve_overrides: Vec<(String, SocketAddr)>,
     user_agent: String,
     max_response_bytes: usize,
@@ -262,10 +269,26 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Whether to trust the bundled Mozilla web PKI roots (default `true`). Turn it off to trust
-    /// only the certificates added with [`Self::add_root_certificates_pem`].
+    /// Whether to trust the Mozilla web PKI roots compiled into the library (`webpki-roots`;
+    /// default `true` when the `bundled-roots` feature is on, as in every build but the C
+    /// library's `firmware` bundles). Turn it off to trust only the system store
+    /// ([`Self::use_system_roots`]) and the certificates added with
+    /// [`Self::add_root_certificates_pem`]. `true` in a build without the feature makes
+    /// [`Self::build`] fail with [`Error::Config`].
     pub fn use_bundled_roots(mut self, enabled: bool) -> Self {
         self.use_bundled_roots = enabled;
+        self
+    }
+
+    /// Whether to trust the system's root store, read when the client is created (default
+    /// `false`, or `true` in a build without the `bundled-roots` feature). Read by
+    /// `rustls-native-certs`: the PEM file named by `SSL_CERT_FILE` and the directories named by
+    /// `SSL_CERT_DIR` (colon-separated) when either is set, else the distribution's bundle as
+    /// OpenSSL would find it (`/etc/ssl/certs/ca-certificates.crt` on Debian, Buildroot and
+    /// Yocto, `/etc/pki/tls/certs/ca-bundle.crt` on Fedora, ...). Creating the client fails with
+    /// [`Error::Config`] when no usable certificate is found there and no other root is trusted.
+    pub fn use_system_roots(mut self, enabled: bool) -> Self {
+        self.use_system_roots = enabled;
         self
     }
 
@@ -369,9 +392,19 @@ impl ClientConfigBuilder {
                 "max_response_bytes must be at least 1024".into(),
             ));
         }
-        if !self.use_bundled_roots && self.root_certificates_pem.is_empty() {
+        if self.use_bundled_roots && !BUNDLED_ROOTS_BUILT_IN {
             return Err(Error::Config(
-                "bundled roots are disabled and no root certificate was added".into(),
+                "this build has no bundled roots (feature `bundled-roots` is off): use the system \
+                 roots or add root certificates"
+                    .into(),
+            ));
+        }
+        if !self.use_bundled_roots && !self.use_system_roots && self.root_certificates_pem.is_empty()
+        {
+            return Err(Error::Config(
+                "no root certificate is trusted: bundled and system roots are off and no root \
+                 certificate was added"
+                    .into(),
             ));
         }
         reqwest::header::HeaderValue::from_str(&self.user_agent)
@@ -390,6 +423,7 @@ impl ClientConfigBuilder {
             pool_idle_timeout: self.pool_idle_timeout,
             root_certificates_pem: self.root_certificates_pem,
             use_bundled_roots: self.use_bundled_roots,
+            use_system_roots: self.use_system_roots,
             resolve_overrides: self.resolve_overrides,
             user_agent: self.user_agent,
             max_response_bytes: self.max_response_bytes,
@@ -534,7 +568,36 @@ mod tests {
         assert!(builder().password_grant("u", "").build().is_err());
         assert!(builder().connect_timeout(Duration::ZERO).build().is_err());
         assert!(builder().user_agent("bad\nagent").build().is_err());
-        assert!(builder().use_bundled_roots(false).build().is_err());
+        assert!(builder()
+            .use_bundled_roots(false)
+            .use_system_roots(false)
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn roots_follow_the_build_and_a_missing_source_is_refused() {
+        // Bundled roots asked for in a build without them is a configuration error, never a
+        // client that trusts nothing.
+        let bundled = builder().use_bundled_roots(true).build();
+        assert_eq!(bundled.is_ok(), BUNDLED_ROOTS_BUILT_IN);
+        // The system store alone, or PEM roots alone, are enough.
+        assert!(builder()
+            .use_bundled_roots(false)
+            .use_system_roots(true)
+            .build()
+            .is_ok());
+        assert!(builder()
+            .use_bundled_roots(false)
+            .use_system_roots(false)
+            .add_root_certificates_pem(b"-----BEGIN CERTIFICATE-----".to_vec())
+            .build()
+            .is_ok());
+        // Without bundled roots, the default is the system store.
+        let default = ClientConfig::builder(Region::China, "i", "s").build();
+        let config = default.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.use_bundled_roots, BUNDLED_ROOTS_BUILT_IN);
+        assert_eq!(config.use_system_roots, !BUNDLED_ROOTS_BUILT_IN);
     }
 
     #[test]

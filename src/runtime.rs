@@ -74,6 +74,16 @@ static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// The worker-thread count last configured, for a runtime started again in a forked child.
 static CONFIGURED_WORKERS: AtomicUsize = AtomicUsize::new(DEFAULT_WORKER_THREADS);
 
+/// The stack size of the runtime's threads in bytes, 0 for tokio's default (2 MiB). Read when
+/// the runtime starts (also again in a forked child).
+static CONFIGURED_STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// The smallest stack [`set_thread_stack_size`] accepts: 64 KiB.
+pub const MIN_THREAD_STACK_SIZE: usize = 64 * 1024;
+
+/// The largest stack [`set_thread_stack_size`] accepts: 64 MiB.
+pub const MAX_THREAD_STACK_SIZE: usize = 64 * 1024 * 1024;
+
 /// The number of `fork()`s this process descends from since the library was first used (0 in the
 /// original process). An object created in one generation and used in a later one was inherited
 /// across a fork.
@@ -300,6 +310,31 @@ pub fn set_worker_threads(count: usize) -> Result<()> {
     }
 }
 
+/// Sets the stack size of the library runtime's threads (its workers and the threads that run
+/// blocking work such as `getaddrinfo`), in bytes, from [`MIN_THREAD_STACK_SIZE`] (64 KiB) to
+/// [`MAX_THREAD_STACK_SIZE`] (64 MiB); 0 goes back to tokio's default of 2 MiB. Only possible
+/// before the runtime starts ([`Error::InvalidArgument`] afterwards, or out of range). The
+/// stack is virtual memory: only the pages a thread touches become resident, so this bounds
+/// the address space a host reserves, and what a thread may use at most.
+pub fn set_thread_stack_size(bytes: usize) -> Result<()> {
+    if bytes != 0 && !(MIN_THREAD_STACK_SIZE..=MAX_THREAD_STACK_SIZE).contains(&bytes) {
+        return Err(Error::InvalidArgument(format!(
+            "a thread stack size is 0 (the default) or {MIN_THREAD_STACK_SIZE} to \
+             {MAX_THREAD_STACK_SIZE} bytes, not {bytes}"
+        )));
+    }
+    match &*state() {
+        State::NotStarted { .. } => {
+            CONFIGURED_STACK_SIZE.store(bytes, Ordering::Relaxed);
+            Ok(())
+        }
+        State::Running(_) => Err(Error::InvalidArgument(
+            "the library runtime is already running; configure it before the first call".into(),
+        )),
+        State::ShutDown => Err(Error::Shutdown),
+    }
+}
+
 /// A handle to the library runtime, starting it on first use. Fails after [`shutdown`].
 pub fn handle() -> Result<Handle> {
     let mut state = state();
@@ -309,14 +344,20 @@ pub fn handle() -> Result<Handle> {
         State::NotStarted { worker_threads } => {
             #[cfg(unix)]
             fork::install();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder
                 .worker_threads(*worker_threads)
                 .thread_name(THREAD_NAME)
                 .on_thread_start(|| {
                     #[cfg(unix)]
                     sigpipe::block_forever();
                 })
-                .enable_all()
+                .enable_all();
+            let stack_size = CONFIGURED_STACK_SIZE.load(Ordering::Relaxed);
+            if stack_size != 0 {
+                builder.thread_stack_size(stack_size);
+            }
+            let runtime = builder
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the library runtime: {e}")))?;
             let handle = runtime.handle().clone();

@@ -275,7 +275,9 @@ pub unsafe extern "C" fn agora_link_config_add_root_certificates_pem(
     }
 }
 
-/// Whether to trust the bundled Mozilla roots (default true).
+/// Whether to trust the Mozilla roots compiled into the library (default true in `release`
+/// builds; the firmware bundles carry none, and there `true` makes `agora_link_client_new` fail
+/// with `AGORA_LINK_ERROR_CONFIG`).
 ///
 /// # Safety
 /// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
@@ -287,6 +289,25 @@ pub unsafe extern "C" fn agora_link_config_set_use_bundled_roots(
 ) -> agora_link_result {
     // SAFETY: forwarded contracts.
     unsafe { update(config, error_out, |b| Ok(b.use_bundled_roots(enabled))) }
+}
+
+/// Whether to trust the system's root store, read by `agora_link_client_new` (default false in
+/// `release` builds, true in the firmware bundles): the PEM file named by `SSL_CERT_FILE` and the
+/// directories of `SSL_CERT_DIR` when either is set, else the distribution's CA bundle
+/// (`/etc/ssl/certs/ca-certificates.crt` on Debian, Buildroot and Yocto). `agora_link_client_new`
+/// fails with `AGORA_LINK_ERROR_CONFIG` when no usable certificate is found and no other root is
+/// trusted.
+///
+/// # Safety
+/// `config` is NULL or live and not used by another thread; `error_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_config_set_use_system_roots(
+    config: *mut agora_link_config,
+    enabled: bool,
+    error_out: *mut *mut agora_link_error,
+) -> agora_link_result {
+    // SAFETY: forwarded contracts.
+    unsafe { update(config, error_out, |b| Ok(b.use_system_roots(enabled))) }
 }
 
 /// Sends connections for `host` to `address` (`"ip:port"`, e.g. `"127.0.0.1:8443"` or

@@ -10,7 +10,8 @@
 //! * Strings passed in are NUL-terminated UTF-8, borrowed for the duration of the call. Strings
 //!   returned inside results are borrowed from the result and valid until it is freed; the only
 //!   strings the caller owns (`char *`) are freed with `agora_link_string_free`.
-//! * No function unwinds into C: a panic is caught and reported as `AGORA_LINK_ERROR_PANIC`.
+//! * No function unwinds into C: a panic is caught and reported as `AGORA_LINK_ERROR_PANIC`
+//!   (in builds with `panic = "unwind"`; the `firmware` profile aborts the process instead).
 //!   NULL where a pointer is required gives `AGORA_LINK_ERROR_NULL_POINTER`, bad UTF-8
 //!   `AGORA_LINK_ERROR_INVALID_UTF8`.
 //! * Blocking calls run on the library runtime and block the calling thread. Made from a library
@@ -326,12 +327,27 @@ pub extern "C" fn agora_link_result_name(result: i32) -> *const c_char {
         .map_or(c"AGORA_LINK_UNKNOWN".as_ptr(), |r| r.name().as_ptr())
 }
 
-/// Sets the number of threads of the library runtime (default 2). Only before the first call
-/// that uses the runtime; afterwards it returns `AGORA_LINK_ERROR_INVALID_ARGUMENT`.
+/// Sets the number of worker threads of the library runtime (default 2; a single-core device
+/// may use 1). Only before the first call that uses the runtime; afterwards it returns
+/// `AGORA_LINK_ERROR_INVALID_ARGUMENT`. Thread-safe. Name resolution runs on extra threads
+/// started on demand, which exit after 10 s idle.
 #[no_mangle]
 pub extern "C" fn agora_link_set_worker_threads(count: u32) -> agora_link_result {
     guard(ptr::null_mut(), || {
         crate::runtime::set_worker_threads(count as usize).map_err(FfiError::from)
+    })
+}
+
+/// Sets the stack size of the library runtime's threads (its workers and the threads that run
+/// blocking work such as name resolution), in bytes: 0 (the default, 2 MiB) or 65536 (64 KiB)
+/// to 67108864 (64 MiB). 256 KiB is enough for every call (the firmware tests run with it).
+/// Only before the first call that uses the runtime; afterwards, or out of range, it returns
+/// `AGORA_LINK_ERROR_INVALID_ARGUMENT`. Thread-safe. Only the pages a thread touches become
+/// resident; the size bounds the address space reserved per thread.
+#[no_mangle]
+pub extern "C" fn agora_link_set_thread_stack_size(bytes: usize) -> agora_link_result {
+    guard(ptr::null_mut(), || {
+        crate::runtime::set_thread_stack_size(bytes).map_err(FfiError::from)
     })
 }
 

@@ -15,10 +15,17 @@ Processes: the SDK survives ``os.fork()``. gunicorn ``--preload``, Celery's pref
 child, the client's first call builds fresh connections (the parent's are never touched, and
 the parent is never affected by what a child does) and keeps the cached REST token. Calls in
 flight in the parent when it forks complete in the parent only. The SDK never raises SIGPIPE.
+
+At interpreter exit (``atexit``), the SDK stops its threads (``shutdown_runtime(1000)``): a
+library thread that called into Python during finalization (a log record, an IoT event, an
+async call's completion) would be ended there by ``pthread_exit``, which aborts the process.
+Calls made from ``atexit`` handlers registered before ``import agora_link`` fail with
+``Shutdown``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Optional
 
@@ -97,6 +104,16 @@ __all__ = [
     "shutdown_runtime",
 ]
 
+
+
+def _stop_library_threads_at_exit() -> None:
+    try:
+        shutdown_runtime(1000)
+    except AgoraLinkError:
+        pass
+
+
+atexit.register(_stop_library_threads_at_exit)
 
 def config_from_env(environ: Optional[dict] = None) -> AgoraLinkConfig:
     """A configuration from the CLI's environment variables: ``AGORA_LINK_REGION`` (cn|na),
