@@ -84,8 +84,35 @@ static inline agora_link_config *config_from_env(void) {
     return config;
 }
 
-/* A client configured from the environment (see config_from_env). NULL on error (reported). */
+/*
+ * The library runtime as a firmware host sizes it, from AGORA_LINK_WORKER_THREADS (default 2)
+ * and AGORA_LINK_THREAD_STACK_BYTES (default 0: 2 MiB). Before the first call. 0 on success.
+ */
+static inline int runtime_from_env(void) {
+    const char *workers = getenv("AGORA_LINK_WORKER_THREADS");
+    const char *stack = getenv("AGORA_LINK_THREAD_STACK_BYTES");
+    enum agora_link_result result;
+    if (workers != NULL && workers[0] != '\0') {
+        result = agora_link_set_worker_threads((uint32_t)strtoul(workers, NULL, 10));
+        if (result != AGORA_LINK_OK) {
+            return report("agora_link_set_worker_threads", result, NULL);
+        }
+    }
+    if (stack != NULL && stack[0] != '\0') {
+        result = agora_link_set_thread_stack_size((size_t)strtoull(stack, NULL, 10));
+        if (result != AGORA_LINK_OK) {
+            return report("agora_link_set_thread_stack_size", result, NULL);
+        }
+    }
+    return 0;
+}
+
+/* A client configured from the environment (see config_from_env and runtime_from_env). NULL on
+ * error (reported). */
 static inline agora_link_client *client_from_env(void) {
+    if (runtime_from_env() != 0) {
+        return NULL;
+    }
     agora_link_config *config = config_from_env();
     if (config == NULL) {
         return NULL;
