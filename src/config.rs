@@ -399,7 +399,9 @@ impl ClientConfigBuilder {
                     .into(),
             ));
         }
-        if !self.use_bundled_roots && !self.use_system_roots && self.root_certificates_pem.is_empty()
+        if !self.use_bundled_roots
+            && !self.use_system_roots
+            && self.root_certificates_pem.is_empty()
         {
             return Err(Error::Config(
                 "no root certificate is trusted: bundled and system roots are off and no root \

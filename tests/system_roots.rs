@@ -24,7 +24,10 @@ fn system_roots_come_from_ssl_cert_file_and_an_empty_store_is_a_config_error() {
         Err(Error::Config(message)) => {
             assert!(message.contains("system store"), "{message}");
         }
-        other => panic!("expected a configuration error, got {:?}", other.map(|_| ())),
+        other => panic!(
+            "expected a configuration error, got {:?}",
+            other.map(|_| ())
+        ),
     }
     // A file with no certificate in it: the same.
     let empty = dir.join("empty.pem");

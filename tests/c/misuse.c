@@ -313,6 +313,7 @@ static void cancellation_and_reentrancy(const char *endpoint) {
 
 static void shutdown_twice(void) {
     EXPECT(agora_link_set_worker_threads(4), AGORA_LINK_ERROR_INVALID_ARGUMENT); /* running */
+    EXPECT(agora_link_set_thread_stack_size(512 * 1024), AGORA_LINK_ERROR_INVALID_ARGUMENT);
     EXPECT(agora_link_shutdown(2000), AGORA_LINK_OK);
     EXPECT(agora_link_shutdown(2000), AGORA_LINK_OK);
     agora_link_token *token = NULL;
@@ -322,6 +323,7 @@ static void shutdown_twice(void) {
            AGORA_LINK_ERROR_SHUTDOWN);
     CHECK(after.calls == 0);
     EXPECT(agora_link_set_worker_threads(4), AGORA_LINK_ERROR_SHUTDOWN);
+    EXPECT(agora_link_set_thread_stack_size(512 * 1024), AGORA_LINK_ERROR_SHUTDOWN);
     agora_link_client_free(callback_client);
 }
 
@@ -333,6 +335,14 @@ int main(void) {
     }
     EXPECT(agora_link_set_worker_threads(0), AGORA_LINK_ERROR_INVALID_ARGUMENT);
     EXPECT(agora_link_set_worker_threads(2), AGORA_LINK_OK);
+    /* Thread stacks: 0 (the default) or 64 KiB to 64 MiB, before the runtime starts. */
+    EXPECT(agora_link_set_thread_stack_size(1), AGORA_LINK_ERROR_INVALID_ARGUMENT);
+    EXPECT(agora_link_set_thread_stack_size(64 * 1024 - 1), AGORA_LINK_ERROR_INVALID_ARGUMENT);
+    EXPECT(agora_link_set_thread_stack_size((size_t)64 * 1024 * 1024 + 1),
+           AGORA_LINK_ERROR_INVALID_ARGUMENT);
+    EXPECT(agora_link_set_thread_stack_size(SIZE_MAX), AGORA_LINK_ERROR_INVALID_ARGUMENT);
+    EXPECT(agora_link_set_thread_stack_size(0), AGORA_LINK_OK);
+    EXPECT(agora_link_set_thread_stack_size(512 * 1024), AGORA_LINK_OK);
     null_pointers(endpoint);
     bad_values(endpoint);
     results_outlive_their_client(endpoint);
