@@ -11,7 +11,8 @@ const SONAME: &str = "libagora_link.so.0";
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if os == "linux" || os == "android" {
+    // Linux only: an Android app packages `libagora_link.so` by that name, so no SONAME there.
+    if os == "linux" {
         // Applies to the cdylib only (not to the staticlib, tests or the rlib).
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
     }

@@ -13,8 +13,9 @@
  * AGORA_LINK_ERROR_PANIC. The firmware bundles (scripts/dist, the default of scripts/install-c)
  * are built with panic = "abort": there a panic prints its message on stderr and aborts the
  * process (SIGABRT), as an assert() would, and AGORA_LINK_ERROR_PANIC is never returned. They
- * also leave out the compiled-in Mozilla roots and trust the system's root store (SSL_CERT_FILE,
- * SSL_CERT_DIR, else the distribution's CA bundle) plus any PEM roots added to a configuration.
+ * also leave out the compiled-in Mozilla roots (unless built with --bundled-roots) and trust the
+ * system's root store (SSL_CERT_FILE, SSL_CERT_DIR, else the distribution's CA bundle) plus any
+ * PEM roots added to a configuration.
  *
  * Signals: the library never raises SIGPIPE in the host, whatever its disposition: its threads
  * block SIGPIPE, and a blocking call blocks it on the calling thread for the call's duration
@@ -653,9 +654,10 @@ enum agora_link_result agora_link_set_worker_threads(uint32_t count);
 /**
  * Sets the stack size of the library runtime's threads (its workers and the threads that run
  * blocking work such as name resolution), in bytes: 0 (the default, 2 MiB) or 65536 (64 KiB)
- * to 67108864 (64 MiB). 256 KiB is enough for every call (the firmware tests run with it).
- * Only before the first call that uses the runtime; afterwards, or out of range, it returns
- * `AGORA_LINK_ERROR_INVALID_ARGUMENT`. Thread-safe. Only the pages a thread touches become
+ * to 67108864 (64 MiB). The ARM tests run logins, concurrent calls, IoT renewal and MQTT with
+ * 256 KiB. Only before the first call that uses the runtime: afterwards, or out of range, it
+ * returns `AGORA_LINK_ERROR_INVALID_ARGUMENT`, and after `agora_link_shutdown`
+ * `AGORA_LINK_ERROR_SHUTDOWN`. Thread-safe. Only the pages a thread touches become
  * resident; the size bounds the address space reserved per thread.
  */
 enum agora_link_result agora_link_set_thread_stack_size(size_t bytes);
@@ -1104,7 +1106,8 @@ enum agora_link_result agora_link_config_set_use_bundled_roots(struct agora_link
 
 /**
  * Whether to trust the system's root store, read by `agora_link_client_new` (default false in
- * `release` builds, true in the firmware bundles): the PEM file named by `SSL_CERT_FILE` and the
+ * `release` builds, true in the firmware bundles unless they were built with
+ * `scripts/dist --bundled-roots`): the PEM file named by `SSL_CERT_FILE` and the
  * directories of `SSL_CERT_DIR` when either is set, else the distribution's CA bundle
  * (`/etc/ssl/certs/ca-certificates.crt` on Debian, Buildroot and Yocto). `agora_link_client_new`
  * fails with `AGORA_LINK_ERROR_CONFIG` when no usable certificate is found and no other root is

@@ -32,13 +32,35 @@ unsafe fn wipe(ptr: *mut u8, len: usize) {
         return;
     }
     // What glibc's `explicit_bzero` does, without needing glibc 2.25 (the library loads on
-    // 2.17) or any libc symbol: a plain `memset`, then the pointer handed to an opaque barrier
-    // (`black_box` is an empty `asm!` that may read the memory), so the stores cannot be removed
-    // as dead before `free`. Block-sized `memset` speed, unlike byte-wise volatile writes.
+    // 2.17) or any libc symbol: a plain `memset`, then the pointer handed to an empty `asm!`
+    // without `nomem`, which the compiler must assume reads the block, so the stores cannot be
+    // removed as dead before `free`. Block-sized `memset` speed, unlike byte-wise volatile writes.
     // SAFETY: forwarded contract.
     unsafe { std::ptr::write_bytes(ptr, 0, len) };
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "riscv32",
+        target_arch = "loongarch64"
+    ))]
+    // SAFETY: an empty instruction sequence; it only names the pointer.
+    unsafe {
+        std::arch::asm!("/* {0} */", in(reg) ptr, options(nostack, preserves_flags));
+    }
+    // Elsewhere (no stable `asm!`), the best-effort barrier of the standard library.
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "riscv32",
+        target_arch = "loongarch64"
+    )))]
     std::hint::black_box(ptr);
-    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 // SAFETY: every method forwards to `System` with the same layouts; blocks are only written

@@ -292,7 +292,8 @@ pub unsafe extern "C" fn agora_link_config_set_use_bundled_roots(
 }
 
 /// Whether to trust the system's root store, read by `agora_link_client_new` (default false in
-/// `release` builds, true in the firmware bundles): the PEM file named by `SSL_CERT_FILE` and the
+/// `release` builds, true in the firmware bundles unless they were built with
+/// `scripts/dist --bundled-roots`): the PEM file named by `SSL_CERT_FILE` and the
 /// directories of `SSL_CERT_DIR` when either is set, else the distribution's CA bundle
 /// (`/etc/ssl/certs/ca-certificates.crt` on Debian, Buildroot and Yocto). `agora_link_client_new`
 /// fails with `AGORA_LINK_ERROR_CONFIG` when no usable certificate is found and no other root is

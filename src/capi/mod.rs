@@ -340,9 +340,10 @@ pub extern "C" fn agora_link_set_worker_threads(count: u32) -> agora_link_result
 
 /// Sets the stack size of the library runtime's threads (its workers and the threads that run
 /// blocking work such as name resolution), in bytes: 0 (the default, 2 MiB) or 65536 (64 KiB)
-/// to 67108864 (64 MiB). 256 KiB is enough for every call (the firmware tests run with it).
-/// Only before the first call that uses the runtime; afterwards, or out of range, it returns
-/// `AGORA_LINK_ERROR_INVALID_ARGUMENT`. Thread-safe. Only the pages a thread touches become
+/// to 67108864 (64 MiB). The ARM tests run logins, concurrent calls, IoT renewal and MQTT with
+/// 256 KiB. Only before the first call that uses the runtime: afterwards, or out of range, it
+/// returns `AGORA_LINK_ERROR_INVALID_ARGUMENT`, and after `agora_link_shutdown`
+/// `AGORA_LINK_ERROR_SHUTDOWN`. Thread-safe. Only the pages a thread touches become
 /// resident; the size bounds the address space reserved per thread.
 #[no_mangle]
 pub extern "C" fn agora_link_set_thread_stack_size(bytes: usize) -> agora_link_result {

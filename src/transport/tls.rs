@@ -59,6 +59,7 @@ pub(crate) fn client_tls_config(config: &ClientConfig) -> Result<rustls::ClientC
 /// Adds the system's root certificates (`rustls-native-certs`: `SSL_CERT_FILE`/`SSL_CERT_DIR`,
 /// else the distribution's bundle). Certificates rustls cannot use are skipped, as OpenSSL
 /// skips them; finding none at all is an error unless another root source is configured.
+#[cfg(not(target_vendor = "apple"))]
 fn add_system_roots(roots: &mut RootCertStore, config: &ClientConfig) -> Result<()> {
     let found = rustls_native_certs::load_native_certs();
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
@@ -75,6 +76,16 @@ fn add_system_roots(roots: &mut RootCertStore, config: &ClientConfig) -> Result<
         )));
     }
     Ok(())
+}
+
+/// On Apple platforms the system store is the keychain, which this library does not read.
+#[cfg(target_vendor = "apple")]
+fn add_system_roots(_roots: &mut RootCertStore, _config: &ClientConfig) -> Result<()> {
+    Err(Error::Config(
+        "the system root store is not supported on Apple platforms: use the bundled roots or \
+         add root certificates"
+            .into(),
+    ))
 }
 
 /// The ring provider, with the algorithm set of the build. With the `tls-x25519-chacha20`

@@ -426,6 +426,15 @@ int main(void) {
         fprintf(stderr, "set AGORA_LINK_ENDPOINT to the sandbox URL (started with --iot-gateway)\n");
         return 2;
     }
+    /* The runtime as a firmware host sizes it (scripts/test-cross: 1 worker, 256 KiB stacks). */
+    const char *workers = getenv("AGORA_LINK_WORKER_THREADS");
+    const char *stack = getenv("AGORA_LINK_THREAD_STACK_BYTES");
+    if (workers != NULL) {
+        EXPECT(agora_link_set_worker_threads((uint32_t)strtoul(workers, NULL, 10)), AGORA_LINK_OK);
+    }
+    if (stack != NULL) {
+        EXPECT(agora_link_set_thread_stack_size((size_t)strtoull(stack, NULL, 10)), AGORA_LINK_OK);
+    }
     presign_into_buffers();
     gateway_and_provider(endpoint);
     EXPECT(agora_link_shutdown(2000), AGORA_LINK_OK);

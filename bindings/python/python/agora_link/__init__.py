@@ -105,7 +105,6 @@ __all__ = [
 ]
 
 
-
 def _stop_library_threads_at_exit() -> None:
     try:
         shutdown_runtime(1000)
@@ -114,6 +113,7 @@ def _stop_library_threads_at_exit() -> None:
 
 
 atexit.register(_stop_library_threads_at_exit)
+
 
 def config_from_env(environ: Optional[dict] = None) -> AgoraLinkConfig:
     """A configuration from the CLI's environment variables: ``AGORA_LINK_REGION`` (cn|na),
