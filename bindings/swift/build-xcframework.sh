@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds AgoraLinkFFI.xcframework (macOS only: needs Xcode): the Rust library (feature uniffi,
 # profile release-small) for iOS devices, the iOS simulator and macOS, with the generated
-# header and module map of Sources/agora_linkFFI. Then `swift build` uses Package.swift.
+# header and module map of Sources/agora_linkFFI, into bindings/swift/AgoraLinkFFI.xcframework:
+# the path the Package.swift at the repository root links on Apple platforms.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)

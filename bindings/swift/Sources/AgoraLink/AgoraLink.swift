@@ -362,7 +362,8 @@ private func uniffiCheckCallStatus<E: Swift.Error>(
             }
 
         case CALL_CANCELLED:
-            fatalError("Cancellation not supported yet")
+            // agora-link: Task cancellation (scripts/lib/swift-cancellation.py)
+            throw CancellationError()
 
         default:
             throw UniffiInternalError.unexpectedRustCallStatusCode
@@ -786,6 +787,7 @@ open func accessToken()async throws  -> RestToken  {
             pollFunc: ffi_agora_link_rust_future_poll_rust_buffer,
             completeFunc: ffi_agora_link_rust_future_complete_rust_buffer,
             freeFunc: ffi_agora_link_rust_future_free_rust_buffer,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_rust_buffer($0) },
             liftFunc: FfiConverterTypeRestToken_lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -817,6 +819,7 @@ open func getPackage(packageId: Int64)async throws  -> CloudStoragePackage  {
             pollFunc: ffi_agora_link_rust_future_poll_rust_buffer,
             completeFunc: ffi_agora_link_rust_future_complete_rust_buffer,
             freeFunc: ffi_agora_link_rust_future_free_rust_buffer,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_rust_buffer($0) },
             liftFunc: FfiConverterTypeCloudStoragePackage_lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -849,6 +852,7 @@ open func listPackages()async throws  -> [CloudStoragePackage]  {
             pollFunc: ffi_agora_link_rust_future_poll_rust_buffer,
             completeFunc: ffi_agora_link_rust_future_complete_rust_buffer,
             freeFunc: ffi_agora_link_rust_future_free_rust_buffer,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_rust_buffer($0) },
             liftFunc: FfiConverterSequenceTypeCloudStoragePackage.lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -880,6 +884,7 @@ open func loginAccount(projectId: String, account: String, accountToken: Secret)
             pollFunc: ffi_agora_link_rust_future_poll_rust_buffer,
             completeFunc: ffi_agora_link_rust_future_complete_rust_buffer,
             freeFunc: ffi_agora_link_rust_future_free_rust_buffer,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_rust_buffer($0) },
             liftFunc: FfiConverterTypeLoginResult_lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -915,6 +920,7 @@ open func openPackage(request: OpenPackageRequest)async throws  -> String  {
             pollFunc: ffi_agora_link_rust_future_poll_rust_buffer,
             completeFunc: ffi_agora_link_rust_future_complete_rust_buffer,
             freeFunc: ffi_agora_link_rust_future_free_rust_buffer,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_rust_buffer($0) },
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -947,6 +953,7 @@ open func registerAccount(projectId: String, account: String)async throws  -> Re
             pollFunc: ffi_agora_link_rust_future_poll_rust_buffer,
             completeFunc: ffi_agora_link_rust_future_complete_rust_buffer,
             freeFunc: ffi_agora_link_rust_future_free_rust_buffer,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_rust_buffer($0) },
             liftFunc: FfiConverterTypeRegisteredAccount_lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -980,6 +987,7 @@ open func removeAccount(projectId: String, account: String, accountToken: Secret
             pollFunc: ffi_agora_link_rust_future_poll_void,
             completeFunc: ffi_agora_link_rust_future_complete_void,
             freeFunc: ffi_agora_link_rust_future_free_void,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_void($0) },
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -1794,6 +1802,7 @@ open func mqttUrl()async throws  -> Secret  {
             pollFunc: ffi_agora_link_rust_future_poll_u64,
             completeFunc: ffi_agora_link_rust_future_complete_u64,
             freeFunc: ffi_agora_link_rust_future_free_u64,
+            cancelFunc: { ffi_agora_link_rust_future_cancel_u64($0) },
             liftFunc: FfiConverterTypeSecret_lift,
             errorHandler: FfiConverterTypeAgoraLinkError_lift
         )
@@ -3590,7 +3599,7 @@ public func FfiConverterTypeRestToken_lower(_ value: RestToken) -> RustBuffer {
  * The one error of the bindings: raised as an exception in Kotlin, Swift and Python.
  */
 public 
-enum AgoraLinkError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+enum AgoraLinkError: Swift.Error, Equatable, Hashable {
 
     
     
@@ -3627,10 +3636,6 @@ enum AgoraLinkError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
 
     
 
-    
-    public var errorDescription: String? {
-        String(reflecting: self)
-    }
     
 }
 
@@ -4895,6 +4900,7 @@ fileprivate func uniffiRustCallAsync<F, T>(
     pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
     completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
     freeFunc: (UInt64) -> (),
+    cancelFunc: @escaping @Sendable (UInt64) -> (),
     liftFunc: (F) throws -> T,
     errorHandler: ((RustBuffer) throws -> Swift.Error)?
 ) async throws -> T {
@@ -4905,18 +4911,25 @@ fileprivate func uniffiRustCallAsync<F, T>(
     defer {
         freeFunc(rustFuture)
     }
-    var pollResult: Int8;
-    repeat {
-        pollResult = await withUnsafeContinuation {
-            pollFunc(
-                rustFuture,
-                { handle, pollResult in
-                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
-                },
-                uniffiContinuationHandleMap.insert(obj: $0)
-            )
-        }
-    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+    // agora-link: Task cancellation (scripts/lib/swift-cancellation.py):
+    // cancelling the Task cancels the Rust future, which wakes this loop with READY; `complete`
+    // then reports CALL_CANCELLED (thrown as CancellationError) unless the result was already in.
+    await withTaskCancellationHandler {
+        var pollResult: Int8;
+        repeat {
+            pollResult = await withUnsafeContinuation {
+                pollFunc(
+                    rustFuture,
+                    { handle, pollResult in
+                        uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                    },
+                    uniffiContinuationHandleMap.insert(obj: $0)
+                )
+            }
+        } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+    } onCancel: {
+        cancelFunc(rustFuture)
+    }
 
     return try liftFunc(makeRustCall(
         { completeFunc(rustFuture, $0) },

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the library the Swift package links on Linux (feature uniffi, release profile) and lays
+# it out as an installed shared library in DIR (default: target/swift/lib, git-ignored):
+#
+#   libagora_link.so.<version>, libagora_link.so.0 -> (its SONAME), libagora_link.so -> .so.0
+#
+# then prints the flags that make `swift build`, `swift test` and `swift run` find it:
+#
+#   bindings/swift/build-linux-library.sh [DIR]
+#   swift build -Xlinker -L<DIR> -Xlinker -rpath -Xlinker <DIR>
+#
+# (Copying the three files into /usr/local/lib, then `ldconfig`, makes the flags unnecessary.)
+# The Apple counterpart is build-xcframework.sh.
+set -euo pipefail
+caller=$PWD
+cd "$(dirname "$0")/../.."
+dir=${1:-target/swift/lib}
+case "$dir" in /*) ;; *) dir=$caller/$dir; [ -n "${1:-}" ] || dir=$PWD/target/swift/lib ;; esac
+version=$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)
+cargo build --locked --quiet --release -p agora-link --lib --features uniffi,wipe-on-free
+mkdir -p "$dir"
+cp target/release/libagora_link.so "$dir/libagora_link.so.$version.tmp"
+mv "$dir/libagora_link.so.$version.tmp" "$dir/libagora_link.so.$version"
+ln -sfn "libagora_link.so.$version" "$dir/libagora_link.so.0"
+ln -sfn libagora_link.so.0 "$dir/libagora_link.so"
+echo "-Xlinker -L$dir -Xlinker -rpath -Xlinker $dir"
