@@ -326,6 +326,22 @@ impl From<Error> for Failure {
     }
 }
 
+/// Whether `--json` is among the arguments (before a `--`), for errors found before parsing
+/// finished.
+fn json_requested() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json")
+}
+
+/// Colour in log lines only on a terminal, and never with `NO_COLOR` set (https://no-color.org).
+fn log_colour() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal()
+        && !matches!(std::env::var_os("NO_COLOR"), Some(v) if !v.is_empty())
+}
+
 fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let parsed = Cli::command().try_get_matches().and_then(|matches| {
@@ -336,6 +352,24 @@ fn main() -> ExitCode {
     });
     let cli = match parsed {
         Ok(cli) => cli,
+        Err(error) if error.use_stderr() && json_requested() => {
+            // With --json, a usage error is JSON on stderr too, in the shape of every other error.
+            let message = error.render().to_string();
+            let message = message.trim_end().trim_start_matches("error: ");
+            output::print_error(
+                &json!({"error": {
+                    "kind": "usage",
+                    "message": message,
+                    "code": null,
+                    "msg": null,
+                    "httpStatus": null,
+                    "traceId": null,
+                    "attempts": [],
+                }})
+                .to_string(),
+            );
+            return ExitCode::from(exit::USAGE);
+        }
         Err(error) => {
             let _ = error.print();
             return ExitCode::from(if error.use_stderr() { exit::USAGE } else { 0 });
@@ -347,6 +381,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "off".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour())
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

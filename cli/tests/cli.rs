@@ -683,3 +683,80 @@ async fn proxy_flags_and_variables() {
     .await;
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_every_error_is_json_including_usage_errors() {
+    for args in [
+        &["--json", "account", "no-such-command"][..],
+        &["--json", "packages", "get", "--no-such-flag"],
+        &["packages", "get", "not-a-number", "--json"],
+        &["--json"],
+    ] {
+        let output = run(args, &[]).await;
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let error = stderr_json(&output);
+        assert_eq!(error["error"]["kind"], "usage", "{args:?}: {error}");
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--help"), "{args:?}: {message}");
+        assert!(
+            !message.contains('\u{1b}'),
+            "no colour codes in JSON: {message:?}"
+        );
+    }
+    // Without --json a usage error stays text, and --help is no error.
+    let output = run(&["account", "no-such-command"], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: "));
+    let output = run(&["--json", "--help"], &[]).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_are_case_insensitive_and_an_unknown_one_names_the_accepted_values() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    for region in ["NA", "Cn", "na", "china", "North-America"] {
+        let mut env = sandbox_env(&sandbox);
+        env.push(("AGORA_LINK_REGION", region.into()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let output = run(&["--json", "packages", "list"], &env).await;
+        assert_eq!(output.status.code(), Some(0), "{region}: {output:?}");
+    }
+    for region in ["eu", "EU", "cn-north", "cn "] {
+        let mut env = sandbox_env(&sandbox);
+        env.push(("AGORA_LINK_REGION", region.into()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let output = run(&["--json", "packages", "list"], &env).await;
+        assert_eq!(output.status.code(), Some(2), "{region:?}");
+        let message = stderr_json(&output)["error"]["message"].to_string();
+        assert!(
+            message.contains("\\\"cn\\\"") && message.contains("\\\"na\\\""),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_on_a_pipe_carry_no_colour_codes() {
+    let output = run(
+        &[
+            "--client-id",
+            "a",
+            "--client-secret",
+            "b",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "packages",
+            "list",
+        ],
+        &[("AGORA_LINK_LOG", "debug")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes on a pipe: {stderr:?}"
+    );
+}

@@ -82,6 +82,13 @@ struct Args {
     max_connections: u64,
 }
 
+/// Colour in log lines only on a terminal, and never with `NO_COLOR` set (https://no-color.org).
+fn log_colour() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal()
+        && !matches!(std::env::var_os("NO_COLOR"), Some(v) if !v.is_empty())
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -90,6 +97,7 @@ async fn main() {
                 .unwrap_or_else(|_| "agora_link_sandbox=info,agora_link_server_guard=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour())
         .init();
     let args = Args::parse();
     if let Err(error) = run(args).await {
@@ -124,8 +132,8 @@ async fn run(args: Args) -> std::io::Result<()> {
         }]);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         builder = builder.tls(TlsIdentity {
-            cert_chain_pem: std::fs::read_to_string(cert)?,
-            private_key_pem: std::fs::read_to_string(key)?,
+            cert_chain_pem: read_pem(&cert, "--tls-cert")?,
+            private_key_pem: read_pem(&key, "--tls-key")?,
         });
     }
     for host in &args.hosts {
@@ -152,7 +160,29 @@ async fn run(args: Args) -> std::io::Result<()> {
             say!("  host {host} on {address}");
         }
     }
+    // SIGINT (Ctrl-C) or SIGTERM (`kill`, service managers, CI runners): a clean stop, exit 0.
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping");
     sandbox.shutdown();
     Ok(())
+}
+
+/// Reads a PEM file named by `option`; the error names the option and the file.
+fn read_pem(path: &std::path::Path, option: &str) -> std::io::Result<String> {
+    std::fs::read_to_string(path).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("{option} {}: {error}", path.display()),
+        )
+    })
 }

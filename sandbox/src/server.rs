@@ -149,7 +149,12 @@ impl SandboxBuilder {
     /// Binds the listener and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
-        let listener = agora_link_server_guard::bind(self.listen)?;
+        let listener = agora_link_server_guard::bind(self.listen).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot listen on {}: {error}", self.listen),
+            )
+        })?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             db: Mutex::new(Db::new(
@@ -691,6 +696,7 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/agoralink/{segment}/api/{*endpoint}", post(api))
+        .route("/_sandbox/health", get(admin_health))
         .route("/_sandbox/stats", get(admin_stats))
         .route("/_sandbox/orders", get(admin_orders))
         .route(
@@ -790,6 +796,12 @@ fn serve_api(
         ));
     }
     handler(&mut db, &body)
+}
+
+/// `GET /_sandbox/health`: `200 {"status":"ok"}` while the sandbox serves (for health checks
+/// of containers and CI services; never affected by injected faults).
+async fn admin_health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
 }
 
 async fn admin_stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
