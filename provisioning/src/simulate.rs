@@ -47,6 +47,9 @@ pub struct Report {
     pub problems: Vec<String>,
     /// `true` when no problem was found.
     pub consistent: bool,
+    /// What could not be checked from here and was checked another way (a `licenseUrl` on a
+    /// public address fetched through `--url`); not problems.
+    pub notes: Vec<String>,
 }
 
 struct Agora {
@@ -138,6 +141,7 @@ pub async fn simulate(options: SimulateOptions) -> Report {
         calls: Vec::new(),
     };
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     let customer = &options.customer_id;
 
     let license = agora
@@ -190,14 +194,27 @@ pub async fn simulate(options: SimulateOptions) -> Report {
             data["appKey"].as_str(),
             data["appSecret"].as_str(),
         ) {
-            let fetched = agora
-                .http
-                .get(url)
-                .basic_auth(key, Some(secret))
-                .send()
-                .await;
-            if !fetched.is_ok_and(|r| r.status().is_success()) {
-                problems.push(format!("licenseUrl {url} did not answer with the license"));
+            match fetch_license(&agora.http, url, key, secret).await {
+                Ok(()) => {}
+                Err(error) => match rebase(url, &options.url) {
+                    // The license URL names the service's public address (`--public-url`),
+                    // which need not be reachable from where `simulate` runs: fetch the same
+                    // path through the address it calls, and say what was not checked.
+                    Some(local) => match fetch_license(&agora.http, &local, key, secret).await {
+                        Ok(()) => notes.push(format!(
+                            "licenseUrl {url} could not be fetched from here ({error}); its path \
+                             answered with the license at {local}. Not checked: that {url} \
+                             reaches this service from the internet."
+                        )),
+                        Err(local_error) => problems.push(format!(
+                            "licenseUrl {url} did not answer with the license ({error}), nor did \
+                             its path at {local} ({local_error})"
+                        )),
+                    },
+                    None => problems.push(format!(
+                        "licenseUrl {url} did not answer with the license ({error})"
+                    )),
+                },
             }
         }
     }
@@ -247,5 +264,48 @@ pub async fn simulate(options: SimulateOptions) -> Report {
         consistent: problems.is_empty(),
         calls: agora.calls,
         problems,
+        notes,
     }
+}
+
+/// How long the license fetch may take (it is the app's call, not Agora's: no 500 ms rule).
+const LICENSE_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET url` with Basic `key:secret`; `Err` says why it did not answer with a 2xx.
+async fn fetch_license(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    secret: &str,
+) -> Result<(), String> {
+    let request = http.get(url).basic_auth(key, Some(secret)).send();
+    match tokio::time::timeout(LICENSE_FETCH_TIMEOUT, request).await {
+        Err(_) => Err(format!(
+            "no answer within {} s",
+            LICENSE_FETCH_TIMEOUT.as_secs()
+        )),
+        Ok(Err(error)) => Err(if error.is_connect() {
+            "cannot connect".to_owned()
+        } else {
+            "request failed".to_owned()
+        }),
+        Ok(Ok(response)) if response.status().is_success() => Ok(()),
+        Ok(Ok(response)) => Err(format!("HTTP {}", response.status().as_u16())),
+    }
+}
+
+/// `license_url`'s path and query on the origin of `called` (the `--url` simulate calls), when
+/// the two origins differ; `None` when they are the same or either is not a URL.
+fn rebase(license_url: &str, called: &str) -> Option<String> {
+    let license = reqwest::Url::parse(license_url).ok()?;
+    let called_url = reqwest::Url::parse(called).ok()?;
+    if license.origin() == called_url.origin() {
+        return None;
+    }
+    let mut rebased = format!("{}{}", called.trim_end_matches('/'), license.path());
+    if let Some(query) = license.query() {
+        rebased.push('?');
+        rebased.push_str(query);
+    }
+    Some(rebased)
 }
