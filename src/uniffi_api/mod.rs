@@ -494,6 +494,16 @@ pub fn shutdown_runtime(timeout_ms: u32) -> Outcome<bool> {
     )))?)
 }
 
+/// The region named `name`, case-insensitive: `cn`/`china` or `na`/`north-america` (the values of
+/// `AGORA_LINK_REGION`). Anything else fails with `Config`, naming the accepted values.
+#[uniffi::export]
+pub fn region_from_name(name: String) -> Outcome<Region> {
+    Ok(match name.parse::<crate::Region>()? {
+        crate::Region::China => Region::China,
+        crate::Region::NorthAmerica => Region::NorthAmerica,
+    })
+}
+
 /// The library version (equals the crate version).
 #[uniffi::export]
 pub fn library_version() -> String {

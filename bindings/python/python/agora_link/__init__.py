@@ -61,6 +61,7 @@ from ._native.agora_link import (
     default_failover_settings,
     library_version,
     presign_mqtt_url,
+    region_from_name,
     set_log_listener,
     shutdown_runtime,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "default_failover_settings",
     "library_version",
     "presign_mqtt_url",
+    "region_from_name",
     "set_log_listener",
     "shutdown_runtime",
 ]
@@ -119,9 +121,11 @@ def config_from_env(environ: Optional[dict] = None) -> AgoraLinkConfig:
     """A configuration from the CLI's environment variables: ``AGORA_LINK_REGION`` (cn|na),
     ``AGORA_LINK_ENDPOINT``, ``AGORA_LINK_CLIENT_ID``, ``AGORA_LINK_CLIENT_SECRET``,
     ``AGORA_LINK_USERNAME`` and ``AGORA_LINK_PASSWORD``. Raises ``KeyError`` when the client id
-    or secret is missing."""
+    or secret is missing. The region is case-insensitive (``cn``/``china``, ``na``/``north-america``;
+    default ``cn``); any other value raises :class:`AgoraLinkError` (kind ``CONFIG``) naming the
+    accepted values."""
     env = os.environ if environ is None else environ
-    region = Region.NORTH_AMERICA if env.get("AGORA_LINK_REGION") == "na" else Region.CHINA
+    region = region_from_name(env.get("AGORA_LINK_REGION") or "cn")
     config = AgoraLinkConfig(
         region, env["AGORA_LINK_CLIENT_ID"], Secret(env["AGORA_LINK_CLIENT_SECRET"])
     )

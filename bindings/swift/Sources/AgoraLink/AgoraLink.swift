@@ -4957,6 +4957,18 @@ public func libraryVersion() -> String  {
 })
 }
 /**
+ * The region named `name`, case-insensitive: `cn`/`china` or `na`/`north-america` (the values of
+ * `AGORA_LINK_REGION`). Anything else fails with `Config`, naming the accepted values.
+ */
+public func regionFromName(name: String)throws  -> Region  {
+    return try  FfiConverterTypeRegion_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_func_region_from_name(
+        FfiConverterString.lower(name),uniffiCallStatus
+    )
+})
+}
+/**
  * Stops the library runtime (for hosts that unload the library): calls in flight are
  * cancelled and worker threads get up to `timeout_ms` to finish. Final: every later call fails
  * with `Shutdown`. Returns whether the runtime was running. From a library thread (inside a
@@ -5037,6 +5049,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_agora_link_checksum_func_library_version() != 54464) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_func_region_from_name() != 6640) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_shutdown_runtime() != 28504) {

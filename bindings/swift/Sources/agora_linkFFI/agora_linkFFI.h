@@ -576,6 +576,11 @@ RustBuffer uniffi_agora_link_fn_func_library_version(RustCallStatus *_Nonnull ou
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_REGION_FROM_NAME
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_REGION_FROM_NAME
+RustBuffer uniffi_agora_link_fn_func_region_from_name(RustBuffer name, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SHUTDOWN_RUNTIME
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SHUTDOWN_RUNTIME
 int8_t uniffi_agora_link_fn_func_shutdown_runtime(uint32_t timeout_ms, RustCallStatus *_Nonnull out_status
@@ -866,6 +871,12 @@ void ffi_agora_link_rust_future_complete_void(uint64_t handle, RustCallStatus *_
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_LIBRARY_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_LIBRARY_VERSION
 uint16_t uniffi_agora_link_checksum_func_library_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_REGION_FROM_NAME
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_REGION_FROM_NAME
+uint16_t uniffi_agora_link_checksum_func_region_from_name(void
     
 );
 #endif
