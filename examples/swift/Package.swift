@@ -1,11 +1,11 @@
 // swift-tools-version:5.9
 // The Swift quickstart: a package of its own that depends on agora-link, as an app would.
-// Here it takes the repository by path; an app takes it by URL:
-//   .package(url: "https://github.com/agora-link/agora-link", from: "0.1.0")
+// Here it takes the repository by path; an app on Linux can take it by URL:
+//   .package(url: "https://github.com/agora-link/agora-link", branch: "main")
 //
-// On Linux, build the library first and tell the linker where it is (docs/swift.md):
-//   cargo build --release -p agora-link --lib --features uniffi,wipe-on-free
-//   swift run -Xlinker -L../../target/release -Xlinker -rpath -Xlinker ../../target/release
+// On Linux, build the library first and pass the linker flags it prints (README, Swift):
+//   flags=$(../../bindings/swift/build-linux-library.sh)
+//   swift run $flags
 import PackageDescription
 
 let package = Package(

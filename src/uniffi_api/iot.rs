@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::models::{IotCredentials, Secret};
-use super::{on_runtime, AgoraLinkClient, AgoraLinkError, FailureKind, Outcome};
+use super::{on_runtime_cancellable, AgoraLinkClient, AgoraLinkError, FailureKind, Outcome};
 use crate::iot::{CredentialSource, IotCredentialProvider, ProviderEvent};
 
 /// Where a provider's current credentials came from.
@@ -134,10 +134,10 @@ impl IotProvider {
     }
 
     /// A presigned MQTT URL made now with fresh credentials (renewed first when needed). Call it
-    /// right before every (re)connect.
+    /// right before every (re)connect. Cancelling the caller aborts a renewal in progress.
     pub async fn mqtt_url(&self) -> Outcome<Arc<Secret>> {
         let provider = self.provider.clone();
-        let url = on_runtime(async move { provider.mqtt_url().await }).await?;
+        let url = on_runtime_cancellable(async move { provider.mqtt_url().await }).await?;
         Ok(Secret::wrap(&url))
     }
 

@@ -3,8 +3,9 @@
 //!
 //! * Async methods are spawned on the library runtime and their join handle awaited, so any
 //!   foreign executor (Kotlin coroutines, Swift tasks, asyncio) can poll them. Cancelling the
-//!   foreign call drops the handle: the exchange finishes in the background and its result is
-//!   discarded, so no call is ever left half done. `*_blocking` variants block the calling
+//!   foreign call aborts a read (token, packages, login, MQTT URL) with its connection; a call
+//!   that changes state on the server (open, register, remove) finishes in the background and
+//!   its result is discarded, so it is never left half-sent. `*_blocking` variants block the calling
 //!   thread (for scripts); from a library thread they fail with `WouldDeadlock`.
 //! * Secrets are [`Secret`] objects whose string forms (`__str__`/`__repr__`, `toString`,
 //!   `description`) are `***`; `reveal()` gives the value.
@@ -300,13 +301,41 @@ pub struct AgoraLinkClient {
 }
 
 /// Runs `work` on the library runtime and awaits it from whatever executor polls this future.
+/// Dropping the returned future (the caller was cancelled) only drops the wait: `work` runs to
+/// its end. For calls that change state on the server (purchases, account changes), which must
+/// never be left half-sent.
 pub(crate) async fn on_runtime<T, F>(work: F) -> Outcome<T>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
     let handle = crate::runtime::handle()?;
-    match handle.spawn(work).await {
+    joined(handle.spawn(work)).await
+}
+
+/// [`on_runtime`] for calls that only read (token, packages, login, IoT credentials): dropping
+/// the returned future aborts `work`, closing its connection, so that cancelling the caller
+/// (a Swift `Task`, a Kotlin coroutine, an asyncio task) cancels the request itself.
+pub(crate) async fn on_runtime_cancellable<T, F>(work: F) -> Outcome<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    /// Aborts the task when the waiting future is dropped before it finished.
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let handle = crate::runtime::handle()?;
+    let task = handle.spawn(work);
+    let _abort = AbortOnDrop(task.abort_handle());
+    joined(task).await
+}
+
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T, Error>>) -> Outcome<T> {
+    match task.await {
         Ok(result) => result.map_err(AgoraLinkError::from),
         Err(join) if join.is_panic() => Err(AgoraLinkError::new(
             FailureKind::Shutdown,
@@ -341,16 +370,18 @@ impl AgoraLinkClient {
         self.client.stats().into()
     }
 
-    /// The managed REST token (cached, renewed ahead of expiry).
+    /// The managed REST token (cached, renewed ahead of expiry). Cancelling the caller aborts
+    /// the request.
     pub async fn access_token(&self) -> Outcome<RestToken> {
         let client = self.client.clone();
-        on_runtime(async move { client.access_token().await.map(RestToken::from) }).await
+        on_runtime_cancellable(async move { client.access_token().await.map(RestToken::from) })
+            .await
     }
 
-    /// Lists every cloud-storage package.
+    /// Lists every cloud-storage package. Cancelling the caller aborts the request.
     pub async fn list_packages(&self) -> Outcome<Vec<CloudStoragePackage>> {
         let client = self.client.clone();
-        on_runtime(async move {
+        on_runtime_cancellable(async move {
             Ok(client
                 .list_packages()
                 .await?
@@ -361,20 +392,23 @@ impl AgoraLinkClient {
         .await
     }
 
-    /// Gets one cloud-storage package by id.
+    /// Gets one cloud-storage package by id. Cancelling the caller aborts the request.
     pub async fn get_package(&self, package_id: i64) -> Outcome<CloudStoragePackage> {
         let client = self.client.clone();
-        on_runtime(async move { client.get_package(package_id).await.map(Into::into) }).await
+        on_runtime_cancellable(async move { client.get_package(package_id).await.map(Into::into) })
+            .await
     }
 
     /// Opens (buys) a package and returns the order id. Never repeated once it may have
-    /// reached the server; cancelling the caller does not abort a request already sent.
+    /// reached the server. Cancelling the caller ends the wait only: the purchase runs to its
+    /// end in the background (it is sent once, whether or not anyone still waits for it).
     pub async fn open_package(&self, request: OpenPackageRequest) -> Outcome<String> {
         let client = self.client.clone();
         on_runtime(async move { client.open_package(&request.into()).await }).await
     }
 
-    /// Registers a third-party account.
+    /// Registers a third-party account. Cancelling the caller ends the wait only: the
+    /// registration runs to its end in the background.
     pub async fn register_account(
         &self,
         project_id: String,
@@ -390,7 +424,8 @@ impl AgoraLinkClient {
         .await
     }
 
-    /// Logs a third-party account in; returns its token and IoT credentials.
+    /// Logs a third-party account in; returns its token and IoT credentials. Cancelling the
+    /// caller aborts the request.
     pub async fn login_account(
         &self,
         project_id: String,
@@ -398,7 +433,7 @@ impl AgoraLinkClient {
         account_token: Arc<Secret>,
     ) -> Outcome<LoginResult> {
         let client = self.client.clone();
-        on_runtime(async move {
+        on_runtime_cancellable(async move {
             client
                 .login_account(&project_id, &account, &account_token.value())
                 .await
@@ -407,7 +442,8 @@ impl AgoraLinkClient {
         .await
     }
 
-    /// Removes a third-party account.
+    /// Removes a third-party account. Cancelling the caller ends the wait only: the removal
+    /// runs to its end in the background.
     pub async fn remove_account(
         &self,
         project_id: String,
@@ -508,4 +544,86 @@ pub fn region_from_name(name: String) -> Outcome<Region> {
 #[uniffi::export]
 pub fn library_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{on_runtime, on_runtime_cancellable};
+
+    /// Sets its flag when dropped: tells whether a spawned task was aborted (dropped unfinished)
+    /// or ran on.
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn slow_work(
+        dropped: Arc<AtomicBool>,
+        finished: Arc<AtomicBool>,
+    ) -> impl std::future::Future<Output = crate::Result<()>> + Send + 'static {
+        // Captured, so dropped with the future whether or not it was ever polled.
+        let guard = Dropped(dropped);
+        async move {
+            let _guard = guard;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            finished.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// Polls `future` once (it starts the task), then drops it, as a cancelled caller does.
+    fn poll_once_then_drop<F: std::future::Future>(future: F) {
+        let mut future = Box::pin(future);
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        assert!(future.as_mut().poll(&mut context).is_pending());
+        drop(future);
+    }
+
+    fn wait_until(flag: &AtomicBool) -> bool {
+        for _ in 0..200 {
+            if flag.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn a_cancelled_read_is_aborted_with_its_task() {
+        let (dropped, finished) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        poll_once_then_drop(on_runtime_cancellable(slow_work(
+            dropped.clone(),
+            finished.clone(),
+        )));
+        assert!(wait_until(&dropped), "the task was aborted");
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "an aborted read does not run to its end"
+        );
+    }
+
+    #[test]
+    fn a_cancelled_state_change_runs_to_its_end() {
+        let (dropped, finished) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        poll_once_then_drop(on_runtime(slow_work(dropped.clone(), finished.clone())));
+        assert!(
+            wait_until(&finished),
+            "a purchase or account change is never cut short"
+        );
+    }
 }

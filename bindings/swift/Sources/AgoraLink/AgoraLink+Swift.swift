@@ -89,9 +89,8 @@ extension AgoraLinkError {
     public static let wouldDeadlock = FailureKind.wouldDeadlock
 }
 
-/// Matches an error against a failure kind, so that `catch AgoraLinkError.auth` (or
-/// `catch FailureKind.auth`) catches exactly the `AgoraLinkError`s of that kind, as
-/// `catch URLError.timedOut` does for `URLError`.
+/// Matches an error against a failure kind, so that `catch AgoraLinkError.auth` catches exactly
+/// the `AgoraLinkError`s of that kind, as `catch URLError.timedOut` does for `URLError`.
 public func ~= (pattern: FailureKind, value: any Error) -> Bool {
     (value as? AgoraLinkError)?.kind == pattern
 }
@@ -129,8 +128,8 @@ extension Secret {
 
 // MARK: - IoT events as an AsyncStream
 
-/// An `AsyncStream` and its continuation (`AsyncStream.makeStream` needs the Swift 5.9 runtime,
-/// which iOS 13 and macOS 11 lack).
+/// An `AsyncStream` and its continuation: what `AsyncStream.makeStream` (Swift 5.9) gives, for
+/// compilers before it.
 private func makeStream<Element>(
     of _: Element.Type, _ bufferingPolicy: AsyncStream<Element>.Continuation.BufferingPolicy
 ) -> (AsyncStream<Element>, AsyncStream<Element>.Continuation) {
@@ -170,7 +169,10 @@ extension IotProvider {
     /// ```
     ///
     /// Events are produced when the provider renews credentials (on `mqttUrl()` after
-    /// expiry or `refused(dateHeader:)`). The stream finishes when the provider is released.
+    /// expiry or `refused(dateHeader:)`). The stream finishes when the provider is released
+    /// (and its calls in flight have ended). A task iterating the stream must not hold the
+    /// provider strongly (capture it `weak`), or the two keep each other alive: cancel that
+    /// task to stop iterating.
     /// `bufferingPolicy`: what to keep while nobody iterates (default: the newest 64).
     /// `cognitoEndpoint`: `nil` for the region's Cognito; plain `http` only to loopback.
     /// Throws `AgoraLinkError` (`invalidArgument`, `config`) for unusable credentials.
@@ -196,7 +198,7 @@ extension IotProvider {
 // MARK: - Log records as an AsyncStream
 
 /// Which stream of `logRecords(minLevel:)` holds the SDK's (single, process-wide) listener.
-private final class LogStreams: @unchecked Sendable {
+final class LogStreams: @unchecked Sendable {
     static let shared = LogStreams()
     /// Orders installing and removing listeners (held across the calls into the SDK).
     private let order = NSLock()
@@ -215,6 +217,20 @@ private final class LogStreams: @unchecked Sendable {
         next &+= 1
         current = next
         return next
+    }
+
+    /// The id of the stream whose listener is installed; 0 when none is (for tests).
+    var installed: UInt64 {
+        state.lock()
+        defer { state.unlock() }
+        return current
+    }
+
+    /// The SDK released stream `id`'s listener (replaced or cleared): it is no longer installed.
+    func released(_ id: UInt64) {
+        state.lock()
+        defer { state.unlock() }
+        if current == id { current = 0 }
     }
 
     /// The consumer of stream `id` stopped: remove its listener if it is still the SDK's.
@@ -269,8 +285,13 @@ public func logRecords(
         let id = try LogStreams.shared.install(
             LogRecordContinuation(continuation), minLevel: minLevel)
         continuation.onTermination = { termination in
-            // `.finished`: the listener was replaced or cleared, nothing to remove.
-            if case .cancelled = termination { LogStreams.shared.cancelled(id) }
+            switch termination {
+            // The consumer stopped: remove the listener if it is still installed.
+            case .cancelled: LogStreams.shared.cancelled(id)
+            // The SDK released the listener (replaced or cleared): nothing to remove.
+            case .finished: LogStreams.shared.released(id)
+            @unknown default: LogStreams.shared.released(id)
+            }
         }
         return records
     } catch {

@@ -628,7 +628,8 @@ fileprivate struct FfiConverterString: FfiConverter {
 public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     
     /**
-     * The managed REST token (cached, renewed ahead of expiry).
+     * The managed REST token (cached, renewed ahead of expiry). Cancelling the caller aborts
+     * the request.
      */
     func accessToken() async throws  -> RestToken
     
@@ -638,7 +639,7 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func accessTokenBlocking() throws  -> RestToken
     
     /**
-     * Gets one cloud-storage package by id.
+     * Gets one cloud-storage package by id. Cancelling the caller aborts the request.
      */
     func getPackage(packageId: Int64) async throws  -> CloudStoragePackage
     
@@ -648,7 +649,7 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func getPackageBlocking(packageId: Int64) throws  -> CloudStoragePackage
     
     /**
-     * Lists every cloud-storage package.
+     * Lists every cloud-storage package. Cancelling the caller aborts the request.
      */
     func listPackages() async throws  -> [CloudStoragePackage]
     
@@ -658,7 +659,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func listPackagesBlocking() throws  -> [CloudStoragePackage]
     
     /**
-     * Logs a third-party account in; returns its token and IoT credentials.
+     * Logs a third-party account in; returns its token and IoT credentials. Cancelling the
+     * caller aborts the request.
      */
     func loginAccount(projectId: String, account: String, accountToken: Secret) async throws  -> LoginResult
     
@@ -669,7 +671,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     
     /**
      * Opens (buys) a package and returns the order id. Never repeated once it may have
-     * reached the server; cancelling the caller does not abort a request already sent.
+     * reached the server. Cancelling the caller ends the wait only: the purchase runs to its
+     * end in the background (it is sent once, whether or not anyone still waits for it).
      */
     func openPackage(request: OpenPackageRequest) async throws  -> String
     
@@ -679,7 +682,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func openPackageBlocking(request: OpenPackageRequest) throws  -> String
     
     /**
-     * Registers a third-party account.
+     * Registers a third-party account. Cancelling the caller ends the wait only: the
+     * registration runs to its end in the background.
      */
     func registerAccount(projectId: String, account: String) async throws  -> RegisteredAccount
     
@@ -689,7 +693,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func registerAccountBlocking(projectId: String, account: String) throws  -> RegisteredAccount
     
     /**
-     * Removes a third-party account.
+     * Removes a third-party account. Cancelling the caller ends the wait only: the removal
+     * runs to its end in the background.
      */
     func removeAccount(projectId: String, account: String, accountToken: Secret) async throws 
     
@@ -774,7 +779,8 @@ public convenience init(config: AgoraLinkConfig)throws  {
 
     
     /**
-     * The managed REST token (cached, renewed ahead of expiry).
+     * The managed REST token (cached, renewed ahead of expiry). Cancelling the caller aborts
+     * the request.
      */
 open func accessToken()async throws  -> RestToken  {
     return
@@ -806,7 +812,7 @@ open func accessTokenBlocking()throws  -> RestToken  {
 }
     
     /**
-     * Gets one cloud-storage package by id.
+     * Gets one cloud-storage package by id. Cancelling the caller aborts the request.
      */
 open func getPackage(packageId: Int64)async throws  -> CloudStoragePackage  {
     return
@@ -839,7 +845,7 @@ open func getPackageBlocking(packageId: Int64)throws  -> CloudStoragePackage  {
 }
     
     /**
-     * Lists every cloud-storage package.
+     * Lists every cloud-storage package. Cancelling the caller aborts the request.
      */
 open func listPackages()async throws  -> [CloudStoragePackage]  {
     return
@@ -871,7 +877,8 @@ open func listPackagesBlocking()throws  -> [CloudStoragePackage]  {
 }
     
     /**
-     * Logs a third-party account in; returns its token and IoT credentials.
+     * Logs a third-party account in; returns its token and IoT credentials. Cancelling the
+     * caller aborts the request.
      */
 open func loginAccount(projectId: String, account: String, accountToken: Secret)async throws  -> LoginResult  {
     return
@@ -907,7 +914,8 @@ open func loginAccountBlocking(projectId: String, account: String, accountToken:
     
     /**
      * Opens (buys) a package and returns the order id. Never repeated once it may have
-     * reached the server; cancelling the caller does not abort a request already sent.
+     * reached the server. Cancelling the caller ends the wait only: the purchase runs to its
+     * end in the background (it is sent once, whether or not anyone still waits for it).
      */
 open func openPackage(request: OpenPackageRequest)async throws  -> String  {
     return
@@ -940,7 +948,8 @@ open func openPackageBlocking(request: OpenPackageRequest)throws  -> String  {
 }
     
     /**
-     * Registers a third-party account.
+     * Registers a third-party account. Cancelling the caller ends the wait only: the
+     * registration runs to its end in the background.
      */
 open func registerAccount(projectId: String, account: String)async throws  -> RegisteredAccount  {
     return
@@ -974,7 +983,8 @@ open func registerAccountBlocking(projectId: String, account: String)throws  -> 
 }
     
     /**
-     * Removes a third-party account.
+     * Removes a third-party account. Cancelling the caller ends the wait only: the removal
+     * runs to its end in the background.
      */
 open func removeAccount(projectId: String, account: String, accountToken: Secret)async throws   {
     return
@@ -1664,7 +1674,7 @@ public protocol IotProviderProtocol: AnyObject, Sendable {
     
     /**
      * A presigned MQTT URL made now with fresh credentials (renewed first when needed). Call it
-     * right before every (re)connect.
+     * right before every (re)connect. Cancelling the caller aborts a renewal in progress.
      */
     func mqttUrl() async throws  -> Secret
     
@@ -1789,7 +1799,7 @@ open func endpoint() -> String  {
     
     /**
      * A presigned MQTT URL made now with fresh credentials (renewed first when needed). Call it
-     * right before every (re)connect.
+     * right before every (re)connect. Cancelling the caller aborts a renewal in progress.
      */
 open func mqttUrl()async throws  -> Secret  {
     return
@@ -5069,43 +5079,43 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_func_set_log_listener() != 38459) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_access_token() != 46007) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_access_token() != 56740) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_access_token_blocking() != 48228) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_get_package() != 26598) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_get_package() != 11680) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_get_package_blocking() != 43087) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages() != 46984) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages() != 62417) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages_blocking() != 48841) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_login_account() != 25378) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_login_account() != 46219) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_login_account_blocking() != 25943) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_open_package() != 2848) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_open_package() != 49801) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_open_package_blocking() != 43534) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_register_account() != 28732) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_register_account() != 28660) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_register_account_blocking() != 51117) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account() != 8356) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account() != 38823) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocking() != 48445) {
@@ -5159,7 +5169,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_iotprovider_endpoint() != 4079) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url() != 64390) {
+    if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url() != 12737) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url_blocking() != 28706) {

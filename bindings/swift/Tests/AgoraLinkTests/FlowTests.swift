@@ -1,7 +1,7 @@
 // The whole flow against the sandbox, IoT credentials through the sandbox's SigV4-checking
 // gateway, secrets in string forms, Sendable, concurrency and log records.
 
-import AgoraLink
+@testable import AgoraLink
 import Foundation
 import XCTest
 
@@ -67,8 +67,10 @@ final class FlowTests: XCTestCase {
         let renewed = try await provider.mqttUrl()
         XCTAssertEqual(try webSocketUpgrade(renewed.reveal()).status, 101)
         XCTAssertEqual(provider.source(), .cognito)
-        var iterator = events.makeAsyncIterator()
-        let event = await iterator.next()
+        let event = try await within(10) { () -> IotEvent? in
+            for await event in events { return event }
+            return nil
+        }
         guard case let .refreshed(source, expiresAtMs)? = event else {
             return XCTFail("expected a refreshed event, got \(String(describing: event))")
         }
@@ -99,13 +101,21 @@ final class FlowTests: XCTestCase {
         let name = accountName("swift-iot")
         let account = try await client.registerAccount(projectId: "swift", account: name)
         let login = try await client.loginAccount(projectId: "swift", account: name, accountToken: account.token)
-        var (provider, events): (IotProvider?, AsyncStream<IotEvent>) = try IotProvider.makeWithEvents(
-            client: client, credentials: login.gyToken, cognitoEndpoint: sandbox.url)
+        var provider: IotProvider?
+        let events: AsyncStream<IotEvent>
+        do {
+            let made = try IotProvider.makeWithEvents(
+                client: client, credentials: login.gyToken, cognitoEndpoint: sandbox.url)
+            provider = made.provider
+            events = made.events
+        }
         _ = try await provider?.mqttUrl()
         provider = nil
-        var iterator = events.makeAsyncIterator()
-        let next = await iterator.next()
-        XCTAssertNil(next, "the stream finishes once its provider is released")
+        let ended = try await within(10) { () -> Bool in
+            for await _ in events {}
+            return true
+        }
+        XCTAssertTrue(ended, "the stream finishes once its provider is released")
     }
 
     func testBlockingCallsWork() throws {
@@ -199,11 +209,15 @@ final class FlowTests: XCTestCase {
         let name = accountName("swift-log")
         let account = try await client.registerAccount(projectId: "swift", account: name)
         let login = try await client.loginAccount(projectId: "swift", account: name, accountToken: account.token)
-        var seen: [LogRecord] = []
-        for await record in records {
-            seen.append(record)
-            if record.message.contains("endpoint=login") { break }
+        let seen = try await within(10) { () -> [LogRecord] in
+            var seen: [LogRecord] = []
+            for await record in records {
+                seen.append(record)
+                if record.message.contains("endpoint=login") { break }
+            }
+            return seen
         }
+        XCTAssertTrue(seen.contains { $0.message.contains("endpoint=login") })
         XCTAssertTrue(seen.allSatisfy { $0.target.hasPrefix("agora_link") })
         XCTAssertTrue(seen.allSatisfy { $0.level != .trace })
         let text = seen.map(\.message).joined(separator: "\n")
@@ -215,6 +229,8 @@ final class FlowTests: XCTestCase {
 
     func testCancellingTheLogStreamRemovesItsListener() async throws {
         let records = try logRecords(minLevel: .debug)
+        let first = LogStreams.shared.installed
+        XCTAssertNotEqual(first, 0)
         let consumer = Task { () -> Int in
             var count = 0
             for await _ in records { count += 1 }
@@ -224,14 +240,24 @@ final class FlowTests: XCTestCase {
         _ = try await client.listPackages()
         consumer.cancel()
         _ = await consumer.value
-        // A second stream still works after the first one's listener was removed.
+        XCTAssertEqual(LogStreams.shared.installed, 0, "cancelling the consumer removed the listener")
+
+        // A stream whose listener is replaced directly finishes, and is no longer the installed one.
         let again = try logRecords(minLevel: .debug)
+        XCTAssertNotEqual(LogStreams.shared.installed, 0)
         _ = try await client.getPackage(packageId: 1)
-        var iterator = again.makeAsyncIterator()
-        let record = await iterator.next()
-        XCTAssertNotNil(record)
+        try setLogListener(listener: Ignore(), minLevel: .error)
+        XCTAssertEqual(LogStreams.shared.installed, 0)
+        let count = try await within(10) { () -> Int in
+            var count = 0
+            for await _ in again { count += 1 }
+            return count
+        }
+        XCTAssertGreaterThan(count, 0, "the records logged before the replacement were delivered")
         clearLogListener()
-        // Clearing the listener finishes the stream.
-        while await iterator.next() != nil {}
     }
+}
+
+private final class Ignore: LogListener {
+    func log(record: LogRecord) {}
 }

@@ -10,6 +10,32 @@ import Glibc
 import Darwin
 #endif
 
+#if os(Linux)
+let streamSocket = Int32(SOCK_STREAM.rawValue)
+let sendFlags = Int32(MSG_NOSIGNAL)
+#else
+let streamSocket = SOCK_STREAM
+let sendFlags: Int32 = 0
+#endif
+
+struct TimedOut: Error {}
+
+/// Runs `work`, throwing `TimedOut` after `seconds` (so that a regression fails, never hangs).
+func within<T: Sendable>(
+    _ seconds: Double, _ work: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await work() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+            throw TimedOut()
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw TimedOut() }
+        return first
+    }
+}
+
 enum SandboxError: Error, CustomStringConvertible {
     case notConfigured
     case io(String)
@@ -36,7 +62,7 @@ func http(
     host: String, port: UInt16, method: String, path: String, body: Data? = nil,
     extraHeaders: [String] = [], connection: String = "close", headOnly: Bool = false
 ) throws -> HttpAnswer {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, streamSocket, 0)
     guard fd >= 0 else { throw SandboxError.io("socket() failed") }
     defer { close(fd) }
     var timeout = timeval(tv_sec: 10, tv_usec: 0)
@@ -63,7 +89,7 @@ func http(
     try request.withUnsafeBytes { raw in
         var sent = 0
         while sent < raw.count {
-            let n = send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+            let n = send(fd, raw.baseAddress! + sent, raw.count - sent, sendFlags)
             guard n > 0 else { throw SandboxError.io("send failed") }
             sent += n
         }
