@@ -10,6 +10,12 @@ login.gy_token, ...)`` keeps IoT credentials fresh and presigns MQTT-over-WebSoc
 ``presign_mqtt_url(...)`` presigns one from raw credentials. Secrets are :class:`Secret` objects whose
 ``str``/``repr`` is ``***``; ``secret.reveal()`` gives the value.
 
+Records (``CloudStoragePackage``, ``LoginResult``, ...) show every field in their ``repr``
+(secrets as ``***``), compare by value (and unequal to anything of another type), are
+dataclasses (``dataclasses.fields``, ``asdict``, ``replace``; secrets stay :class:`Secret`
+objects there) and have ``to_dict(reveal=False)``: plain values for ``json.dumps``, with secrets
+``"***"`` unless revealed.
+
 Processes: the SDK survives ``os.fork()``. gunicorn ``--preload``, Celery's prefork pool and
 ``multiprocessing`` with the ``fork`` start method may share a module-level client: in each
 child, the client's first call builds fresh connections (the parent's are never touched, and
@@ -65,6 +71,12 @@ from ._native.agora_link import (
     set_log_listener,
     shutdown_runtime,
 )
+
+from . import _records
+
+# repr with every field, equality with anything, dataclasses support and to_dict() on every
+# record (and value equality on Secret): see _records.py.
+_records.install()
 
 __version__: str = library_version()
 
