@@ -3,7 +3,10 @@
 A thin, typed layer over the Rust SDK (UniFFI). Every call exists twice: ``await
 client.login_account(...)`` for asyncio, ``client.login_account_blocking(...)`` for scripts.
 Failures raise :class:`AgoraLinkError` (``.kind``, ``.reason``, ``.server_code``,
-``.server_message``, ``.http_status``, ``.trace_id``, ``.attempts``: the hosts tried). Domain
+``.server_message``, ``.http_status``, ``.trace_id``, ``.attempts``: the hosts tried), as the
+subclass of their kind (``except agora_link.AuthError:``; ``ConfigError``,
+``InvalidArgumentError``, ``NetworkError``, ``RequestTimeoutError``, ``TlsError``, ``ApiError``,
+``DecodeError``, ``ShutdownError``, ``WouldDeadlockError``); they survive ``pickle``. Domain
 switching follows the spec (``config.set_failover(default_failover_settings())`` to tune it);
 ``client.stats()`` gives the request counters and host health. ``IotProvider(client,
 login.gy_token, ...)`` keeps IoT credentials fresh and presigns MQTT-over-WebSocket URLs;
@@ -33,12 +36,11 @@ from __future__ import annotations
 
 import atexit
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from ._native.agora_link import (
     AgoraLinkClient,
     AgoraLinkConfig,
-    AgoraLinkError,
     ClientStats,
     CloudStoragePackage,
     FailedAttempt,
@@ -72,7 +74,41 @@ from ._native.agora_link import (
     shutdown_runtime,
 )
 
-from . import _records
+from . import _errors, _records
+from ._errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    DecodeError,
+    InvalidArgumentError,
+    NetworkError,
+    RequestTimeoutError,
+    ShutdownError,
+    TlsError,
+    WouldDeadlockError,
+)
+
+if TYPE_CHECKING:
+
+    class AgoraLinkError(Exception):
+        """Every failure of the SDK (for type checkers: the attributes every failure has).
+        Subclasses by kind: ``ConfigError``, ``InvalidArgumentError``, ``NetworkError``,
+        ``RequestTimeoutError``, ``TlsError``, ``AuthError``, ``ApiError``, ``DecodeError``,
+        ``ShutdownError``, ``WouldDeadlockError``."""
+
+        kind: FailureKind
+        reason: str
+        server_code: Optional[int]
+        server_message: Optional[str]
+        http_status: Optional[int]
+        trace_id: Optional[str]
+        attempts: List[FailedAttempt]
+
+else:
+    from ._native.agora_link import AgoraLinkError
+
+# One subclass per failure kind, picklable (see _errors.py).
+_errors.install()
 
 # repr with every field, equality with anything, dataclasses support and to_dict() on every
 # record (and value equality on Secret): see _records.py.
@@ -81,6 +117,16 @@ _records.install()
 __version__: str = library_version()
 
 __all__ = [
+    "ApiError",
+    "AuthError",
+    "ConfigError",
+    "DecodeError",
+    "InvalidArgumentError",
+    "NetworkError",
+    "RequestTimeoutError",
+    "ShutdownError",
+    "TlsError",
+    "WouldDeadlockError",
     "AgoraLinkClient",
     "AgoraLinkConfig",
     "AgoraLinkError",
