@@ -53,8 +53,18 @@ pub const THREAD_NAME: &str = "agora-link-worker";
 
 enum State {
     NotStarted { worker_threads: usize },
-    Running(Runtime),
+    Running(Started),
     ShutDown,
+}
+
+/// A running library runtime.
+struct Started {
+    runtime: Runtime,
+    /// Notified when [`shutdown`] begins, before the runtime's drivers stop: blocking calls
+    /// ([`block_on`]) drive their futures on the caller's thread with the runtime's timers, and
+    /// must stop polling them before those timers are gone (tokio panics on a timer polled after
+    /// its driver shut down).
+    stopping: std::sync::Arc<tokio::sync::Notify>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State::NotStarted {
@@ -337,9 +347,14 @@ pub fn set_thread_stack_size(bytes: usize) -> Result<()> {
 
 /// A handle to the library runtime, starting it on first use. Fails after [`shutdown`].
 pub fn handle() -> Result<Handle> {
+    running().map(|(handle, _)| handle)
+}
+
+/// The runtime's handle and its shutdown notification, starting it on first use.
+fn running() -> Result<(Handle, std::sync::Arc<tokio::sync::Notify>)> {
     let mut state = state();
     match &*state {
-        State::Running(runtime) => Ok(runtime.handle().clone()),
+        State::Running(started) => Ok((started.runtime.handle().clone(), started.stopping.clone())),
         State::ShutDown => Err(Error::Shutdown),
         State::NotStarted { worker_threads } => {
             #[cfg(unix)]
@@ -361,30 +376,38 @@ pub fn handle() -> Result<Handle> {
                 .build()
                 .map_err(|e| Error::Config(format!("cannot start the library runtime: {e}")))?;
             let handle = runtime.handle().clone();
-            *state = State::Running(runtime);
-            Ok(handle)
+            let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+            *state = State::Running(Started {
+                runtime,
+                stopping: stopping.clone(),
+            });
+            Ok((handle, stopping))
         }
     }
 }
 
-/// Stops the library runtime: pending calls are cancelled, and the worker threads are given up to
-/// `timeout` to finish. Returns `true` if the runtime was running. Final: afterwards every call
-/// that needs the runtime fails with [`Error::Shutdown`]. Calling it again is a no-op.
-///
-/// Must not be called from a thread of the library runtime (it would wait for itself); that
-/// gives [`Error::WouldDeadlock`].
+/// Stops the library runtime, for hosts that unload the library: calls in flight are cancelled
+/// and worker threads get up to `timeout` to finish; blocking calls in flight return
+/// [`Error::Shutdown`]. Final: later calls fail with [`Error::Shutdown`]. Returns whether the
+/// runtime was running. From a library thread it fails with [`Error::WouldDeadlock`].
 pub fn shutdown(timeout: Duration) -> Result<bool> {
     if in_async_context() {
         return Err(Error::WouldDeadlock);
     }
     let previous = std::mem::replace(&mut *state(), State::ShutDown);
     match previous {
-        State::Running(runtime) => {
-            runtime.shutdown_timeout(timeout);
+        State::Running(started) => {
+            // Blocking calls stop polling (and return Shutdown) before the timers go away.
+            started.stopping.notify_waiters();
+            started.runtime.shutdown_timeout(timeout);
             Ok(true)
         }
         State::NotStarted { .. } | State::ShutDown => Ok(false),
     }
+}
+
+fn is_shut_down() -> bool {
+    matches!(&*state(), State::ShutDown)
 }
 
 /// `true` when the current thread runs async code of a tokio runtime (a library thread, or a
@@ -400,8 +423,22 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     if in_async_context() {
         return Err(Error::WouldDeadlock);
     }
-    let handle = handle()?;
+    let (handle, stopping) = running()?;
     #[cfg(unix)]
     let _no_sigpipe = sigpipe::Guard::new();
-    handle.block_on(future)
+    handle.block_on(async move {
+        let stopped = stopping.notified();
+        tokio::pin!(stopped);
+        // Registered before the check below: a shutdown after it wakes `stopped`; one before
+        // it is seen by the check.
+        stopped.as_mut().enable();
+        if is_shut_down() {
+            return Err(Error::Shutdown);
+        }
+        tokio::select! {
+            biased;
+            () = stopped => Err(Error::Shutdown),
+            result = future => result,
+        }
+    })
 }

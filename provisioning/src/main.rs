@@ -247,8 +247,23 @@ fn credentials(keys: Vec<String>, secrets: Vec<String>) -> Result<Vec<ApiCredent
     Ok(pairs)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Before any thread starts: a parent may have started this process with SIGTERM blocked.
+    agora_link_server_guard::unblock_stop_signals();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("agora-link-provisioning: cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async_main());
+}
+
+async fn async_main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -162,3 +162,39 @@ fn log_lines_on_a_pipe_carry_no_colour_codes() {
     assert!(log.contains("INFO"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes on a pipe: {log:?}");
 }
+
+/// Some parents start children with SIGTERM and SIGINT blocked (Swift's `Foundation.Process`
+/// on Linux, run from a task, passes on its dispatch thread's mask): the sandbox unblocks them.
+#[cfg(unix)]
+#[test]
+fn sigterm_works_even_when_the_parent_started_it_with_sigterm_blocked() {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = Command::new(BIN);
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("the sandbox binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a first line");
+    assert!(line.contains("listening on"), "{line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let status = wait(&mut child, Duration::from_secs(10)).expect("SIGTERM stopped it");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

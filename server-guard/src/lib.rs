@@ -10,6 +10,7 @@
 //!   starving accepts, and never spins or floods the log when `accept` fails (for example with
 //!   `EMFILE`).
 //! * [`raise_nofile_limit`]: raises the soft `RLIMIT_NOFILE` to the hard limit at start.
+//! * [`unblock_stop_signals`]: SIGTERM and SIGINT reach the server whatever mask its parent had.
 //! * [`RateLimited`] and [`Tally`]: logs that cost a line per interval, not a line per event.
 //!
 //! Cleartext HTTP/2 (h2c) is not served: a plaintext connection speaks HTTP/1.1 only.
@@ -24,7 +25,7 @@ mod serve;
 mod tracker;
 
 pub use body::{BodyTimeout, GuardedBody};
-pub use limits::{raise_nofile_limit, Limits, NofileLimit};
+pub use limits::{raise_nofile_limit, unblock_stop_signals, Limits, NofileLimit};
 pub use log::{RateLimited, Tally};
 pub use serve::{bind, bind_with_backlog, serve, ConnectionInfo, Transport, LISTEN_BACKLOG};
 pub use tracker::{GuardStats, RawConnection, RawRequest, Tracker};

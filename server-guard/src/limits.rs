@@ -133,3 +133,28 @@ pub fn raise_nofile_limit() -> Option<NofileLimit> {
         None
     }
 }
+
+/// Unblocks SIGTERM and SIGINT in the calling thread (call it first in `main`, before any thread
+/// starts, so that every thread inherits the mask). A process inherits its parent's signal
+/// mask, and some parents start children with those signals blocked (Swift's
+/// `Foundation.Process` on Linux, run from a task, passes on its dispatch thread's mask): the
+/// server would then ignore `kill` and its parent's `terminate()`. Returns whether the mask was
+/// changed; `false` where the platform has no signal masks.
+pub fn unblock_stop_signals() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: a zeroed sigset_t is valid storage for sigemptyset; the calls only read and
+        // write the set and this thread's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) == 0
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
