@@ -248,19 +248,8 @@ fn credentials(keys: Vec<String>, secrets: Vec<String>) -> Result<Vec<ApiCredent
 }
 
 fn main() {
-    // Before any thread starts: a parent may have started this process with SIGTERM blocked.
-    agora_link_server_guard::unblock_stop_signals();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("agora-link-provisioning: cannot start the async runtime: {error}");
-            std::process::exit(1);
-        }
-    };
-    runtime.block_on(async_main());
+    // SIGTERM/SIGINT unblocked (a parent may have blocked them), then the async main.
+    agora_link_server_guard::run_server_main("agora-link-provisioning", async_main());
 }
 
 async fn async_main() {

@@ -10,7 +10,8 @@
 //!   starving accepts, and never spins or floods the log when `accept` fails (for example with
 //!   `EMFILE`).
 //! * [`raise_nofile_limit`]: raises the soft `RLIMIT_NOFILE` to the hard limit at start.
-//! * [`unblock_stop_signals`]: SIGTERM and SIGINT reach the server whatever mask its parent had.
+//! * [`unblock_stop_signals`]: SIGTERM and SIGINT reach the server whatever mask its parent had;
+//!   [`run_server_main`] does it, then runs a binary's `main` on a tokio runtime.
 //! * [`RateLimited`] and [`Tally`]: logs that cost a line per interval, not a line per event.
 //!
 //! Cleartext HTTP/2 (h2c) is not served: a plaintext connection speaks HTTP/1.1 only.
@@ -25,7 +26,7 @@ mod serve;
 mod tracker;
 
 pub use body::{BodyTimeout, GuardedBody};
-pub use limits::{raise_nofile_limit, unblock_stop_signals, Limits, NofileLimit};
+pub use limits::{raise_nofile_limit, run_server_main, unblock_stop_signals, Limits, NofileLimit};
 pub use log::{RateLimited, Tally};
 pub use serve::{bind, bind_with_backlog, serve, ConnectionInfo, Transport, LISTEN_BACKLOG};
 pub use tracker::{GuardStats, RawConnection, RawRequest, Tracker};

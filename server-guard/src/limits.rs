@@ -158,3 +158,21 @@ pub fn unblock_stop_signals() -> bool {
         false
     }
 }
+
+/// Runs a server binary's `main`: unblocks SIGTERM and SIGINT ([`unblock_stop_signals`]) before
+/// any thread starts, then runs `main` on a multi-thread tokio runtime with every driver
+/// enabled. When the runtime cannot start, prints `<program>: cannot start the async runtime:
+/// <why>` on stderr and exits with status 1.
+pub fn run_server_main(program: &str, main: impl std::future::Future<Output = ()>) {
+    unblock_stop_signals();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(main),
+        Err(error) => {
+            eprintln!("{program}: cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    }
+}
