@@ -26,8 +26,9 @@ fn options(url: String) -> SimulateOptions {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn this_service_is_consistent_under_agoras_delivery() {
+/// This service on an ephemeral loopback port over a fresh SQLite file, its `licenseUrl`s based
+/// on `public_url` (`None`: its own address). Returns its address and the database file.
+async fn start_service(public_url: Option<String>) -> (String, std::path::PathBuf) {
     let database = std::env::temp_dir().join(format!("sim-{}.sqlite3", uuid::Uuid::new_v4()));
     let store = Store::open_sqlite(&database, MasterKey::new(&[9u8; 32]).unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -39,7 +40,7 @@ async fn this_service_is_consistent_under_agoras_delivery() {
     let router = server::router(
         ServerConfig {
             verifier,
-            public_url: url.clone(),
+            public_url: public_url.unwrap_or_else(|| url.clone()),
         },
         store,
     );
@@ -49,12 +50,22 @@ async fn this_service_is_consistent_under_agoras_delivery() {
         server::Limits::default(),
         std::future::pending(),
     ));
-    let report = simulate(options(url)).await;
-    assert!(report.consistent, "{report:#?}");
-    assert!(report.calls.len() >= 7, "{report:#?}");
+    (url, database)
+}
+
+fn remove_database(database: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_service_is_consistent_under_agoras_delivery() {
+    let (url, database) = start_service(None).await;
+    let report = simulate(options(url)).await;
+    assert!(report.consistent, "{report:#?}");
+    assert!(report.calls.len() >= 7, "{report:#?}");
+    remove_database(&database);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,38 +109,16 @@ async fn a_provider_issuing_new_credentials_per_call_is_caught() {
 /// `simulate` cannot reach, so it fetches the same path through `--url` and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_url_that_is_not_reachable_from_here_is_checked_through_the_called_address() {
-    let database = std::env::temp_dir().join(format!("sim-{}.sqlite3", uuid::Uuid::new_v4()));
-    let store = Store::open_sqlite(&database, MasterKey::new(&[9u8; 32]).unwrap()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     // A public address nothing answers on from here (a closed loopback port).
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let public_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let verifier = Verifier::new(vec![ApiCredential {
-        api_key: KEY.into(),
-        api_secret: SECRET.into(),
-    }]);
-    let router = server::router(
-        ServerConfig {
-            verifier,
-            public_url: public_url.clone(),
-        },
-        store,
-    );
-    tokio::spawn(server::serve(
-        listener,
-        router,
-        server::Limits::default(),
-        std::future::pending(),
-    ));
+    let (url, database) = start_service(Some(public_url.clone())).await;
     let report = simulate(options(url.clone())).await;
     assert!(report.consistent, "{report:#?}");
     assert_eq!(report.notes.len(), 1, "{report:#?}");
     let note = &report.notes[0];
     assert!(note.contains(&public_url) && note.contains(&url), "{note}");
     assert!(note.contains("Not checked"), "{note}");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
-    }
+    remove_database(&database);
 }

@@ -11,13 +11,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_agora-link-sandbox");
 /// Starts the binary on an ephemeral port; returns it and its `host:port`.
 fn start(extra_env: &[(&str, &str)]) -> (Child, String) {
     let mut command = Command::new(BIN);
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stderr(Stdio::piped());
     for (key, value) in extra_env {
         command.env(key, value);
     }
+    spawn(command)
+}
+
+/// Spawns `command` (the binary) on an ephemeral loopback port, waits for its first line and
+/// returns the child and its `host:port`.
+fn spawn(mut command: Command) -> (Child, String) {
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
     let mut child = command.spawn().expect("the sandbox binary starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
@@ -170,10 +176,7 @@ fn log_lines_on_a_pipe_carry_no_colour_codes() {
 fn sigterm_works_even_when_the_parent_started_it_with_sigterm_blocked() {
     use std::os::unix::process::CommandExt as _;
     let mut command = Command::new(BIN);
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    command.stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -185,12 +188,7 @@ fn sigterm_works_even_when_the_parent_started_it_with_sigterm_blocked() {
             Ok(())
         });
     }
-    let mut child = command.spawn().expect("the sandbox binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a first line");
-    assert!(line.contains("listening on"), "{line}");
+    let (mut child, _address) = spawn(command);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

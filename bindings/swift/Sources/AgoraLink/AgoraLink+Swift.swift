@@ -17,52 +17,49 @@ extension AgoraLinkError {
     /// catch let error as AgoraLinkError { print(error.localizedDescription, error.serverCode ?? 0) }
     /// ```
     public var kind: FailureKind {
-        switch self {
-        case let .Failure(kind, _, _, _, _, _, _): return kind
-        }
+        fields.kind
     }
 
     /// A description of the failure, free of secrets (the same text as `localizedDescription`).
     public var reason: String {
-        switch self {
-        case let .Failure(_, reason, _, _, _, _, _): return reason
-        }
+        fields.reason
     }
 
     /// The server's `code` when the server answered with one (`AUTH` and `API` failures).
     public var serverCode: Int64? {
-        switch self {
-        case let .Failure(_, _, serverCode, _, _, _, _): return serverCode
-        }
+        fields.serverCode
     }
 
     /// The server's `msg` when the server answered with one.
     public var serverMessage: String? {
-        switch self {
-        case let .Failure(_, _, _, serverMessage, _, _, _): return serverMessage
-        }
+        fields.serverMessage
     }
 
     /// The HTTP status code when there was a response (Agora answers some failures with 200 or
     /// 201 and a non-zero `code`).
     public var httpStatus: UInt16? {
-        switch self {
-        case let .Failure(_, _, _, _, httpStatus, _, _): return httpStatus
-        }
+        fields.httpStatus
     }
 
     /// The `traceId` of a cloud-storage request, when the server gave one.
     public var traceId: String? {
-        switch self {
-        case let .Failure(_, _, _, _, _, traceId, _): return traceId
-        }
+        fields.traceId
     }
 
     /// The failed attempts in order (hosts the call moved away from under domain switching, and
     /// the host whose failure ended it); empty when the first answer was final.
     public var attempts: [FailedAttempt] {
+        fields.attempts
+    }
+
+    /// The fields of the (only) generated case, by name.
+    private var fields: (
+        kind: FailureKind, reason: String, serverCode: Int64?, serverMessage: String?,
+        httpStatus: UInt16?, traceId: String?, attempts: [FailedAttempt]
+    ) {
         switch self {
-        case let .Failure(_, _, _, _, _, _, attempts): return attempts
+        case let .Failure(kind, reason, serverCode, serverMessage, httpStatus, traceId, attempts):
+            return (kind, reason, serverCode, serverMessage, httpStatus, traceId, attempts)
         }
     }
 
