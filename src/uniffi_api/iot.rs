@@ -107,7 +107,7 @@ impl IotProvider {
         listener: Option<Arc<dyn IotEventListener>>,
     ) -> Outcome<Arc<Self>> {
         let core = credentials.to_core();
-        let mut builder = IotCredentialProvider::builder_for(&client.client, &core);
+        let mut builder = IotCredentialProvider::builder_for(&client.core()?, &core);
         if let Some(endpoint) = cognito_endpoint {
             builder = builder.cognito_endpoint(endpoint);
         }

@@ -28,7 +28,7 @@ pub use failover::{
     HostStats, RegionMapping, RegionalStep, ServerSite,
 };
 pub use iot::{presign_mqtt_url, IotCredentialSource, IotEvent, IotEventListener, IotProvider};
-pub use logging::{set_log_listener, LogLevel, LogListener, LogRecord};
+pub use logging::{set_log_level, set_log_listener, LogLevel, LogListener, LogRecord};
 pub use models::{
     CloudStoragePackage, IotCredentials, LoginResult, OpenPackageRequest, RegisteredAccount,
     RestToken, Secret,
@@ -295,9 +295,24 @@ impl AgoraLinkConfig {
 }
 
 /// A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
+/// [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
 #[derive(Debug, uniffi::Object)]
 pub struct AgoraLinkClient {
-    pub(crate) client: Client,
+    /// `None` once shut down.
+    client: std::sync::RwLock<Option<Client>>,
+    /// The counters when it was shut down.
+    final_stats: std::sync::OnceLock<ClientStats>,
+}
+
+impl AgoraLinkClient {
+    /// The core client, or `Shutdown` ("the client is closed") after [`Self::shutdown`].
+    pub(crate) fn core(&self) -> Outcome<Client> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| AgoraLinkError::new(FailureKind::Shutdown, "the client is closed"))
+    }
 }
 
 /// Runs `work` on the library runtime and awaits it from whatever executor polls this future.
@@ -361,26 +376,58 @@ impl AgoraLinkClient {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let client = Client::new(builder.build()?)?;
-        Ok(Arc::new(Self { client }))
+        Ok(Arc::new(Self {
+            client: std::sync::RwLock::new(Some(client)),
+            final_stats: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// Closes the client: its cached token and pooled connections are dropped (once the IoT
+    /// providers made from it are gone too) and every later call fails with `Shutdown` ("the
+    /// client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
+    /// counters as they were. Python's `close()` and `with` call this.
+    pub fn shutdown(&self) {
+        let mut slot = self.client.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = slot.take() {
+            let _ = self.final_stats.set(client.stats().into());
+        }
+    }
+
+    /// Whether [`Self::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 
     /// Request counters and host health (requests, attempts, retries, failovers; per host
     /// attempts, failures, skips and cool-down). Never touches the network.
     pub fn stats(&self) -> ClientStats {
-        self.client.stats().into()
+        match self.core() {
+            Ok(client) => client.stats().into(),
+            Err(_) => self.final_stats.get().cloned().unwrap_or(ClientStats {
+                requests: 0,
+                attempts: 0,
+                retries: 0,
+                failovers: 0,
+                failed_requests: 0,
+                hosts: Vec::new(),
+            }),
+        }
     }
 
     /// The managed REST token (cached, renewed ahead of expiry). Cancelling the caller aborts
     /// the request.
     pub async fn access_token(&self) -> Outcome<RestToken> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime_cancellable(async move { client.access_token().await.map(RestToken::from) })
             .await
     }
 
     /// Lists every cloud-storage package. Cancelling the caller aborts the request.
     pub async fn list_packages(&self) -> Outcome<Vec<CloudStoragePackage>> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime_cancellable(async move {
             Ok(client
                 .list_packages()
@@ -394,7 +441,7 @@ impl AgoraLinkClient {
 
     /// Gets one cloud-storage package by id. Cancelling the caller aborts the request.
     pub async fn get_package(&self, package_id: i64) -> Outcome<CloudStoragePackage> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime_cancellable(async move { client.get_package(package_id).await.map(Into::into) })
             .await
     }
@@ -403,7 +450,7 @@ impl AgoraLinkClient {
     /// reached the server. Cancelling the caller ends the wait only: the purchase runs to its
     /// end in the background (it is sent once, whether or not anyone still waits for it).
     pub async fn open_package(&self, request: OpenPackageRequest) -> Outcome<String> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime(async move { client.open_package(&request.into()).await }).await
     }
 
@@ -414,7 +461,7 @@ impl AgoraLinkClient {
         project_id: String,
         account: String,
     ) -> Outcome<RegisteredAccount> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime(async move {
             client
                 .register_account(&project_id, &account)
@@ -432,7 +479,7 @@ impl AgoraLinkClient {
         account: String,
         account_token: Arc<Secret>,
     ) -> Outcome<LoginResult> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime_cancellable(async move {
             client
                 .login_account(&project_id, &account, &account_token.value())
@@ -450,7 +497,7 @@ impl AgoraLinkClient {
         account: String,
         account_token: Arc<Secret>,
     ) -> Outcome<()> {
-        let client = self.client.clone();
+        let client = self.core()?;
         on_runtime(async move {
             client
                 .remove_account(&project_id, &account, &account_token.value())
@@ -461,12 +508,12 @@ impl AgoraLinkClient {
 
     /// Blocking [`Self::access_token`].
     pub fn access_token_blocking(&self) -> Outcome<RestToken> {
-        blocking(self.client.access_token()).map(RestToken::from)
+        blocking(self.core()?.access_token()).map(RestToken::from)
     }
 
     /// Blocking [`Self::list_packages`].
     pub fn list_packages_blocking(&self) -> Outcome<Vec<CloudStoragePackage>> {
-        Ok(blocking(self.client.list_packages())?
+        Ok(blocking(self.core()?.list_packages())?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -474,12 +521,12 @@ impl AgoraLinkClient {
 
     /// Blocking [`Self::get_package`].
     pub fn get_package_blocking(&self, package_id: i64) -> Outcome<CloudStoragePackage> {
-        blocking(self.client.get_package(package_id)).map(Into::into)
+        blocking(self.core()?.get_package(package_id)).map(Into::into)
     }
 
     /// Blocking [`Self::open_package`].
     pub fn open_package_blocking(&self, request: OpenPackageRequest) -> Outcome<String> {
-        blocking(self.client.open_package(&request.into()))
+        blocking(self.core()?.open_package(&request.into()))
     }
 
     /// Blocking [`Self::register_account`].
@@ -488,7 +535,7 @@ impl AgoraLinkClient {
         project_id: String,
         account: String,
     ) -> Outcome<RegisteredAccount> {
-        blocking(self.client.register_account(&project_id, &account)).map(Into::into)
+        blocking(self.core()?.register_account(&project_id, &account)).map(Into::into)
     }
 
     /// Blocking [`Self::login_account`].
@@ -499,7 +546,7 @@ impl AgoraLinkClient {
         account_token: Arc<Secret>,
     ) -> Outcome<LoginResult> {
         blocking(
-            self.client
+            self.core()?
                 .login_account(&project_id, &account, &account_token.value()),
         )
         .map(Into::into)
@@ -513,7 +560,7 @@ impl AgoraLinkClient {
         account_token: Arc<Secret>,
     ) -> Outcome<()> {
         blocking(
-            self.client
+            self.core()?
                 .remove_account(&project_id, &account, &account_token.value()),
         )
     }
@@ -553,6 +600,31 @@ mod tests {
     use std::time::Duration;
 
     use super::{on_runtime, on_runtime_cancellable};
+
+    #[test]
+    fn a_shut_down_client_refuses_calls_without_the_network_and_keeps_its_counters() {
+        use super::{AgoraLinkClient, AgoraLinkConfig, AgoraLinkError, FailureKind, Region};
+        let config = AgoraLinkConfig::new(
+            Region::China,
+            "id".to_owned(),
+            crate::uniffi_api::models::Secret::new("secret".to_owned()),
+        );
+        let client = AgoraLinkClient::new(config).expect("client");
+        assert!(!client.is_shut_down());
+        client.shutdown();
+        client.shutdown();
+        assert!(client.is_shut_down());
+        let AgoraLinkError::Failure { kind, reason, .. } =
+            client.access_token_blocking().expect_err("closed");
+        assert_eq!(
+            (kind, reason.as_str()),
+            (FailureKind::Shutdown, "the client is closed")
+        );
+        let AgoraLinkError::Failure { kind, .. } =
+            client.list_packages_blocking().expect_err("closed");
+        assert_eq!(kind, FailureKind::Shutdown);
+        assert_eq!(client.stats().requests, 0);
+    }
 
     /// Sets its flag when dropped: tells whether a spawned task was aborted (dropped unfinished)
     /// or ran on.

@@ -19,6 +19,17 @@ dataclasses (``dataclasses.fields``, ``asdict``, ``replace``; secrets stay :clas
 objects there) and have ``to_dict(reveal=False)``: plain values for ``json.dumps``, with secrets
 ``"***"`` unless revealed.
 
+Lifecycle: ``with AgoraLinkClient(config) as client:`` (or ``client.close()``) closes the
+client: later calls raise ``ShutdownError``. Ctrl-C interrupts a blocking call made from the
+main thread within about 50 ms (``KeyboardInterrupt``); a read is cancelled with it, a purchase
+or account change runs to its end in the background (never half-sent).
+
+Logging: records go to the standard :mod:`logging` module under the ``agora_link`` logger
+(``agora_link.transport``, ``agora_link.failover``, ...), which has a ``NullHandler``: configure
+logging as usual (``logging.basicConfig(level=logging.DEBUG)``) to see them. Only records at or
+above the logger's effective level leave the library, so disabled levels cost nothing;
+``set_log_listener`` replaces this with your own listener.
+
 Processes: the SDK survives ``os.fork()``. gunicorn ``--preload``, Celery's prefork pool and
 ``multiprocessing`` with the ``fork`` start method may share a module-level client: in each
 child, the client's first call builds fresh connections (the parent's are never touched, and
@@ -39,7 +50,6 @@ import os
 from typing import TYPE_CHECKING, List, Optional
 
 from ._native.agora_link import (
-    AgoraLinkClient,
     AgoraLinkConfig,
     ClientStats,
     CloudStoragePackage,
@@ -70,11 +80,12 @@ from ._native.agora_link import (
     library_version,
     presign_mqtt_url,
     region_from_name,
+    set_log_level,
     set_log_listener,
     shutdown_runtime,
 )
 
-from . import _errors, _records
+from . import _errors, _native_glue, _records
 from ._errors import (
     ApiError,
     AuthError,
@@ -104,8 +115,35 @@ if TYPE_CHECKING:
         trace_id: Optional[str]
         attempts: List[FailedAttempt]
 
+    from types import TracebackType
+    from typing import Type
+
+    from ._native.agora_link import AgoraLinkClient as _GeneratedClient
+
+    class AgoraLinkClient(_GeneratedClient):
+        """A client for the Agora Link REST API (for type checkers: the generated class plus
+        ``close()``, ``closed`` and the context-manager protocol, added at import)."""
+
+        @property
+        def closed(self) -> bool: ...
+        def close(self) -> None: ...
+        def __enter__(self) -> "AgoraLinkClient": ...
+        def __exit__(
+            self,
+            exc_type: Optional[Type[BaseException]],
+            exc: Optional[BaseException],
+            traceback: Optional[TracebackType],
+        ) -> None: ...
+        async def __aenter__(self) -> "AgoraLinkClient": ...
+        async def __aexit__(
+            self,
+            exc_type: Optional[Type[BaseException]],
+            exc: Optional[BaseException],
+            traceback: Optional[TracebackType],
+        ) -> None: ...
+
 else:
-    from ._native.agora_link import AgoraLinkError
+    from ._native.agora_link import AgoraLinkClient, AgoraLinkError
 
 # One subclass per failure kind, picklable (see _errors.py).
 _errors.install()
@@ -113,6 +151,10 @@ _errors.install()
 # repr with every field, equality with anything, dataclasses support and to_dict() on every
 # record (and value equality on Secret): see _records.py.
 _records.install()
+
+# Ctrl-C in blocking calls, ``with``/``close()``, records into the ``agora_link`` logger: see
+# _native_glue.py.
+_native_glue.install()
 
 __version__: str = library_version()
 
@@ -160,6 +202,7 @@ __all__ = [
     "library_version",
     "presign_mqtt_url",
     "region_from_name",
+    "set_log_level",
     "set_log_listener",
     "shutdown_runtime",
 ]

@@ -624,6 +624,7 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 /**
  * A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
+ * [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
  */
 public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     
@@ -647,6 +648,11 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
      * Blocking [`Self::get_package`].
      */
     func getPackageBlocking(packageId: Int64) throws  -> CloudStoragePackage
+    
+    /**
+     * Whether [`Self::shutdown`] was called.
+     */
+    func isShutDown()  -> Bool
     
     /**
      * Lists every cloud-storage package. Cancelling the caller aborts the request.
@@ -704,6 +710,14 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func removeAccountBlocking(projectId: String, account: String, accountToken: Secret) throws 
     
     /**
+     * Closes the client: its cached token and pooled connections are dropped (once the IoT
+     * providers made from it are gone too) and every later call fails with `Shutdown` ("the
+     * client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
+     * counters as they were. Python's `close()` and `with` call this.
+     */
+    func shutdown() 
+    
+    /**
      * Request counters and host health (requests, attempts, retries, failovers; per host
      * attempts, failures, skips and cool-down). Never touches the network.
      */
@@ -712,6 +726,7 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
 }
 /**
  * A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
+ * [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
  */
 open class AgoraLinkClient: AgoraLinkClientProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -840,6 +855,18 @@ open func getPackageBlocking(packageId: Int64)throws  -> CloudStoragePackage  {
     uniffi_agora_link_fn_method_agoralinkclient_get_package_blocking(
             self.uniffiCloneHandle(),
         FfiConverterInt64.lower(packageId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether [`Self::shutdown`] was called.
+     */
+open func isShutDown() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkclient_is_shut_down(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1013,6 +1040,20 @@ open func removeAccountBlocking(projectId: String, account: String, accountToken
         FfiConverterString.lower(projectId),
         FfiConverterString.lower(account),
         FfiConverterTypeSecret_lower(accountToken),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Closes the client: its cached token and pooled connections are dropped (once the IoT
+     * providers made from it are gone too) and every later call fails with `Shutdown` ("the
+     * client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
+     * counters as they were. Python's `close()` and `with` call this.
+     */
+open func shutdown()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkclient_shutdown(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
 }
@@ -4730,6 +4771,30 @@ fileprivate struct FfiConverterOptionTypeHostFailure: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeLogLevel: FfiConverterRustBuffer {
+    typealias SwiftType = LogLevel?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLogLevel.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLogLevel.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeServerSite: FfiConverterRustBuffer {
     typealias SwiftType = ServerSite?
 
@@ -5030,6 +5095,19 @@ public func clearLogListener()  {try! rustCall() {
 }
 }
 /**
+ * Changes the lowest level forwarded to the installed listener (`None`: none, until the next
+ * call). Records below it are dropped before they are formatted, at the cost of one atomic
+ * load: a host keeps this in step with its own logger's level (the Python package does, for
+ * the `agora_link` logger). No effect without a listener.
+ */
+public func setLogLevel(minLevel: LogLevel?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_func_set_log_level(
+        FfiConverterOptionTypeLogLevel.lower(minLevel),uniffiCallStatus
+    )
+}
+}
+/**
  * Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`, replacing any previous
  * listener. The first call installs a process-wide `tracing` subscriber; if the host process
  * already has one, this fails with `Config` (use that subscriber instead).
@@ -5076,6 +5154,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_func_clear_log_listener() != 7451) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_agora_link_checksum_func_set_log_level() != 48482) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_agora_link_checksum_func_set_log_listener() != 38459) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5089,6 +5170,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_get_package_blocking() != 43087) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_agoralinkclient_is_shut_down() != 7826) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages() != 62417) {
@@ -5119,6 +5203,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocking() != 48445) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_agora_link_checksum_method_agoralinkclient_shutdown() != 54222) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_stats() != 65505) {

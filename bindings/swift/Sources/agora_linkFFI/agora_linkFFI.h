@@ -310,6 +310,11 @@ uint64_t uniffi_agora_link_fn_method_agoralinkclient_get_package(uint64_t ptr, i
 RustBuffer uniffi_agora_link_fn_method_agoralinkclient_get_package_blocking(uint64_t ptr, int64_t package_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_IS_SHUT_DOWN
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_IS_SHUT_DOWN
+int8_t uniffi_agora_link_fn_method_agoralinkclient_is_shut_down(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_LIST_PACKAGES
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_LIST_PACKAGES
 uint64_t uniffi_agora_link_fn_method_agoralinkclient_list_packages(uint64_t ptr
@@ -358,6 +363,11 @@ uint64_t uniffi_agora_link_fn_method_agoralinkclient_remove_account(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_REMOVE_ACCOUNT_BLOCKING
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_REMOVE_ACCOUNT_BLOCKING
 void uniffi_agora_link_fn_method_agoralinkclient_remove_account_blocking(uint64_t ptr, RustBuffer project_id, RustBuffer account, uint64_t account_token, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_SHUTDOWN
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_SHUTDOWN
+void uniffi_agora_link_fn_method_agoralinkclient_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_STATS
@@ -601,6 +611,11 @@ uint64_t uniffi_agora_link_fn_func_presign_mqtt_url(RustBuffer endpoint, RustBuf
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_CLEAR_LOG_LISTENER
 void uniffi_agora_link_fn_func_clear_log_listener(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SET_LOG_LEVEL
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SET_LOG_LEVEL
+void uniffi_agora_link_fn_func_set_log_level(RustBuffer min_level, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_FUNC_SET_LOG_LISTENER
@@ -904,6 +919,12 @@ uint16_t uniffi_agora_link_checksum_func_clear_log_listener(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_SET_LOG_LEVEL
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_SET_LOG_LEVEL
+uint16_t uniffi_agora_link_checksum_func_set_log_level(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_SET_LOG_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_FUNC_SET_LOG_LISTENER
 uint16_t uniffi_agora_link_checksum_func_set_log_listener(void
@@ -931,6 +952,12 @@ uint16_t uniffi_agora_link_checksum_method_agoralinkclient_get_package(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_GET_PACKAGE_BLOCKING
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_GET_PACKAGE_BLOCKING
 uint16_t uniffi_agora_link_checksum_method_agoralinkclient_get_package_blocking(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_IS_SHUT_DOWN
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_IS_SHUT_DOWN
+uint16_t uniffi_agora_link_checksum_method_agoralinkclient_is_shut_down(void
     
 );
 #endif
@@ -991,6 +1018,12 @@ uint16_t uniffi_agora_link_checksum_method_agoralinkclient_remove_account(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_REMOVE_ACCOUNT_BLOCKING
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_REMOVE_ACCOUNT_BLOCKING
 uint16_t uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocking(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_SHUTDOWN
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_CHECKSUM_METHOD_AGORALINKCLIENT_SHUTDOWN
+uint16_t uniffi_agora_link_checksum_method_agoralinkclient_shutdown(void
     
 );
 #endif

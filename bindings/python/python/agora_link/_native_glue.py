@@ -1,0 +1,239 @@
+"""What makes the generated binding behave like a Python library: Ctrl-C in blocking calls,
+``with``/``close()``, and log records in :mod:`logging`. Installed once by ``__init__``.
+
+Ctrl-C. A blocking call made from the main thread runs as the async call it mirrors, driven here
+without an event loop: the main thread waits on a lock in slices of 50 ms, so a SIGINT raises
+``KeyboardInterrupt`` within one slice (the interpreter runs signal handlers only between
+bytecodes, never inside a foreign call). The interrupted call is cancelled as its async twin is
+when its task is cancelled: reads (token, packages, login, IoT URL) are aborted and their
+connection closed; state changes (``open_package``, ``register_account``, ``remove_account``)
+run to their end in the background, never half-sent. Other threads (which never receive
+signals) call the blocking Rust function directly.
+
+Logging. Records go to the ``agora_link`` logger (a ``NullHandler`` on it, as libraries do:
+nothing prints unless the application configures logging). The SDK forwards only records at or
+above that logger's effective level, and follows changes to it (``setLevel`` on it or on an
+ancestor, ``logging.disable``), so a disabled level costs one atomic load in the library and
+never enters Python. ``set_log_listener`` replaces this bridge; ``clear_log_listener`` stops it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any, Callable, Coroutine, Optional
+
+from ._native import agora_link as _gen
+
+_SLICE_SECONDS = 0.05
+
+
+class _Future:
+    """The one awaitable the generated coroutine waits on (its "event loop" future)."""
+
+    __slots__ = ("_ready", "_result", "_cancelled")
+
+    def __init__(self) -> None:
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._result: Any = None
+        self._cancelled = False
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def set_result(self, result: Any) -> None:
+        self._result = result
+        self._ready.release()
+
+    def __await__(self) -> Any:
+        yield self
+        return self._result
+
+
+class _Waiter:
+    """Stands in for the event loop while a blocking call is driven on the main thread: the
+    library's completion callback (on a library thread) releases the future's lock."""
+
+    __slots__ = ()
+
+    def create_future(self) -> _Future:
+        return _Future()
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        callback(*args)
+
+
+_WAITER = _Waiter()
+_driving = threading.local()
+
+
+def _drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Runs a generated coroutine to its end on this thread, interruptible by signals."""
+    _driving.loop = _WAITER
+    try:
+        try:
+            future = coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        while True:
+            try:
+                while not future._ready.acquire(timeout=_SLICE_SECONDS):
+                    pass
+            except BaseException:
+                # KeyboardInterrupt (or another signal handler's exception): cancel the call
+                # (the generated code frees the Rust future, which aborts a read) and re-raise.
+                future._cancelled = True
+                coroutine.close()
+                raise
+            try:
+                future = coroutine.send(None)
+            except StopIteration as done:
+                return done.value
+    finally:
+        _driving.loop = None
+
+
+def _event_loop_for_this_thread(original: Callable[[], Any]) -> Callable[[], Any]:
+    def event_loop() -> Any:
+        loop = getattr(_driving, "loop", None)
+        return loop if loop is not None else original()
+
+    return event_loop
+
+
+def _interruptible(cls: type, blocking_name: str) -> None:
+    direct = getattr(cls, blocking_name)
+    twin = getattr(cls, blocking_name[: -len("_blocking")])
+
+    @functools.wraps(direct)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return direct(self, *args, **kwargs)
+        return _drive(twin(self, *args, **kwargs))
+
+    setattr(cls, blocking_name, call)
+
+
+def _install_interruptible_calls() -> None:
+    _gen._uniffi_get_event_loop = _event_loop_for_this_thread(_gen._uniffi_get_event_loop)
+    for cls in (_gen.AgoraLinkClient, _gen.IotProvider):
+        for name in list(vars(cls)):
+            if name.endswith("_blocking") and hasattr(cls, name[: -len("_blocking")]):
+                _interruptible(cls, name)
+
+
+def _install_context_manager() -> None:
+    cls = _gen.AgoraLinkClient
+
+    def close(self: Any) -> None:
+        """Closes the client: pooled connections and the cached token are dropped and later
+        calls raise ``ShutdownError`` ("the client is closed"). Idempotent."""
+        self.shutdown()
+
+    def enter(self: Any) -> Any:
+        return self
+
+    def exit_(self: Any, *exc_info: Any) -> None:
+        self.shutdown()
+
+    async def aenter(self: Any) -> Any:
+        return self
+
+    async def aexit(self: Any, *exc_info: Any) -> None:
+        self.shutdown()
+
+    cls.close = close
+    cls.closed = property(lambda self: self.is_shut_down(), doc="Whether ``close()`` was called.")
+    cls.__enter__ = enter
+    cls.__exit__ = exit_
+    cls.__aenter__ = aenter
+    cls.__aexit__ = aexit
+
+
+# logging's numeric levels → the SDK's (None: nothing forwarded).
+def _sdk_level(python_level: int) -> Optional[Any]:
+    if python_level <= 5:
+        return _gen.LogLevel.TRACE
+    if python_level <= logging.DEBUG:
+        return _gen.LogLevel.DEBUG
+    if python_level <= logging.INFO:
+        return _gen.LogLevel.INFO
+    if python_level <= logging.WARNING:
+        return _gen.LogLevel.WARN
+    if python_level <= logging.CRITICAL:
+        return _gen.LogLevel.ERROR
+    return None
+
+
+_PYTHON_LEVELS = {
+    "TRACE": 5,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+
+
+class _LoggingBridge(_gen.LogListener):
+    """Hands each forwarded record to the ``agora_link`` logger (or to the logger named by the
+    record's target, ``agora_link.transport`` for ``agora_link::transport``)."""
+
+    def log(self, record: Any) -> None:
+        level = _PYTHON_LEVELS.get(record.level.name, logging.ERROR)
+        logger = logging.getLogger(record.target.replace("::", "."))
+        if logger.isEnabledFor(level):
+            logger.log(level, "%s", record.message)
+
+
+def _lowest_enabled_level(logger: logging.Logger) -> int:
+    """The lowest level at which ``logger`` or one of its descendants emits (a child may be
+    set lower than ``agora_link`` itself)."""
+    lowest = logger.getEffectiveLevel()
+    prefix = logger.name + "."
+    for name, child in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith(prefix) and isinstance(child, logging.Logger):
+            lowest = min(lowest, child.getEffectiveLevel())
+    disabled = logging.root.manager.disable
+    return lowest if lowest > disabled else disabled + 1
+
+
+class _LevelWatch(dict):  # type: ignore[type-arg]
+    """Replaces the logger's level cache: ``logging`` clears every logger's cache whenever a
+    level changes anywhere (``setLevel``, ``logging.disable``), which is when the SDK's
+    threshold must follow."""
+
+    def clear(self) -> None:
+        super().clear()
+        _sync_level()
+
+
+_LOGGER = logging.getLogger("agora_link")
+
+
+def _sync_level() -> None:
+    try:
+        _gen.set_log_level(_sdk_level(_lowest_enabled_level(_LOGGER)))
+    except Exception:  # noqa: BLE001 - logging configuration must never fail because of us
+        pass
+
+
+def _install_logging() -> None:
+    if not any(isinstance(handler, logging.NullHandler) for handler in _LOGGER.handlers):
+        _LOGGER.addHandler(logging.NullHandler())
+    try:
+        _gen.set_log_listener(_LoggingBridge(), _gen.LogLevel.ERROR)
+    except Exception:  # noqa: BLE001 - another tracing subscriber owns the process
+        return
+    if isinstance(getattr(_LOGGER, "_cache", None), dict):
+        _LOGGER._cache = _LevelWatch()  # type: ignore[attr-defined]
+        _sync_level()
+    else:  # not CPython's logging: forward everything, filter in Python
+        _gen.set_log_level(_gen.LogLevel.TRACE)
+
+
+def install() -> None:
+    _install_interruptible_calls()
+    _install_context_manager()
+    _install_logging()
