@@ -78,3 +78,21 @@ pub use secret::SecretString;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The Rust examples of the guides in `docs/`, compiled as doctests like the README's (one item
+/// per page that has Rust blocks; `scripts/test-docs` checks their shell blocks and links).
+#[cfg(doctest)]
+pub mod docs_doctests {
+    /// docs/rust.md
+    #[doc = include_str!("../docs/rust.md")]
+    pub struct Rust;
+    /// docs/failover.md
+    #[doc = include_str!("../docs/failover.md")]
+    pub struct Failover;
+    /// docs/iot-mqtt.md
+    #[doc = include_str!("../docs/iot-mqtt.md")]
+    pub struct IotMqtt;
+    /// docs/sandbox.md
+    #[doc = include_str!("../docs/sandbox.md")]
+    pub struct Sandbox;
+}
