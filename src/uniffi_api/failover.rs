@@ -59,15 +59,16 @@ pub struct FailoverSettings {
     /// Spec step 4.
     pub regional: RegionalStep,
     /// Delays before retries in milliseconds (the last repeats); default 1000, 3000, 6000.
-    pub backoff_ms: Vec<u32>,
+    /// Signed (Kotlin `Long`, readable from Java); a negative value is `InvalidArgument`.
+    pub backoff_ms: Vec<i64>,
     /// Jitter of each delay in percent (0 to 100; default 20).
-    pub jitter_percent: u8,
+    pub jitter_percent: i32,
     /// The overall deadline of one call in milliseconds (default 30000).
-    pub call_deadline_ms: u32,
+    pub call_deadline_ms: i64,
     /// How long a failed host is skipped in milliseconds (default 30000; 0 turns it off).
-    pub cooldown_ms: u32,
+    pub cooldown_ms: i64,
     /// The longest cool-down in milliseconds (default 300000).
-    pub max_cooldown_ms: u32,
+    pub max_cooldown_ms: i64,
 }
 
 fn invalid(message: String) -> AgoraLinkError {
@@ -79,15 +80,26 @@ fn region(code: &str) -> Outcome<AgoraRegion> {
         .map_err(|_| invalid(format!("unknown Agora region {code:?}")))
 }
 
-fn ms(value: u32) -> Duration {
-    Duration::from_millis(u64::from(value))
+/// Milliseconds from the foreign side (signed, so Java can use them): negative is refused.
+fn ms(name: &str, value: i64) -> Outcome<Duration> {
+    u64::try_from(value)
+        .map(Duration::from_millis)
+        .map_err(|_| invalid(format!("{name} must not be negative (got {value})")))
+}
+
+/// A counter or duration for the foreign side: signed, saturating at `i64::MAX`.
+pub(crate) fn signed(value: impl TryInto<i64>) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
 }
 
 impl FailoverSettings {
     /// The core policy; invalid values give `InvalidArgument`.
     pub(crate) fn to_policy(&self) -> Outcome<FailoverPolicy> {
-        if self.jitter_percent > 100 {
-            return Err(invalid("jitter_percent must be at most 100".into()));
+        if !(0..=100).contains(&self.jitter_percent) {
+            return Err(invalid(format!(
+                "jitter_percent must be between 0 and 100 (got {})",
+                self.jitter_percent
+            )));
         }
         let regional = match &self.regional {
             RegionalStep::Off => RegionalFallback::Off,
@@ -117,11 +129,15 @@ impl FailoverSettings {
             retry_same_host: self.retry_same_host,
             other_primary: self.other_primary,
             regional,
-            backoff: self.backoff_ms.iter().copied().map(ms).collect(),
+            backoff: self
+                .backoff_ms
+                .iter()
+                .map(|&delay| ms("backoff_ms", delay))
+                .collect::<Outcome<_>>()?,
             jitter: f64::from(self.jitter_percent) / 100.0,
-            call_deadline: ms(self.call_deadline_ms),
-            cooldown: ms(self.cooldown_ms),
-            max_cooldown: ms(self.max_cooldown_ms),
+            call_deadline: ms("call_deadline_ms", self.call_deadline_ms)?,
+            cooldown: ms("cooldown_ms", self.cooldown_ms)?,
+            max_cooldown: ms("max_cooldown_ms", self.max_cooldown_ms)?,
             observer: None,
         };
         policy
@@ -135,7 +151,7 @@ impl FailoverSettings {
 #[uniffi::export]
 pub fn default_failover_settings() -> FailoverSettings {
     let policy = FailoverPolicy::default();
-    let millis = |d: Duration| d.as_millis().min(u128::from(u32::MAX)) as u32;
+    let millis = |d: Duration| signed(d.as_millis());
     FailoverSettings {
         enabled: policy.enabled,
         server_site: None,
@@ -146,7 +162,7 @@ pub fn default_failover_settings() -> FailoverSettings {
             address_map: Vec::new(),
         },
         backoff_ms: policy.backoff.iter().copied().map(millis).collect(),
-        jitter_percent: (policy.jitter * 100.0).round() as u8,
+        jitter_percent: (policy.jitter * 100.0).round() as i32,
         call_deadline_ms: millis(policy.call_deadline),
         cooldown_ms: millis(policy.cooldown),
         max_cooldown_ms: millis(policy.max_cooldown),
@@ -213,17 +229,17 @@ pub struct HostStats {
     /// `"host"` or `"host:port"`.
     pub host: String,
     /// Requests sent (or attempted) to the host.
-    pub attempts: u64,
+    pub attempts: i64,
     /// Attempts that got a usable answer.
-    pub successes: u64,
+    pub successes: i64,
     /// Attempts that failed as a host failure.
-    pub failures: u64,
+    pub failures: i64,
     /// Times a call skipped the host while it was cooling down.
-    pub skipped: u64,
+    pub skipped: i64,
     /// Whether calls skip the host now.
     pub cooling_down: bool,
     /// How long it stays skipped, in milliseconds.
-    pub cooldown_remaining_ms: u64,
+    pub cooldown_remaining_ms: i64,
     /// The last failure, until the next success.
     pub last_failure: Option<HostFailure>,
 }
@@ -232,15 +248,15 @@ pub struct HostStats {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ClientStats {
     /// HTTP requests made.
-    pub requests: u64,
+    pub requests: i64,
     /// Attempts over every host.
-    pub attempts: u64,
+    pub attempts: i64,
     /// Attempts that went to the same host again.
-    pub retries: u64,
+    pub retries: i64,
     /// Times a request moved on to another host.
-    pub failovers: u64,
+    pub failovers: i64,
     /// Requests that failed after every permitted attempt.
-    pub failed_requests: u64,
+    pub failed_requests: i64,
     /// The primary hosts and every host tried or skipped.
     pub hosts: Vec<HostStats>,
 }
@@ -248,22 +264,22 @@ pub struct ClientStats {
 impl From<crate::failover::ClientStats> for ClientStats {
     fn from(stats: crate::failover::ClientStats) -> Self {
         ClientStats {
-            requests: stats.requests,
-            attempts: stats.attempts,
-            retries: stats.retries,
-            failovers: stats.failovers,
-            failed_requests: stats.failed_requests,
+            requests: signed(stats.requests),
+            attempts: signed(stats.attempts),
+            retries: signed(stats.retries),
+            failovers: signed(stats.failovers),
+            failed_requests: signed(stats.failed_requests),
             hosts: stats
                 .hosts
                 .into_iter()
                 .map(|h| HostStats {
                     host: h.host,
-                    attempts: h.attempts,
-                    successes: h.successes,
-                    failures: h.failures,
-                    skipped: h.skipped,
+                    attempts: signed(h.attempts),
+                    successes: signed(h.successes),
+                    failures: signed(h.failures),
+                    skipped: signed(h.skipped),
                     cooling_down: h.state == crate::failover::HostState::CoolingDown,
-                    cooldown_remaining_ms: h.cooldown_remaining.as_millis() as u64,
+                    cooldown_remaining_ms: signed(h.cooldown_remaining.as_millis()),
                     last_failure: h.last_failure.map(HostFailure::from),
                 })
                 .collect(),

@@ -76,7 +76,7 @@ impl IotCredentials {
             endpoint: self.endpoint.clone(),
             region: self.region.clone(),
             account: self.account.clone(),
-            expiration: Duration::from_secs(self.expiration_s),
+            expiration: Duration::from_secs(self.expiration_s.max(0) as u64),
             expires_at: from_ms(self.expires_at_ms),
             granwin_token: self.granwin_token.value(),
             pool: crate::IdentityPool {

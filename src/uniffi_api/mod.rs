@@ -88,7 +88,7 @@ pub enum AgoraLinkError {
         /// The server's `msg`, when the server answered with one.
         server_message: Option<String>,
         /// The HTTP status, when there was a response.
-        http_status: Option<u16>,
+        http_status: Option<i32>,
         /// The trace id of a cloud-storage request.
         trace_id: Option<String>,
         /// The failed attempts, in order (hosts the call moved away from, and the host whose
@@ -131,7 +131,7 @@ impl From<Error> for AgoraLinkError {
             reason: error.to_string(),
             server_code: api.map(|a| a.code),
             server_message: api.map(|a| a.msg.clone()),
-            http_status: error.http_status(),
+            http_status: error.http_status().map(i32::from),
             trace_id: error.trace_id().map(str::to_owned),
             attempts: error
                 .attempts()
@@ -171,14 +171,29 @@ impl AgoraLinkConfig {
     }
 }
 
-fn millis(value: u32) -> Outcome<Duration> {
+/// The longest timeout the bindings take: `u32::MAX` ms (about 49.7 days).
+const MAX_TIMEOUT_MS: i64 = u32::MAX as i64;
+
+/// A timeout in milliseconds from the foreign side (signed, so Java can pass it): 0 and
+/// negative values and values above [`MAX_TIMEOUT_MS`] are `InvalidArgument`.
+fn millis(value: i64) -> Outcome<Duration> {
     if value == 0 {
-        Err(AgoraLinkError::new(
+        return Err(AgoraLinkError::new(
             FailureKind::InvalidArgument,
             "a timeout must be greater than 0",
-        ))
-    } else {
-        Ok(Duration::from_millis(u64::from(value)))
+        ));
+    }
+    zero_or_more_millis(value)
+}
+
+/// [`millis`] where 0 is allowed.
+fn zero_or_more_millis(value: i64) -> Outcome<Duration> {
+    match u64::try_from(value) {
+        Ok(ms) if value <= MAX_TIMEOUT_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(AgoraLinkError::new(
+            FailureKind::InvalidArgument,
+            format!("a timeout must be between 0 and {MAX_TIMEOUT_MS} ms (got {value})"),
+        )),
     }
 }
 
@@ -211,24 +226,29 @@ impl AgoraLinkConfig {
         self.update(|b| b.base_url(base_url));
     }
 
-    /// Sets the connect timeout in milliseconds (default 5000).
-    pub fn set_connect_timeout_ms(&self, timeout_ms: u32) -> Outcome<()> {
+    /// Sets the connect timeout in milliseconds (default 5000; 1 to 4294967295, else
+    /// `InvalidArgument`).
+    pub fn set_connect_timeout_ms(&self, timeout_ms: i64) -> Outcome<()> {
         let timeout = millis(timeout_ms)?;
         self.update(|b| b.connect_timeout(timeout));
         Ok(())
     }
 
-    /// Sets the timeout of a whole HTTP exchange in milliseconds (default 15000).
-    pub fn set_request_timeout_ms(&self, timeout_ms: u32) -> Outcome<()> {
+    /// Sets the timeout of a whole HTTP exchange in milliseconds (default 15000; 1 to
+    /// 4294967295, else `InvalidArgument`).
+    pub fn set_request_timeout_ms(&self, timeout_ms: i64) -> Outcome<()> {
         let timeout = millis(timeout_ms)?;
         self.update(|b| b.request_timeout(timeout));
         Ok(())
     }
 
     /// Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
-    /// 0 keeps none). Purchases never reuse a pooled connection whatever it is.
-    pub fn set_pool_idle_timeout_ms(&self, timeout_ms: u32) {
-        self.update(|b| b.pool_idle_timeout(Duration::from_millis(u64::from(timeout_ms))));
+    /// 0 keeps none; at most 4294967295, negative is `InvalidArgument`). Purchases never reuse
+    /// a pooled connection whatever it is.
+    pub fn set_pool_idle_timeout_ms(&self, timeout_ms: i64) -> Outcome<()> {
+        let timeout = zero_or_more_millis(timeout_ms)?;
+        self.update(|b| b.pool_idle_timeout(timeout));
+        Ok(())
     }
 
     /// Adds trusted root certificates (PEM text).
@@ -569,12 +589,11 @@ impl AgoraLinkClient {
 /// Stops the library runtime (for hosts that unload the library): calls in flight are
 /// cancelled and worker threads get up to `timeout_ms` to finish. Final: every later call fails
 /// with `Shutdown`. Returns whether the runtime was running. From a library thread (inside a
-/// log callback) it fails with `WouldDeadlock`.
+/// log callback) it fails with `WouldDeadlock`; a negative `timeout_ms` (or one above
+/// 4294967295) with `InvalidArgument`.
 #[uniffi::export]
-pub fn shutdown_runtime(timeout_ms: u32) -> Outcome<bool> {
-    Ok(crate::runtime::shutdown(Duration::from_millis(u64::from(
-        timeout_ms,
-    )))?)
+pub fn shutdown_runtime(timeout_ms: i64) -> Outcome<bool> {
+    Ok(crate::runtime::shutdown(zero_or_more_millis(timeout_ms)?)?)
 }
 
 /// The region named `name`, case-insensitive: `cn`/`china` or `na`/`north-america` (the values of

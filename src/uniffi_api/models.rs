@@ -69,7 +69,7 @@ pub struct RestToken {
     /// The refresh token, when issued.
     pub refresh_token: Option<Arc<Secret>>,
     /// The lifetime the server gave, seconds.
-    pub expires_in_s: u64,
+    pub expires_in_s: i64,
     /// When the token expires, ms since the Unix epoch.
     pub expires_at_ms: i64,
     /// The scope (`read`).
@@ -82,7 +82,7 @@ impl From<crate::RestToken> for RestToken {
             access_token: Secret::wrap(&token.access_token),
             token_type: token.token_type,
             refresh_token: token.refresh_token.as_ref().map(Secret::wrap),
-            expires_in_s: token.expires_in.as_secs(),
+            expires_in_s: super::failover::signed(token.expires_in.as_secs()),
             expires_at_ms: epoch_ms(token.expires_at),
             scope: token.scope,
         }
@@ -189,7 +189,7 @@ pub struct IotCredentials {
     /// `account`.
     pub account: String,
     /// `expiration`: lifetime of `granwin_token`, seconds.
-    pub expiration_s: u64,
+    pub expiration_s: i64,
     /// When `granwin_token` expires, ms since the Unix epoch.
     pub expires_at_ms: i64,
     /// `granwin_token`.
@@ -228,7 +228,7 @@ impl From<crate::LoginResult> for LoginResult {
             ls_token: login.ls_token.into(),
             gy_token: IotCredentials {
                 expires_at_ms: epoch_ms(gy.expires_at),
-                expiration_s: gy.expiration.as_secs(),
+                expiration_s: super::failover::signed(gy.expiration.as_secs()),
                 granwin_token: Secret::wrap(&gy.granwin_token),
                 cognito_token: Secret::wrap(&gy.pool.token),
                 secret_key: Secret::wrap(&gy.proof.secret_key),

@@ -37,7 +37,7 @@ extension AgoraLinkError {
 
     /// The HTTP status code when there was a response (Agora answers some failures with 200 or
     /// 201 and a non-zero `code`).
-    public var httpStatus: UInt16? {
+    public var httpStatus: Int32? {
         fields.httpStatus
     }
 
@@ -55,7 +55,7 @@ extension AgoraLinkError {
     /// The fields of the (only) generated case, by name.
     private var fields: (
         kind: FailureKind, reason: String, serverCode: Int64?, serverMessage: String?,
-        httpStatus: UInt16?, traceId: String?, attempts: [FailedAttempt]
+        httpStatus: Int32?, traceId: String?, attempts: [FailedAttempt]
     ) {
         switch self {
         case let .Failure(kind, reason, serverCode, serverMessage, httpStatus, traceId, attempts):

@@ -472,63 +472,15 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
-    typealias FfiType = UInt8
-    typealias SwiftType = UInt8
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
         return try lift(readInt(&buf))
     }
 
-    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
-    typealias FfiType = UInt16
-    typealias SwiftType = UInt16
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
-    typealias FfiType = UInt32
-    typealias SwiftType = UInt32
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
-    typealias FfiType = UInt64
-    typealias SwiftType = UInt64
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -1143,9 +1095,10 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     func setBaseUrl(baseUrl: String) 
     
     /**
-     * Sets the connect timeout in milliseconds (default 5000).
+     * Sets the connect timeout in milliseconds (default 5000; 1 to 4294967295, else
+     * `InvalidArgument`).
      */
-    func setConnectTimeoutMs(timeoutMs: UInt32) throws 
+    func setConnectTimeoutMs(timeoutMs: Int64) throws 
     
     /**
      * Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
@@ -1167,9 +1120,10 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     
     /**
      * Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
-     * 0 keeps none). Purchases never reuse a pooled connection whatever it is.
+     * 0 keeps none; at most 4294967295, negative is `InvalidArgument`). Purchases never reuse
+     * a pooled connection whatever it is.
      */
-    func setPoolIdleTimeoutMs(timeoutMs: UInt32) 
+    func setPoolIdleTimeoutMs(timeoutMs: Int64) throws 
     
     /**
      * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
@@ -1182,9 +1136,10 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     func setProxy(proxyUrl: Secret?) 
     
     /**
-     * Sets the timeout of a whole HTTP exchange in milliseconds (default 15000).
+     * Sets the timeout of a whole HTTP exchange in milliseconds (default 15000; 1 to
+     * 4294967295, else `InvalidArgument`).
      */
-    func setRequestTimeoutMs(timeoutMs: UInt32) throws 
+    func setRequestTimeoutMs(timeoutMs: Int64) throws 
     
     /**
      * Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
@@ -1308,13 +1263,14 @@ open func setBaseUrl(baseUrl: String)  {try! rustCall() {
 }
     
     /**
-     * Sets the connect timeout in milliseconds (default 5000).
+     * Sets the connect timeout in milliseconds (default 5000; 1 to 4294967295, else
+     * `InvalidArgument`).
      */
-open func setConnectTimeoutMs(timeoutMs: UInt32)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+open func setConnectTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
     uniffi_agora_link_fn_method_agoralinkconfig_set_connect_timeout_ms(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+        FfiConverterInt64.lower(timeoutMs),uniffiCallStatus
     )
 }
 }
@@ -1361,13 +1317,14 @@ open func setPasswordGrant(username: String, password: Secret)  {try! rustCall()
     
     /**
      * Sets how long an idle pooled connection is kept for reuse, in milliseconds (default 4000;
-     * 0 keeps none). Purchases never reuse a pooled connection whatever it is.
+     * 0 keeps none; at most 4294967295, negative is `InvalidArgument`). Purchases never reuse
+     * a pooled connection whatever it is.
      */
-open func setPoolIdleTimeoutMs(timeoutMs: UInt32)  {try! rustCall() {
+open func setPoolIdleTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
     uniffi_agora_link_fn_method_agoralinkconfig_set_pool_idle_timeout_ms(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+        FfiConverterInt64.lower(timeoutMs),uniffiCallStatus
     )
 }
 }
@@ -1390,13 +1347,14 @@ open func setProxy(proxyUrl: Secret?)  {try! rustCall() {
 }
     
     /**
-     * Sets the timeout of a whole HTTP exchange in milliseconds (default 15000).
+     * Sets the timeout of a whole HTTP exchange in milliseconds (default 15000; 1 to
+     * 4294967295, else `InvalidArgument`).
      */
-open func setRequestTimeoutMs(timeoutMs: UInt32)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
+open func setRequestTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
     uniffi_agora_link_fn_method_agoralinkconfig_set_request_timeout_ms(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+        FfiConverterInt64.lower(timeoutMs),uniffiCallStatus
     )
 }
 }
@@ -2355,23 +2313,23 @@ public struct ClientStats: Equatable, Hashable {
     /**
      * HTTP requests made.
      */
-    public var requests: UInt64
+    public var requests: Int64
     /**
      * Attempts over every host.
      */
-    public var attempts: UInt64
+    public var attempts: Int64
     /**
      * Attempts that went to the same host again.
      */
-    public var retries: UInt64
+    public var retries: Int64
     /**
      * Times a request moved on to another host.
      */
-    public var failovers: UInt64
+    public var failovers: Int64
     /**
      * Requests that failed after every permitted attempt.
      */
-    public var failedRequests: UInt64
+    public var failedRequests: Int64
     /**
      * The primary hosts and every host tried or skipped.
      */
@@ -2382,19 +2340,19 @@ public struct ClientStats: Equatable, Hashable {
     public init(
         /**
          * HTTP requests made.
-         */requests: UInt64, 
+         */requests: Int64, 
         /**
          * Attempts over every host.
-         */attempts: UInt64, 
+         */attempts: Int64, 
         /**
          * Attempts that went to the same host again.
-         */retries: UInt64, 
+         */retries: Int64, 
         /**
          * Times a request moved on to another host.
-         */failovers: UInt64, 
+         */failovers: Int64, 
         /**
          * Requests that failed after every permitted attempt.
-         */failedRequests: UInt64, 
+         */failedRequests: Int64, 
         /**
          * The primary hosts and every host tried or skipped.
          */hosts: [HostStats]) {
@@ -2422,21 +2380,21 @@ public struct FfiConverterTypeClientStats: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientStats {
         return
             try ClientStats(
-                requests: FfiConverterUInt64.read(from: &buf), 
-                attempts: FfiConverterUInt64.read(from: &buf), 
-                retries: FfiConverterUInt64.read(from: &buf), 
-                failovers: FfiConverterUInt64.read(from: &buf), 
-                failedRequests: FfiConverterUInt64.read(from: &buf), 
+                requests: FfiConverterInt64.read(from: &buf), 
+                attempts: FfiConverterInt64.read(from: &buf), 
+                retries: FfiConverterInt64.read(from: &buf), 
+                failovers: FfiConverterInt64.read(from: &buf), 
+                failedRequests: FfiConverterInt64.read(from: &buf), 
                 hosts: FfiConverterSequenceTypeHostStats.read(from: &buf)
         )
     }
 
     public static func write(_ value: ClientStats, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.requests, into: &buf)
-        FfiConverterUInt64.write(value.attempts, into: &buf)
-        FfiConverterUInt64.write(value.retries, into: &buf)
-        FfiConverterUInt64.write(value.failovers, into: &buf)
-        FfiConverterUInt64.write(value.failedRequests, into: &buf)
+        FfiConverterInt64.write(value.requests, into: &buf)
+        FfiConverterInt64.write(value.attempts, into: &buf)
+        FfiConverterInt64.write(value.retries, into: &buf)
+        FfiConverterInt64.write(value.failovers, into: &buf)
+        FfiConverterInt64.write(value.failedRequests, into: &buf)
         FfiConverterSequenceTypeHostStats.write(value.hosts, into: &buf)
     }
 }
@@ -2701,24 +2659,25 @@ public struct FailoverSettings: Equatable, Hashable {
     public var regional: RegionalStep
     /**
      * Delays before retries in milliseconds (the last repeats); default 1000, 3000, 6000.
+     * Signed (Kotlin `Long`, readable from Java); a negative value is `InvalidArgument`.
      */
-    public var backoffMs: [UInt32]
+    public var backoffMs: [Int64]
     /**
      * Jitter of each delay in percent (0 to 100; default 20).
      */
-    public var jitterPercent: UInt8
+    public var jitterPercent: Int32
     /**
      * The overall deadline of one call in milliseconds (default 30000).
      */
-    public var callDeadlineMs: UInt32
+    public var callDeadlineMs: Int64
     /**
      * How long a failed host is skipped in milliseconds (default 30000; 0 turns it off).
      */
-    public var cooldownMs: UInt32
+    public var cooldownMs: Int64
     /**
      * The longest cool-down in milliseconds (default 300000).
      */
-    public var maxCooldownMs: UInt32
+    public var maxCooldownMs: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2740,19 +2699,20 @@ public struct FailoverSettings: Equatable, Hashable {
          */regional: RegionalStep, 
         /**
          * Delays before retries in milliseconds (the last repeats); default 1000, 3000, 6000.
-         */backoffMs: [UInt32], 
+         * Signed (Kotlin `Long`, readable from Java); a negative value is `InvalidArgument`.
+         */backoffMs: [Int64], 
         /**
          * Jitter of each delay in percent (0 to 100; default 20).
-         */jitterPercent: UInt8, 
+         */jitterPercent: Int32, 
         /**
          * The overall deadline of one call in milliseconds (default 30000).
-         */callDeadlineMs: UInt32, 
+         */callDeadlineMs: Int64, 
         /**
          * How long a failed host is skipped in milliseconds (default 30000; 0 turns it off).
-         */cooldownMs: UInt32, 
+         */cooldownMs: Int64, 
         /**
          * The longest cool-down in milliseconds (default 300000).
-         */maxCooldownMs: UInt32) {
+         */maxCooldownMs: Int64) {
         self.enabled = enabled
         self.serverSite = serverSite
         self.retrySameHost = retrySameHost
@@ -2786,11 +2746,11 @@ public struct FfiConverterTypeFailoverSettings: FfiConverterRustBuffer {
                 retrySameHost: FfiConverterBool.read(from: &buf), 
                 otherPrimary: FfiConverterBool.read(from: &buf), 
                 regional: FfiConverterTypeRegionalStep.read(from: &buf), 
-                backoffMs: FfiConverterSequenceUInt32.read(from: &buf), 
-                jitterPercent: FfiConverterUInt8.read(from: &buf), 
-                callDeadlineMs: FfiConverterUInt32.read(from: &buf), 
-                cooldownMs: FfiConverterUInt32.read(from: &buf), 
-                maxCooldownMs: FfiConverterUInt32.read(from: &buf)
+                backoffMs: FfiConverterSequenceInt64.read(from: &buf), 
+                jitterPercent: FfiConverterInt32.read(from: &buf), 
+                callDeadlineMs: FfiConverterInt64.read(from: &buf), 
+                cooldownMs: FfiConverterInt64.read(from: &buf), 
+                maxCooldownMs: FfiConverterInt64.read(from: &buf)
         )
     }
 
@@ -2800,11 +2760,11 @@ public struct FfiConverterTypeFailoverSettings: FfiConverterRustBuffer {
         FfiConverterBool.write(value.retrySameHost, into: &buf)
         FfiConverterBool.write(value.otherPrimary, into: &buf)
         FfiConverterTypeRegionalStep.write(value.regional, into: &buf)
-        FfiConverterSequenceUInt32.write(value.backoffMs, into: &buf)
-        FfiConverterUInt8.write(value.jitterPercent, into: &buf)
-        FfiConverterUInt32.write(value.callDeadlineMs, into: &buf)
-        FfiConverterUInt32.write(value.cooldownMs, into: &buf)
-        FfiConverterUInt32.write(value.maxCooldownMs, into: &buf)
+        FfiConverterSequenceInt64.write(value.backoffMs, into: &buf)
+        FfiConverterInt32.write(value.jitterPercent, into: &buf)
+        FfiConverterInt64.write(value.callDeadlineMs, into: &buf)
+        FfiConverterInt64.write(value.cooldownMs, into: &buf)
+        FfiConverterInt64.write(value.maxCooldownMs, into: &buf)
     }
 }
 
@@ -2835,19 +2795,19 @@ public struct HostStats: Equatable, Hashable {
     /**
      * Requests sent (or attempted) to the host.
      */
-    public var attempts: UInt64
+    public var attempts: Int64
     /**
      * Attempts that got a usable answer.
      */
-    public var successes: UInt64
+    public var successes: Int64
     /**
      * Attempts that failed as a host failure.
      */
-    public var failures: UInt64
+    public var failures: Int64
     /**
      * Times a call skipped the host while it was cooling down.
      */
-    public var skipped: UInt64
+    public var skipped: Int64
     /**
      * Whether calls skip the host now.
      */
@@ -2855,7 +2815,7 @@ public struct HostStats: Equatable, Hashable {
     /**
      * How long it stays skipped, in milliseconds.
      */
-    public var cooldownRemainingMs: UInt64
+    public var cooldownRemainingMs: Int64
     /**
      * The last failure, until the next success.
      */
@@ -2869,22 +2829,22 @@ public struct HostStats: Equatable, Hashable {
          */host: String, 
         /**
          * Requests sent (or attempted) to the host.
-         */attempts: UInt64, 
+         */attempts: Int64, 
         /**
          * Attempts that got a usable answer.
-         */successes: UInt64, 
+         */successes: Int64, 
         /**
          * Attempts that failed as a host failure.
-         */failures: UInt64, 
+         */failures: Int64, 
         /**
          * Times a call skipped the host while it was cooling down.
-         */skipped: UInt64, 
+         */skipped: Int64, 
         /**
          * Whether calls skip the host now.
          */coolingDown: Bool, 
         /**
          * How long it stays skipped, in milliseconds.
-         */cooldownRemainingMs: UInt64, 
+         */cooldownRemainingMs: Int64, 
         /**
          * The last failure, until the next success.
          */lastFailure: HostFailure?) {
@@ -2915,24 +2875,24 @@ public struct FfiConverterTypeHostStats: FfiConverterRustBuffer {
         return
             try HostStats(
                 host: FfiConverterString.read(from: &buf), 
-                attempts: FfiConverterUInt64.read(from: &buf), 
-                successes: FfiConverterUInt64.read(from: &buf), 
-                failures: FfiConverterUInt64.read(from: &buf), 
-                skipped: FfiConverterUInt64.read(from: &buf), 
+                attempts: FfiConverterInt64.read(from: &buf), 
+                successes: FfiConverterInt64.read(from: &buf), 
+                failures: FfiConverterInt64.read(from: &buf), 
+                skipped: FfiConverterInt64.read(from: &buf), 
                 coolingDown: FfiConverterBool.read(from: &buf), 
-                cooldownRemainingMs: FfiConverterUInt64.read(from: &buf), 
+                cooldownRemainingMs: FfiConverterInt64.read(from: &buf), 
                 lastFailure: FfiConverterOptionTypeHostFailure.read(from: &buf)
         )
     }
 
     public static func write(_ value: HostStats, into buf: inout [UInt8]) {
         FfiConverterString.write(value.host, into: &buf)
-        FfiConverterUInt64.write(value.attempts, into: &buf)
-        FfiConverterUInt64.write(value.successes, into: &buf)
-        FfiConverterUInt64.write(value.failures, into: &buf)
-        FfiConverterUInt64.write(value.skipped, into: &buf)
+        FfiConverterInt64.write(value.attempts, into: &buf)
+        FfiConverterInt64.write(value.successes, into: &buf)
+        FfiConverterInt64.write(value.failures, into: &buf)
+        FfiConverterInt64.write(value.skipped, into: &buf)
         FfiConverterBool.write(value.coolingDown, into: &buf)
-        FfiConverterUInt64.write(value.cooldownRemainingMs, into: &buf)
+        FfiConverterInt64.write(value.cooldownRemainingMs, into: &buf)
         FfiConverterOptionTypeHostFailure.write(value.lastFailure, into: &buf)
     }
 }
@@ -2972,7 +2932,7 @@ public struct IotCredentials {
     /**
      * `expiration`: lifetime of `granwin_token`, seconds.
      */
-    public var expirationS: UInt64
+    public var expirationS: Int64
     /**
      * When `granwin_token` expires, ms since the Unix epoch.
      */
@@ -3028,7 +2988,7 @@ public struct IotCredentials {
          */account: String, 
         /**
          * `expiration`: lifetime of `granwin_token`, seconds.
-         */expirationS: UInt64, 
+         */expirationS: Int64, 
         /**
          * When `granwin_token` expires, ms since the Unix epoch.
          */expiresAtMs: Int64, 
@@ -3094,7 +3054,7 @@ public struct FfiConverterTypeIotCredentials: FfiConverterRustBuffer {
                 endpoint: FfiConverterString.read(from: &buf), 
                 region: FfiConverterString.read(from: &buf), 
                 account: FfiConverterString.read(from: &buf), 
-                expirationS: FfiConverterUInt64.read(from: &buf), 
+                expirationS: FfiConverterInt64.read(from: &buf), 
                 expiresAtMs: FfiConverterInt64.read(from: &buf), 
                 granwinToken: FfiConverterTypeSecret.read(from: &buf), 
                 identifier: FfiConverterString.read(from: &buf), 
@@ -3112,7 +3072,7 @@ public struct FfiConverterTypeIotCredentials: FfiConverterRustBuffer {
         FfiConverterString.write(value.endpoint, into: &buf)
         FfiConverterString.write(value.region, into: &buf)
         FfiConverterString.write(value.account, into: &buf)
-        FfiConverterUInt64.write(value.expirationS, into: &buf)
+        FfiConverterInt64.write(value.expirationS, into: &buf)
         FfiConverterInt64.write(value.expiresAtMs, into: &buf)
         FfiConverterTypeSecret.write(value.granwinToken, into: &buf)
         FfiConverterString.write(value.identifier, into: &buf)
@@ -3556,7 +3516,7 @@ public struct RestToken {
     /**
      * The lifetime the server gave, seconds.
      */
-    public var expiresInS: UInt64
+    public var expiresInS: Int64
     /**
      * When the token expires, ms since the Unix epoch.
      */
@@ -3580,7 +3540,7 @@ public struct RestToken {
          */refreshToken: Secret?, 
         /**
          * The lifetime the server gave, seconds.
-         */expiresInS: UInt64, 
+         */expiresInS: Int64, 
         /**
          * When the token expires, ms since the Unix epoch.
          */expiresAtMs: Int64, 
@@ -3614,7 +3574,7 @@ public struct FfiConverterTypeRestToken: FfiConverterRustBuffer {
                 accessToken: FfiConverterTypeSecret.read(from: &buf), 
                 tokenType: FfiConverterString.read(from: &buf), 
                 refreshToken: FfiConverterOptionTypeSecret.read(from: &buf), 
-                expiresInS: FfiConverterUInt64.read(from: &buf), 
+                expiresInS: FfiConverterInt64.read(from: &buf), 
                 expiresAtMs: FfiConverterInt64.read(from: &buf), 
                 scope: FfiConverterString.read(from: &buf)
         )
@@ -3624,7 +3584,7 @@ public struct FfiConverterTypeRestToken: FfiConverterRustBuffer {
         FfiConverterTypeSecret.write(value.accessToken, into: &buf)
         FfiConverterString.write(value.tokenType, into: &buf)
         FfiConverterOptionTypeSecret.write(value.refreshToken, into: &buf)
-        FfiConverterUInt64.write(value.expiresInS, into: &buf)
+        FfiConverterInt64.write(value.expiresInS, into: &buf)
         FfiConverterInt64.write(value.expiresAtMs, into: &buf)
         FfiConverterString.write(value.scope, into: &buf)
     }
@@ -3673,7 +3633,7 @@ enum AgoraLinkError: Swift.Error, Equatable, Hashable {
          */serverMessage: String?, 
         /**
          * The HTTP status, when there was a response.
-         */httpStatus: UInt16?, 
+         */httpStatus: Int32?, 
         /**
          * The trace id of a cloud-storage request.
          */traceId: String?, 
@@ -3712,7 +3672,7 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             serverCode: try FfiConverterOptionInt64.read(from: &buf), 
             serverMessage: try FfiConverterOptionString.read(from: &buf), 
-            httpStatus: try FfiConverterOptionUInt16.read(from: &buf), 
+            httpStatus: try FfiConverterOptionInt32.read(from: &buf), 
             traceId: try FfiConverterOptionString.read(from: &buf), 
             attempts: try FfiConverterSequenceTypeFailedAttempt.read(from: &buf)
             )
@@ -3734,7 +3694,7 @@ public struct FfiConverterTypeAgoraLinkError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             FfiConverterOptionInt64.write(serverCode, into: &buf)
             FfiConverterOptionString.write(serverMessage, into: &buf)
-            FfiConverterOptionUInt16.write(httpStatus, into: &buf)
+            FfiConverterOptionInt32.write(httpStatus, into: &buf)
             FfiConverterOptionString.write(traceId, into: &buf)
             FfiConverterSequenceTypeFailedAttempt.write(attempts, into: &buf)
             
@@ -4627,8 +4587,8 @@ public func FfiConverterTypeServerSite_lower(_ value: ServerSite) -> RustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
-    typealias SwiftType = UInt16?
+fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
+    typealias SwiftType = Int32?
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         guard let value = value else {
@@ -4636,13 +4596,13 @@ fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
             return
         }
         writeInt(&buf, Int8(1))
-        FfiConverterUInt16.write(value, into: &buf)
+        FfiConverterInt32.write(value, into: &buf)
     }
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
-        case 1: return try FfiConverterUInt16.read(from: &buf)
+        case 1: return try FfiConverterInt32.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4819,23 +4779,23 @@ fileprivate struct FfiConverterOptionTypeServerSite: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
-    typealias SwiftType = [UInt32]
+fileprivate struct FfiConverterSequenceInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [Int64]
 
-    public static func write(_ value: [UInt32], into buf: inout [UInt8]) {
+    public static func write(_ value: [Int64], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterUInt32.write(item, into: &buf)
+            FfiConverterInt64.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt32] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Int64] {
         let len: Int32 = try readInt(&buf)
-        var seq = [UInt32]()
+        var seq = [Int64]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterUInt32.read(from: &buf))
+            seq.append(try FfiConverterInt64.read(from: &buf))
         }
         return seq
     }
@@ -5047,13 +5007,14 @@ public func regionFromName(name: String)throws  -> Region  {
  * Stops the library runtime (for hosts that unload the library): calls in flight are
  * cancelled and worker threads get up to `timeout_ms` to finish. Final: every later call fails
  * with `Shutdown`. Returns whether the runtime was running. From a library thread (inside a
- * log callback) it fails with `WouldDeadlock`.
+ * log callback) it fails with `WouldDeadlock`; a negative `timeout_ms` (or one above
+ * 4294967295) with `InvalidArgument`.
  */
-public func shutdownRuntime(timeoutMs: UInt32)throws  -> Bool  {
+public func shutdownRuntime(timeoutMs: Int64)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
     uniffi_agora_link_fn_func_shutdown_runtime(
-        FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
+        FfiConverterInt64.lower(timeoutMs),uniffiCallStatus
     )
 })
 }
@@ -5142,7 +5103,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_func_region_from_name() != 6640) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_func_shutdown_runtime() != 28504) {
+    if (uniffi_agora_link_checksum_func_shutdown_runtime() != 14243) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_default_failover_settings() != 18715) {
@@ -5220,7 +5181,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_base_url() != 45541) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_connect_timeout_ms() != 42968) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_connect_timeout_ms() != 4198) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_failover() != 58504) {
@@ -5232,13 +5193,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_password_grant() != 31857) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_pool_idle_timeout_ms() != 39241) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_pool_idle_timeout_ms() != 20081) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_proxy() != 60934) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms() != 3799) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms() != 55863) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_resolve_overrides_only() != 35973) {

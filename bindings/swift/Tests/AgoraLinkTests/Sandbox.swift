@@ -172,7 +172,7 @@ struct Sandbox {
     }
 
     /// A configuration for the sandbox: password grant, a 20 ms back-off between attempts.
-    func config(requestTimeoutMs: UInt32 = 10_000) throws -> AgoraLinkConfig {
+    func config(requestTimeoutMs: Int64 = 10_000) throws -> AgoraLinkConfig {
         let config = AgoraLinkConfig(
             region: .china, clientId: Sandbox.clientId, clientSecret: Secret(Sandbox.clientSecret))
         config.setPasswordGrant(username: Sandbox.username, password: Secret(Sandbox.password))
@@ -184,7 +184,7 @@ struct Sandbox {
         return config
     }
 
-    func client(requestTimeoutMs: UInt32 = 10_000) throws -> AgoraLinkClient {
+    func client(requestTimeoutMs: Int64 = 10_000) throws -> AgoraLinkClient {
         try AgoraLinkClient(config: config(requestTimeoutMs: requestTimeoutMs))
     }
 }

@@ -42,7 +42,7 @@ class AgoraLinkTest {
         sandbox.destroy()
     }
 
-    private fun client(timeoutMs: UInt = 10_000u): AgoraLinkClient {
+    private fun client(timeoutMs: Long = 10_000L): AgoraLinkClient {
         val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
         config.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
         config.setBaseUrl(baseUrl)
@@ -72,7 +72,7 @@ class AgoraLinkTest {
         client().use { client ->
             val token = client.accessToken()
             assertEquals("bearer", token.tokenType)
-            assertEquals(31969uL, token.expiresInS)
+            assertEquals(31969L, token.expiresInS)
             val account = name()
             val registered = client.registerAccount("kt", account)
             assertTrue(registered.userId.startsWith("100000000000000000_"))
@@ -85,8 +85,8 @@ class AgoraLinkTest {
             assertEquals(40, gy.secretKey.reveal().length)
             assertTrue(gy.sessionToken.reveal().isNotEmpty() && gy.cognitoToken.reveal().startsWith("eyJ"))
             assertTrue(gy.sessionExpirationMs > System.currentTimeMillis() + 3_500_000)
-            assertEquals(7200uL, gy.expirationS)
-            assertEquals(43199uL, login.lsToken.expiresInS)
+            assertEquals(7200L, gy.expirationS)
+            assertEquals(43199L, login.lsToken.expiresInS)
             val packages = client.listPackages()
             assertEquals(listOf(1L, 2L, 3L, 4L, 5L), packages.map { it.id })
             assertEquals(packages[1], client.getPackage(2))
@@ -106,12 +106,12 @@ class AgoraLinkTest {
             }
             assertEquals(FailureKind.API, error.kind)
             assertEquals(999999L, error.serverCode)
-            assertEquals(200.toUShort(), error.httpStatus)
+            assertEquals(200, error.httpStatus)
             assertNotNull(error.traceId)
             val missing = assertThrows(AgoraLinkException.Failure::class.java) {
                 client.loginAccountBlocking("kt", name(), Secret("nope"))
             }
-            assertEquals(201.toUShort(), missing.httpStatus)
+            assertEquals(201, missing.httpStatus)
             val invalid = assertThrows(AgoraLinkException.Failure::class.java) {
                 client.registerAccountBlocking("kt", "")
             }
@@ -168,25 +168,25 @@ class AgoraLinkTest {
         config.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
         config.setBaseUrl("http://$dead")
         val settings = defaultFailoverSettings()
-        config.setFailover(settings.copy(backoffMs = listOf(10u), regional = RegionalStep.Hosts(listOf(live))))
+        config.setFailover(settings.copy(backoffMs = listOf(10L), regional = RegionalStep.Hosts(listOf(live))))
         AgoraLinkClient(config).use { client ->
             repeat(3) { assertEquals(5, client.listPackages().size) }
             val stats = client.stats()
-            assertEquals(4uL, stats.requests)
-            assertEquals(1uL, stats.failovers)
+            assertEquals(4L, stats.requests)
+            assertEquals(1L, stats.failovers)
             val primary = stats.hosts.first { it.host == dead }
-            assertEquals(2uL, primary.attempts)
-            assertEquals(3uL, primary.skipped)
+            assertEquals(2L, primary.attempts)
+            assertEquals(3L, primary.skipped)
             assertTrue(primary.coolingDown)
             assertEquals(HostFailure.REFUSED, primary.lastFailure)
         }
-        config.setFailover(settings.copy(backoffMs = listOf(10u), regional = RegionalStep.Off))
+        config.setFailover(settings.copy(backoffMs = listOf(10L), regional = RegionalStep.Off))
         AgoraLinkClient(config).use { client ->
             val error = assertThrows(AgoraLinkException.Failure::class.java) { client.accessTokenBlocking() }
             assertEquals(listOf(dead, dead), error.attempts.map { it.host })
         }
         val bad = assertThrows(AgoraLinkException.Failure::class.java) {
-            config.setFailover(settings.copy(jitterPercent = 101u))
+            config.setFailover(settings.copy(jitterPercent = 101))
         }
         assertEquals(FailureKind.INVALID_ARGUMENT, bad.kind)
     }
@@ -199,7 +199,7 @@ class AgoraLinkTest {
         direct.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
         direct.setBaseUrl(baseUrl)
         direct.setProxy(Secret("http://127.0.0.1:$port"))
-        direct.setPoolIdleTimeoutMs(2_000u)
+        direct.setPoolIdleTimeoutMs(2_000L)
         AgoraLinkClient(direct).use { client -> assertEquals(5, client.listPackages().size) }
 
         val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Rewrites the UniFFI-generated Kotlin (bindings/kotlin, run by the Maven build after
+uniffi-bindgen) so that it behaves as JVM code is expected to:
+
+* every `fooBlocking(...)` runs as its suspend twin `foo(...)` through `interruptibly` (hand-written,
+  src/main/kotlin/io/agoralink/Interruptible.kt): `Thread.interrupt()` ends the wait with
+  `InterruptedException` and cancels the call (a read is aborted; a purchase or account change
+  runs to its end, never half-sent), as cancelling the coroutine does;
+* `AgoraLinkClient`'s constructor installs the SLF4J bridge once (src/main/kotlin/io/agoralink/
+  Slf4jBridge.kt), which does nothing when SLF4J is not on the classpath.
+
+Fails loudly if the generated code no longer has the shape this expects (a UniFFI upgrade).
+Usage: kotlin-native-glue.py <agora_link.kt>
+"""
+import re
+import sys
+
+path = sys.argv[1]
+source = open(path, encoding="utf-8").read()
+
+SIGNATURE = re.compile(
+    r"@Throws\(AgoraLinkException::class\)override fun `(\w+)Blocking`\(([^)]*)\)(\s*:\s*[\w.<>?, ]+?)?\s*(\{|\n\s*=)"
+)
+
+
+def rewrite(text: str) -> tuple[str, int]:
+    out, position, count = [], 0, 0
+    for match in SIGNATURE.finditer(text):
+        # The body: the signature's `{ … }`, or `= callWithHandle { … }`; braces balanced (the
+        # generated bodies hold no brace in a string or comment).
+        opening = match.end() - 1 if match.group(4) == "{" else text.find("{", match.end())
+        depth, end = 0, -1
+        for index in range(opening, len(text)):
+            if text[index] == "{":
+                depth += 1
+            elif text[index] == "}":
+                depth -= 1
+                if depth == 0:
+                    end = index + 1
+                    break
+        if opening < 0 or end < 0:
+            sys.exit(f"kotlin-native-glue: no end for {match.group(1)}Blocking")
+        twin, params, returns = match.group(1), match.group(2), (match.group(3) or "").strip()
+        if f"suspend fun `{twin}`(" not in text:
+            sys.exit(f"kotlin-native-glue: {twin}Blocking has no suspend twin")
+        args = ", ".join(f"`{name}`" for name in re.findall(r"`(\w+)`\s*:", params))
+        ret = f" {returns}" if returns else ""
+        body = f"return interruptibly {{ `{twin}`({args}) }}" if returns else f"interruptibly {{ `{twin}`({args}) }}"
+        out.append(text[position:match.start()])
+        out.append(
+            f"@Throws(AgoraLinkException::class, InterruptedException::class)override fun `{twin}Blocking`({params}){ret} {{\n"
+            f"        {body}\n    }}"
+        )
+        position = end
+        count += 1
+    out.append(text[position:])
+    return "".join(out), count
+
+
+source, rewritten = rewrite(source)
+if rewritten < 8:
+    sys.exit(f"kotlin-native-glue: expected 8 blocking methods, rewrote {rewritten}")
+
+CLIENT = "open class AgoraLinkClient: Disposable, AutoCloseable, AgoraLinkClientInterface\n{\n"
+if CLIENT not in source:
+    sys.exit("kotlin-native-glue: AgoraLinkClient's declaration changed")
+source = source.replace(CLIENT, CLIENT + "\n    init { Slf4jBridge.installOnce() }\n", 1)
+
+open(path, "w", encoding="utf-8").write(source)
+print(f"kotlin-native-glue: {rewritten} blocking methods made interruptible, SLF4J bridge hooked")
