@@ -1,6 +1,7 @@
 package io.agoralink
 
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.future.future
@@ -26,7 +27,8 @@ private val blockingCalls = CoroutineScope(SupervisorJob() + Dispatchers.Default
 @Throws(AgoraLinkException::class, InterruptedException::class)
 internal fun <T> interruptibly(call: suspend () -> T): T {
     if (Thread.interrupted()) throw InterruptedException()
-    val pending = blockingCalls.future { call() }
+    // Started on this thread (no hand-over to start the call); resumed on Dispatchers.Default.
+    val pending = blockingCalls.future(start = CoroutineStart.UNDISPATCHED) { call() }
     try {
         return pending.get()
     } catch (interrupted: InterruptedException) {
