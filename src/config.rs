@@ -59,14 +59,19 @@ impl Region {
 impl std::str::FromStr for Region {
     type Err = Error;
 
-    /// Parses `cn`/`china` or `na`/`north-america` (case-insensitive).
+    /// Parses `cn`/`china` or `na`/`north-america` (case-insensitive). An unknown name is a
+    /// `Config` error quoting at most its first 32 characters.
     fn from_str(value: &str) -> Result<Self> {
         match value.to_ascii_lowercase().as_str() {
             "cn" | "china" => Ok(Region::China),
             "na" | "north-america" | "northamerica" => Ok(Region::NorthAmerica),
-            other => Err(Error::Config(format!(
-                "unknown region {other:?}; expected \"cn\" or \"na\""
-            ))),
+            _ => {
+                let shown: String = value.chars().take(32).collect();
+                let cut = if shown.len() < value.len() { "…" } else { "" };
+                Err(Error::Config(format!(
+                    "unknown region {shown:?}{cut}; expected \"cn\" or \"na\""
+                )))
+            }
         }
     }
 }
@@ -607,6 +612,11 @@ mod tests {
         assert_eq!("cn".parse::<Region>().unwrap(), Region::China);
         assert_eq!("NA".parse::<Region>().unwrap(), Region::NorthAmerica);
         assert!("eu".parse::<Region>().is_err());
+        // An unknown name is quoted, cut to 32 characters: a huge input is not echoed whole.
+        let huge = "x".repeat(1 << 20);
+        let message = huge.parse::<Region>().unwrap_err().to_string();
+        assert!(message.len() < 120, "{} bytes", message.len());
+        assert!(message.contains("\"cn\" or \"na\""), "{message}");
     }
 
     #[test]
