@@ -14,52 +14,27 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
-import java.io.BufferedReader
-import java.io.InputStreamReader
-import java.net.HttpURLConnection
-import java.net.URI
 import java.util.UUID
 
 /** The Kotlin binding against the sandbox binary: suspend calls, errors, secrets, concurrency. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class AgoraLinkTest {
-    private lateinit var sandbox: Process
-    private lateinit var baseUrl: String
+    private lateinit var sandbox: TestSandbox
+    private val baseUrl get() = sandbox.baseUrl
 
     @BeforeAll
     fun startSandbox() {
-        val binary = System.getProperty("agoralink.sandbox")
-        sandbox = ProcessBuilder(binary, "--listen", "127.0.0.1:0")
-            .redirectError(ProcessBuilder.Redirect.DISCARD)
-            .start()
-        val line = BufferedReader(InputStreamReader(sandbox.inputStream)).readLine()
-        assertTrue(line != null && line.contains("listening on"), "sandbox did not start: $line")
-        baseUrl = line!!.substringAfterLast(' ')
+        sandbox = TestSandbox()
     }
 
     @AfterAll
     fun stopSandbox() {
-        sandbox.destroy()
+        sandbox.stop()
     }
 
-    private fun client(timeoutMs: Long = 10_000L): AgoraLinkClient {
-        val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
-        config.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
-        config.setBaseUrl(baseUrl)
-        config.setRequestTimeoutMs(timeoutMs)
-        return AgoraLinkClient(config)
-    }
+    private fun client(timeoutMs: Long = 10_000L): AgoraLinkClient = AgoraLinkClient(sandbox.config(timeoutMs))
 
-    private fun admin(method: String, path: String, body: String? = null): String {
-        val connection = URI.create(baseUrl + path).toURL().openConnection() as HttpURLConnection
-        connection.requestMethod = method
-        if (body != null) {
-            connection.doOutput = true
-            connection.setRequestProperty("Content-Type", "application/json")
-            connection.outputStream.use { it.write(body.toByteArray()) }
-        }
-        return connection.inputStream.bufferedReader().use { it.readText() }
-    }
+    private fun admin(method: String, path: String, body: String? = null): String = sandbox.admin(method, path, body)
 
     private fun tokenRequests(): Int =
         Regex("\"token_requests_by_grant\":\\{([^}]*)}").find(admin("GET", "/_sandbox/stats"))!!

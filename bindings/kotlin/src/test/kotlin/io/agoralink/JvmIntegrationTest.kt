@@ -17,11 +17,7 @@ import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
 import org.slf4j.LoggerFactory
-import java.io.BufferedReader
 import java.io.File
-import java.io.InputStreamReader
-import java.net.HttpURLConnection
-import java.net.URI
 import java.nio.file.Files
 import java.nio.file.Paths
 import java.util.UUID
@@ -30,42 +26,22 @@ import java.util.concurrent.atomic.AtomicReference
 /** What a JVM program expects: Thread.interrupt() on blocking calls, Flows, SLF4J, close(). */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class JvmIntegrationTest {
-    private lateinit var sandbox: Process
-    private lateinit var baseUrl: String
+    private lateinit var sandbox: TestSandbox
+    private val baseUrl get() = sandbox.baseUrl
 
     @BeforeAll
     fun startSandbox() {
-        sandbox = ProcessBuilder(System.getProperty("agoralink.sandbox"), "--listen", "127.0.0.1:0", "--iot-gateway")
-            .redirectError(ProcessBuilder.Redirect.DISCARD)
-            .start()
-        val line = BufferedReader(InputStreamReader(sandbox.inputStream)).readLine()
-        assertTrue(line != null && line.contains("listening on"), "sandbox did not start: $line")
-        baseUrl = line!!.substringAfterLast(' ')
+        sandbox = TestSandbox("--iot-gateway")
     }
 
     @AfterAll
     fun stopSandbox() {
-        sandbox.destroy()
+        sandbox.stop()
     }
 
-    private fun client(): AgoraLinkClient {
-        val config = AgoraLinkConfig(Region.CHINA, "sandbox-client-id", Secret("sandbox-client-secret"))
-        config.setPasswordGrant("sandbox-user", Secret("sandbox-password"))
-        config.setBaseUrl(baseUrl)
-        config.setRequestTimeoutMs(60_000L)
-        return AgoraLinkClient(config)
-    }
+    private fun client(): AgoraLinkClient = AgoraLinkClient(sandbox.config(requestTimeoutMs = 60_000L))
 
-    private fun admin(method: String, path: String, body: String? = null): String {
-        val connection = URI.create(baseUrl + path).toURL().openConnection() as HttpURLConnection
-        connection.requestMethod = method
-        if (body != null) {
-            connection.doOutput = true
-            connection.setRequestProperty("Content-Type", "application/json")
-            connection.outputStream.use { it.write(body.toByteArray()) }
-        }
-        return connection.inputStream.bufferedReader().use { it.readText() }
-    }
+    private fun admin(method: String, path: String, body: String? = null): String = sandbox.admin(method, path, body)
 
     /** This process's established TCP connections to the sandbox's port (from /proc). */
     private fun connectionsToSandbox(): Int {
