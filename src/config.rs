@@ -452,10 +452,17 @@ fn api_base_url(region: Region, primary_host: &str, base_url: Option<&str>) -> R
     let raw = base_url
         .map(str::to_owned)
         .unwrap_or_else(|| format!("https://{primary_host}"));
-    let mut url = Url::parse(raw.trim())
-        .map_err(|e| Error::Config(format!("base URL {raw:?} is not a valid URL: {e}")))?;
+    let mut url = Url::parse(raw.trim()).map_err(|e| {
+        Error::Config(format!(
+            "base URL {} is not a valid URL: {e}",
+            quoted_url(&raw)
+        ))
+    })?;
     if url.cannot_be_a_base() || url.host_str().is_none() {
-        return Err(Error::Config(format!("base URL {raw:?} has no host")));
+        return Err(Error::Config(format!(
+            "base URL {} has no host",
+            quoted_url(&raw)
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::Config(
@@ -464,7 +471,8 @@ fn api_base_url(region: Region, primary_host: &str, base_url: Option<&str>) -> R
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::Config(format!(
-            "base URL {raw:?} must not have a query or fragment"
+            "base URL {} must not have a query or fragment",
+            quoted_url(&raw)
         )));
     }
     match url.scheme() {
@@ -485,6 +493,29 @@ fn api_base_url(region: Region, primary_host: &str, base_url: Option<&str>) -> R
     let path = format!("{}{}", url.path().trim_end_matches('/'), region.api_path());
     url.set_path(&path);
     Ok(url)
+}
+
+/// A URL from the caller, quoted for an error message: any user info masked (`https://***@host`,
+/// found even when the URL does not parse), and cut to 64 characters.
+pub(crate) fn quoted_url(raw: &str) -> String {
+    let (scheme, rest) = match raw.find("://") {
+        Some(at) => raw.split_at(at + 3),
+        None => ("", raw),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***{}", &authority[at..]),
+        None => authority.to_owned(),
+    };
+    let masked = format!("{scheme}{authority}{tail}");
+    let shown: String = masked.chars().take(64).collect();
+    let cut = if shown.len() < masked.len() {
+        "…"
+    } else {
+        ""
+    };
+    format!("{shown:?}{cut}")
 }
 
 fn is_loopback_host(url: &Url) -> bool {
@@ -617,6 +648,27 @@ mod tests {
         let message = huge.parse::<Region>().unwrap_err().to_string();
         assert!(message.len() < 120, "{} bytes", message.len());
         assert!(message.contains("\"cn\" or \"na\""), "{message}");
+    }
+
+    #[test]
+    fn urls_in_errors_hide_user_info_and_stay_short() {
+        for (raw, shown) in [
+            ("https://user:PW@[::1", "\"https://***@[::1\""),
+            ("https://user:PW@host/p@th?q", "\"https://***@host/p@th?q\""),
+            ("user:PW@host", "\"***@host\""),
+            ("https://host/x", "\"https://host/x\""),
+        ] {
+            assert_eq!(quoted_url(raw), shown);
+        }
+        assert!(quoted_url(&"x".repeat(1 << 20)).len() < 80);
+        for raw in [
+            "https://user:URLPW@[::1",
+            "https://u:URLPW@h?q#f",
+            "ftp://u:URLPW@host",
+        ] {
+            let message = builder().base_url(raw).build().unwrap_err().to_string();
+            assert!(!message.contains("URLPW"), "{message}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ uniffi-bindgen) so that it behaves as JVM code is expected to:
   src/main/kotlin/io/agoralink/Interruptible.kt): `Thread.interrupt()` ends the wait with
   `InterruptedException` and cancels the call (a read is aborted; a purchase or account change
   runs to its end, never half-sent), as cancelling the coroutine does;
+* the fallible constructors and the interfaces' blocking methods declare what they throw
+  (`@Throws`), so that Java can catch `AgoraLinkException`/`InterruptedException` directly;
 * `AgoraLinkClient`'s constructor installs the SLF4J bridge once (src/main/kotlin/io/agoralink/
   Slf4jBridge.kt), which does nothing when SLF4J is not on the classpath.
 
@@ -61,10 +63,31 @@ source, rewritten = rewrite(source)
 if rewritten < 8:
     sys.exit(f"kotlin-native-glue: expected 8 blocking methods, rewrote {rewritten}")
 
+# Java sees checked exceptions only where @Throws declares them: the constructors that can fail
+# and the interface's blocking methods (a Java caller holding the interface type).
+constructors = 0
+
+
+def declare_constructor(match: "re.Match[str]") -> str:
+    global constructors
+    constructors += 1
+    return "    @Throws(AgoraLinkException::class)\n" + match.group(0)
+
+
+source = re.sub(r"^    constructor\([^\n]*\) :\n        this\(UniffiWithHandle, \n    uniffiRustCallWithError\(AgoraLinkException\)",
+                declare_constructor, source, flags=re.M)
+if constructors < 2:
+    sys.exit(f"kotlin-native-glue: expected the fallible constructors (client, IoT provider), found {constructors}")
+source, interface_methods = re.subn(r"^    fun `(\w+Blocking)`\(", r"    @Throws(AgoraLinkException::class, InterruptedException::class)\n    fun `\1`(",
+                                    source, flags=re.M)
+if interface_methods < 8:
+    sys.exit(f"kotlin-native-glue: expected 8 blocking methods in the interfaces, found {interface_methods}")
+
 CLIENT = "open class AgoraLinkClient: Disposable, AutoCloseable, AgoraLinkClientInterface\n{\n"
 if CLIENT not in source:
     sys.exit("kotlin-native-glue: AgoraLinkClient's declaration changed")
 source = source.replace(CLIENT, CLIENT + "\n    init { Slf4jBridge.installOnce() }\n", 1)
 
 open(path, "w", encoding="utf-8").write(source)
-print(f"kotlin-native-glue: {rewritten} blocking methods made interruptible, SLF4J bridge hooked")
+print(f"kotlin-native-glue: {rewritten} blocking methods made interruptible, {constructors} constructors "
+      f"and {interface_methods} interface methods declare their exceptions, SLF4J bridge hooked")

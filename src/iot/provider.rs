@@ -202,8 +202,12 @@ impl IotCredentialProviderBuilder {
 }
 
 fn parse_cognito_url(raw: &str) -> Result<Url> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| Error::Config(format!("Cognito endpoint {raw:?}: {e}")))?;
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        Error::Config(format!(
+            "Cognito endpoint {}: {e}",
+            crate::config::quoted_url(raw)
+        ))
+    })?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -214,7 +218,8 @@ fn parse_cognito_url(raw: &str) -> Result<Url> {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
         _ => Err(Error::Config(format!(
-            "Cognito endpoint {raw:?} must be https (http only to loopback)"
+            "Cognito endpoint {} must be https (http only to loopback)",
+            crate::config::quoted_url(raw)
         ))),
     }
 }

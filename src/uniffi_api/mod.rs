@@ -177,13 +177,13 @@ const MAX_TIMEOUT_MS: i64 = u32::MAX as i64;
 /// A timeout in milliseconds from the foreign side (signed, so Java can pass it): 0 and
 /// negative values and values above [`MAX_TIMEOUT_MS`] are `InvalidArgument`.
 fn millis(value: i64) -> Outcome<Duration> {
-    if value == 0 {
-        return Err(AgoraLinkError::new(
+    match u64::try_from(value) {
+        Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&value) => Ok(Duration::from_millis(ms)),
+        _ => Err(AgoraLinkError::new(
             FailureKind::InvalidArgument,
-            "a timeout must be greater than 0",
-        ));
+            format!("a timeout must be between 1 and {MAX_TIMEOUT_MS} ms (got {value})"),
+        )),
     }
-    zero_or_more_millis(value)
 }
 
 /// [`millis`] where 0 is allowed.

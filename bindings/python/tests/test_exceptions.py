@@ -114,3 +114,36 @@ def test_the_readme_except_pattern_passes_mypy(tmp_path: pathlib.Path):
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_integers_out_of_range_are_invalid_arguments_too():
+    config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, "id", agora_link.Secret("secret"))
+    for call in (lambda: config.set_request_timeout_ms(2**64), lambda: config.set_request_timeout_ms(2**63),
+                 lambda: config.set_pool_idle_timeout_ms(-(2**70)), lambda: agora_link.shutdown_runtime(2**64),
+                 lambda: config.set_request_timeout_ms(-1), lambda: config.set_connect_timeout_ms(0)):
+        with pytest.raises(agora_link.InvalidArgumentError) as caught:
+            call()
+        assert isinstance(caught.value, ValueError) and isinstance(caught.value, AgoraLinkError)
+        assert caught.value.kind == FailureKind.INVALID_ARGUMENT
+    settings = agora_link.default_failover_settings()
+    settings.jitter_percent = 2**40
+    with pytest.raises(agora_link.InvalidArgumentError):
+        config.set_failover(settings)
+    assert type(caught.value).__module__ == "agora_link"
+    assert "between 1 and" in str(pytest.raises(agora_link.InvalidArgumentError, config.set_request_timeout_ms, -5).value)
+
+
+def test_mypy_sees_the_attributes_of_each_subclass(tmp_path: pathlib.Path):
+    source = tmp_path / "wrong.py"
+    source.write_text(textwrap.dedent("""
+        import agora_link
+
+        def run(client: agora_link.AgoraLinkClient) -> None:
+            try:
+                client.list_packages_blocking()
+            except agora_link.AuthError as e:
+                e.no_such_attribute_at_all
+    """))
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "no_such_attribute_at_all" in result.stdout, result.stdout

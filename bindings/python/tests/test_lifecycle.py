@@ -204,3 +204,20 @@ def test_the_with_pattern_passes_mypy(tmp_path: pathlib.Path):
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_logging_configuration_leaves_an_own_listener_alone(sandbox):
+    got = []
+
+    class Own(agora_link.LogListener):
+        def log(self, record):
+            got.append(record.level)
+
+    agora_link.set_log_listener(Own(), agora_link.LogLevel.DEBUG)
+    try:
+        logging.getLogger("some.other.library").setLevel(logging.INFO)  # clears logging's caches
+        agora_link.AgoraLinkClient(make_config(sandbox)).list_packages_blocking()
+        assert agora_link.LogLevel.DEBUG in got
+    finally:
+        logging.getLogger("some.other.library").setLevel(logging.NOTSET)
+        assert agora_link.use_python_logging()

@@ -93,3 +93,44 @@ def test_enum_variants_and_settings_print_their_fields():
     assert "backoff_ms=" in repr(settings)
     assert settings == agora_link.default_failover_settings()
     assert dataclasses.asdict(settings)["backoff_ms"] == settings.backoff_ms
+
+
+def _register_in_worker(url: str, name: str):
+    import agora_link as worker_sdk
+    from conftest import Sandbox, make_config
+
+    client = worker_sdk.AgoraLinkClient(make_config(Sandbox(url, None)))
+    return client.register_account_blocking("py-pickle", name)
+
+
+def test_secrets_and_records_holding_them_pickle_by_value_across_processes(sandbox, account_name):
+    import concurrent.futures
+    import multiprocessing
+    import pickle
+
+    secret = agora_link.Secret("s3cr3t")
+    copy_ = pickle.loads(pickle.dumps(secret))
+    del secret
+    assert copy_.reveal() == "s3cr3t"
+    # A record made in a spawned worker comes back whole (the worker used to crash the parent).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        account = pool.submit(_register_in_worker, sandbox.url, account_name).result(timeout=120)
+    assert isinstance(account, agora_link.RegisteredAccount)
+    assert account.user_id.startswith("100000000000000000_") and len(account.token.reveal()) > 10
+    assert "***" in repr(account)
+
+
+def test_native_objects_refuse_pickling_and_copying(client):
+    import pickle
+
+    config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, "id", agora_link.Secret("secret"))
+    for value in (client, config):
+        for action in (pickle.dumps, copy.copy, copy.deepcopy):
+            try:
+                action(value)
+            except TypeError as refused:
+                assert "cannot be pickled or copied" in str(refused)
+            else:
+                raise AssertionError(f"{action.__name__} of {type(value).__name__} did not raise")
+    assert client.access_token_blocking()  # still usable

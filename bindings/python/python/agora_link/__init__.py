@@ -75,29 +75,16 @@ from ._native.agora_link import (
     RestToken,
     Secret,
     ServerSite,
-    clear_log_listener,
     default_failover_settings,
     library_version,
     presign_mqtt_url,
     region_from_name,
     set_log_level,
-    set_log_listener,
     shutdown_runtime,
 )
 
 from . import _errors, _native_glue, _records
-from ._errors import (
-    ApiError,
-    AuthError,
-    ConfigError,
-    DecodeError,
-    InvalidArgumentError,
-    NetworkError,
-    RequestTimeoutError,
-    ShutdownError,
-    TlsError,
-    WouldDeadlockError,
-)
+from ._native_glue import clear_log_listener, set_log_listener, use_python_logging
 
 if TYPE_CHECKING:
 
@@ -114,6 +101,18 @@ if TYPE_CHECKING:
         http_status: Optional[int]
         trace_id: Optional[str]
         attempts: List[FailedAttempt]
+
+    # The subclass of each kind (for type checkers: each has AgoraLinkError's attributes).
+    class ConfigError(AgoraLinkError): ...
+    class InvalidArgumentError(AgoraLinkError, ValueError): ...
+    class NetworkError(AgoraLinkError): ...
+    class RequestTimeoutError(AgoraLinkError): ...
+    class TlsError(AgoraLinkError): ...
+    class AuthError(AgoraLinkError): ...
+    class ApiError(AgoraLinkError): ...
+    class DecodeError(AgoraLinkError): ...
+    class ShutdownError(AgoraLinkError): ...
+    class WouldDeadlockError(AgoraLinkError): ...
 
     from types import TracebackType
     from typing import Type
@@ -143,6 +142,18 @@ if TYPE_CHECKING:
         ) -> None: ...
 
 else:
+    from ._errors import (
+        ApiError,
+        AuthError,
+        ConfigError,
+        DecodeError,
+        InvalidArgumentError,
+        NetworkError,
+        RequestTimeoutError,
+        ShutdownError,
+        TlsError,
+        WouldDeadlockError,
+    )
     from ._native.agora_link import AgoraLinkClient, AgoraLinkError
 
 # One subclass per failure kind, picklable (see _errors.py).
@@ -205,6 +216,7 @@ __all__ = [
     "set_log_level",
     "set_log_listener",
     "shutdown_runtime",
+    "use_python_logging",
 ]
 
 

@@ -21,8 +21,9 @@ class ConfigError(_Failure):  # type: ignore[misc, valid-type]
     """Invalid configuration: bad URL, plain HTTP to a remote host, bad PEM, unknown region."""
 
 
-class InvalidArgumentError(_Failure):  # type: ignore[misc, valid-type]
-    """An invalid argument (empty account, zero timeout, ...); nothing was sent."""
+class InvalidArgumentError(_Failure, ValueError):  # type: ignore[misc, valid-type]
+    """An invalid argument (empty account, zero timeout, an integer out of the parameter's
+    range, ...); nothing was sent. Also a ``ValueError``."""
 
 
 class NetworkError(_Failure):  # type: ignore[misc, valid-type]
@@ -98,8 +99,34 @@ def _repr(self: Any) -> str:
     return f"{type(self).__name__}({', '.join(extras)})"
 
 
+def invalid_argument(reason: str) -> Any:
+    """An :class:`InvalidArgumentError` raised before the library is called."""
+    return InvalidArgumentError(_native.FailureKind.INVALID_ARGUMENT, reason, None, None, None, None, [])
+
+
+def _install_integer_checks() -> None:
+    """Integers out of a parameter's range (``set_request_timeout_ms(2**64)``) raise
+    :class:`InvalidArgumentError` like every other invalid argument (the generated check raises
+    a bare ``ValueError``; ``InvalidArgumentError`` is one too)."""
+    converter: Any = _native._UniffiConverterPrimitiveInt
+    generated = converter.check_lower.__func__
+
+    def check_lower(cls: Any, value: Any) -> None:
+        try:
+            generated(cls, value)
+        except ValueError:
+            raise invalid_argument(
+                f"{value} is out of range (an {cls.CLASS_NAME}: {cls.VALUE_MIN} to {cls.VALUE_MAX - 1})"
+            ) from None
+
+    converter.check_lower = classmethod(check_lower)
+
+
 def install() -> None:
     """Makes the generated error converter raise the subclass of each kind (once, at import)."""
+    for cls in BY_KIND.values():
+        cls.__module__ = "agora_link"
+    _install_integer_checks()
     _Failure.__reduce__ = _reduce
     _Failure.__str__ = _str
     _Failure.__repr__ = _repr

@@ -211,26 +211,60 @@ class _LevelWatch(dict):  # type: ignore[type-arg]
 
 _LOGGER = logging.getLogger("agora_link")
 
+#: Whether the bridge is the installed listener (a listener of the application's own replaces it,
+#: and then the level is the application's to set).
+_bridge_installed = False
+
 
 def _sync_level() -> None:
+    if not _bridge_installed:
+        return
     try:
         _gen.set_log_level(_sdk_level(_lowest_enabled_level(_LOGGER)))
     except Exception:  # noqa: BLE001 - logging configuration must never fail because of us
         pass
 
 
-def _install_logging() -> None:
+def _install_logging() -> bool:
+    global _bridge_installed
     if not any(isinstance(handler, logging.NullHandler) for handler in _LOGGER.handlers):
         _LOGGER.addHandler(logging.NullHandler())
     try:
         _gen.set_log_listener(_LoggingBridge(), _gen.LogLevel.ERROR)
     except Exception:  # noqa: BLE001 - another tracing subscriber owns the process
-        return
-    if isinstance(getattr(_LOGGER, "_cache", None), dict):
-        _LOGGER._cache = _LevelWatch()  # type: ignore[attr-defined]
+        return False
+    _bridge_installed = True
+    if isinstance(getattr(_LOGGER, "_cache", None), (dict, _LevelWatch)):
+        if not isinstance(_LOGGER._cache, _LevelWatch):  # type: ignore[attr-defined]
+            _LOGGER._cache = _LevelWatch()  # type: ignore[attr-defined]
         _sync_level()
     else:  # not CPython's logging: forward everything, filter in Python
         _gen.set_log_level(_gen.LogLevel.TRACE)
+    return True
+
+
+def use_python_logging() -> bool:
+    """Sends the SDK's records to the ``agora_link`` logger again (as at import), replacing a
+    listener installed with :func:`set_log_listener`. False if another ``tracing`` subscriber
+    owns the process."""
+    return _install_logging()
+
+
+def set_log_listener(listener: Any, min_level: Any) -> None:
+    """Sends the SDK's records at ``min_level`` and above to ``listener`` (a ``LogListener``),
+    replacing the ``logging`` bridge until :func:`use_python_logging`; the level is then yours
+    to change (``set_log_level``), ``logging`` configuration no longer touches it."""
+    global _bridge_installed
+    _gen.set_log_listener(listener, min_level)
+    _bridge_installed = isinstance(listener, _LoggingBridge)
+
+
+def clear_log_listener() -> None:
+    """Stops forwarding records (the ``logging`` bridge included, until
+    :func:`use_python_logging`)."""
+    global _bridge_installed
+    _bridge_installed = False
+    _gen.clear_log_listener()
 
 
 def install() -> None:

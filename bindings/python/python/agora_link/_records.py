@@ -106,6 +106,26 @@ def _install_secret() -> None:
     # object instead of duplicating its handle.
     secret.__copy__ = lambda self: self  # type: ignore[attr-defined]
     secret.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
+    # Pickled by value (a native handle means nothing in another process): records holding
+    # secrets cross ProcessPoolExecutor/multiprocessing. The pickle holds the secret in clear.
+    secret.__reduce__ = lambda self: (secret, (self.reveal(),))  # type: ignore[method-assign]
+
+
+def _refuse_pickling(cls: Any) -> None:
+    """Clients, configurations and IoT providers hold a native handle, valid in this process
+    only: pickling or copying one raises ``TypeError`` (it used to copy the raw handle, which
+    crashed the process that unpickled it and freed the object twice)."""
+
+    def refuse(self: Any, *args: Any) -> Any:
+        raise TypeError(
+            f"{cls.__name__} cannot be pickled or copied: it holds a native object of this "
+            "process; make one in each process (or share this one between threads)"
+        )
+
+    cls.__reduce__ = refuse
+    cls.__reduce_ex__ = refuse
+    cls.__copy__ = refuse
+    cls.__deepcopy__ = refuse
 
 
 def install() -> None:
@@ -113,3 +133,6 @@ def install() -> None:
     for cls in RECORDS:
         _install_record(cls)
     _install_secret()
+    for value in vars(_native).values():
+        if isinstance(value, type) and hasattr(value, "_uniffi_clone_handle") and value is not _native.Secret:
+            _refuse_pickling(value)

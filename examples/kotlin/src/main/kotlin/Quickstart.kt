@@ -6,7 +6,7 @@ import io.agoralink.AgoraLinkClient
 import io.agoralink.AgoraLinkConfig
 import io.agoralink.AgoraLinkException
 import io.agoralink.OpenPackageRequest
-import io.agoralink.Region
+import io.agoralink.regionFromName
 import io.agoralink.Secret
 import kotlinx.coroutines.runBlocking
 import java.io.File
@@ -27,7 +27,7 @@ fun main() = runBlocking {
         println("0. sandbox at ${env["AGORA_LINK_ENDPOINT"]}")
     }
     try {
-        val region = if (env["AGORA_LINK_REGION"] == "na") Region.NORTH_AMERICA else Region.CHINA
+        val region = regionFromName(env["AGORA_LINK_REGION"] ?: "cn")  // cn/na, any case; else a CONFIG failure
         val config = AgoraLinkConfig(region, env.getValue("AGORA_LINK_CLIENT_ID"), Secret(env.getValue("AGORA_LINK_CLIENT_SECRET")))
         env["AGORA_LINK_ENDPOINT"]?.let { config.setBaseUrl(it) }
         if (env["AGORA_LINK_USERNAME"] != null) {

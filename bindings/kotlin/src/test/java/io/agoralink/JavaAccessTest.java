@@ -164,6 +164,24 @@ class JavaAccessTest {
             int jitter = settings.getJitterPercent();
             assertEquals(20, jitter);
         }
+        // Checked exceptions are declared where Java needs them (these lines would not compile
+        // otherwise: "exception ... is never thrown in body of corresponding try statement").
+        AgoraLinkConfig refused = new AgoraLinkConfig(Region.CHINA, "id", new Secret("secret"));
+        refused.setBaseUrl("ftp://nope");
+        try {
+            new AgoraLinkClient(refused).close();
+            throw new AssertionError("an ftp base URL was accepted");
+        } catch (AgoraLinkException expected) {
+            assertEquals(FailureKind.CONFIG, ((AgoraLinkException.Failure) expected).getKind());
+        }
+        try (AgoraLinkClient client = client()) {
+            AgoraLinkClientInterface viaInterface = client;
+            try {
+                assertEquals(5, viaInterface.listPackagesBlocking().size());
+            } catch (InterruptedException unexpected) {
+                throw new AssertionError(unexpected);
+            }
+        }
         AgoraLinkConfig config = new AgoraLinkConfig(Region.CHINA, "id", new Secret("secret"));
         AgoraLinkException.Failure negative =
             assertThrows(AgoraLinkException.Failure.class, () -> config.setRequestTimeoutMs(-1L));
