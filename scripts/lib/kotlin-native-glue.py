@@ -83,6 +83,26 @@ source, interface_methods = re.subn(r"^    fun `(\w+Blocking)`\(", r"    @Throws
 if interface_methods < 8:
     sys.exit(f"kotlin-native-glue: expected 8 blocking methods in the interfaces, found {interface_methods}")
 
+# The other methods of each `<Name>Interface` that throw in the class `<Name>` (the generated
+# interfaces declare nothing).
+THROWING = re.compile(r"@Throws\(AgoraLinkException::class\)\s*(?:@Suppress\([^)]*\)\s*)?override (?:suspend )?fun `(\w+)`")
+for interface in re.findall(r"^public interface (\w+)Interface \{", source, flags=re.M):
+    body_start = source.find(f"open class {interface}: ")
+    if body_start < 0:
+        continue
+    body_end = source.find("\nopen class ", body_start + 1)
+    throwing = set(THROWING.findall(source[body_start:body_end if body_end > 0 else len(source)]))
+    start = source.find(f"public interface {interface}Interface {{")
+    end = source.find("\n}\n", start)
+    block = source[start:end]
+    for name in sorted(throwing):
+        if name.endswith("Blocking"):
+            continue
+        block, added = re.subn(rf"^    ((?:suspend )?fun `{name}`\()", r"    @Throws(AgoraLinkException::class)\n    \1",
+                               block, flags=re.M)
+        interface_methods += added
+    source = source[:start] + block + source[end:]
+
 CLIENT = "open class AgoraLinkClient: Disposable, AutoCloseable, AgoraLinkClientInterface\n{\n"
 if CLIENT not in source:
     sys.exit("kotlin-native-glue: AgoraLinkClient's declaration changed")

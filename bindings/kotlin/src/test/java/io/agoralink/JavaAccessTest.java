@@ -182,6 +182,13 @@ class JavaAccessTest {
                 throw new AssertionError(unexpected);
             }
         }
+        AgoraLinkConfigInterface configInterface = new AgoraLinkConfig(Region.CHINA, "id", new Secret("secret"));
+        try {
+            configInterface.setConnectTimeoutMs(0L);
+            throw new AssertionError("a zero timeout was accepted");
+        } catch (AgoraLinkException expected) {
+            assertEquals(FailureKind.INVALID_ARGUMENT, ((AgoraLinkException.Failure) expected).getKind());
+        }
         AgoraLinkConfig config = new AgoraLinkConfig(Region.CHINA, "id", new Secret("secret"));
         AgoraLinkException.Failure negative =
             assertThrows(AgoraLinkException.Failure.class, () -> config.setRequestTimeoutMs(-1L));
