@@ -6,6 +6,8 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
+import textwrap
 import time
 import urllib.request
 import uuid
@@ -103,3 +105,11 @@ def client(sandbox) -> agora_link.AgoraLinkClient:
 @pytest.fixture
 def account_name() -> str:
     return f"py-{uuid.uuid4().hex[:12]}"
+
+
+def run_mypy(tmp_path: pathlib.Path, code: str) -> subprocess.CompletedProcess:
+    """``mypy --strict`` on ``code`` (dedented) as a module of its own."""
+    source = tmp_path / "example.py"
+    source.write_text(textwrap.dedent(code))
+    return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
+                          capture_output=True, text=True, timeout=300)

@@ -6,16 +6,13 @@ import concurrent.futures
 import multiprocessing
 import pathlib
 import pickle
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 import agora_link
 from agora_link import AgoraLinkError, FailureKind
 
-from conftest import make_config
+from conftest import make_config, run_mypy
 
 EXPECTED = {
     FailureKind.CONFIG: agora_link.ConfigError,
@@ -95,8 +92,7 @@ def test_a_failing_process_pool_worker_reports_its_error(sandbox):
 
 
 def test_the_readme_except_pattern_passes_mypy(tmp_path: pathlib.Path):
-    source = tmp_path / "example.py"
-    source.write_text(textwrap.dedent("""
+    result = run_mypy(tmp_path, """
         import agora_link
         from agora_link import AgoraLinkError
 
@@ -110,9 +106,7 @@ def test_the_readme_except_pattern_passes_mypy(tmp_path: pathlib.Path):
                 print(e.kind, e.reason, e.server_code, e.http_status, e.trace_id, e.server_message)
                 for attempt in e.attempts:
                     print(attempt.host, attempt.failure)
-    """))
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
-                            capture_output=True, text=True, timeout=300)
+    """)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -134,8 +128,7 @@ def test_integers_out_of_range_are_invalid_arguments_too():
 
 
 def test_mypy_sees_the_attributes_of_each_subclass(tmp_path: pathlib.Path):
-    source = tmp_path / "wrong.py"
-    source.write_text(textwrap.dedent("""
+    result = run_mypy(tmp_path, """
         import agora_link
 
         def run(client: agora_link.AgoraLinkClient) -> None:
@@ -143,7 +136,5 @@ def test_mypy_sees_the_attributes_of_each_subclass(tmp_path: pathlib.Path):
                 client.list_packages_blocking()
             except agora_link.AuthError as e:
                 e.no_such_attribute_at_all
-    """))
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
-                            capture_output=True, text=True, timeout=300)
+    """)
     assert result.returncode != 0 and "no_such_attribute_at_all" in result.stdout, result.stdout

@@ -18,7 +18,7 @@ import pytest
 import agora_link
 from agora_link import _native_glue
 
-from conftest import ROOT, make_config
+from conftest import ROOT, make_config, run_mypy
 
 # A child process that makes one blocking call on its main thread while the sandbox holds the
 # answer for 12 s, catches KeyboardInterrupt and reports when it caught it (CLOCK_MONOTONIC is
@@ -187,8 +187,7 @@ def test_records_reach_the_agora_link_logger_at_its_level(sandbox, caplog):
 
 
 def test_the_with_pattern_passes_mypy(tmp_path: pathlib.Path):
-    source = tmp_path / "example.py"
-    source.write_text(textwrap.dedent("""
+    result = run_mypy(tmp_path, """
         import agora_link
 
         def run(config: agora_link.AgoraLinkConfig) -> bool:
@@ -200,9 +199,7 @@ def test_the_with_pattern_passes_mypy(tmp_path: pathlib.Path):
         async def run_async(config: agora_link.AgoraLinkConfig) -> None:
             async with agora_link.AgoraLinkClient(config) as client:
                 await client.list_packages()
-    """))
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(source)],
-                            capture_output=True, text=True, timeout=300)
+    """)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
