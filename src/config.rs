@@ -65,13 +65,10 @@ impl std::str::FromStr for Region {
         match value.to_ascii_lowercase().as_str() {
             "cn" | "china" => Ok(Region::China),
             "na" | "north-america" | "northamerica" => Ok(Region::NorthAmerica),
-            _ => {
-                let shown: String = value.chars().take(32).collect();
-                let cut = if shown.len() < value.len() { "…" } else { "" };
-                Err(Error::Config(format!(
-                    "unknown region {shown:?}{cut}; expected \"cn\" or \"na\""
-                )))
-            }
+            _ => Err(Error::Config(format!(
+                "unknown region {}; expected \"cn\" or \"na\"",
+                quoted_prefix(value, 32)
+            ))),
         }
     }
 }
@@ -508,13 +505,14 @@ pub(crate) fn quoted_url(raw: &str) -> String {
         Some(at) => format!("***{}", &authority[at..]),
         None => authority.to_owned(),
     };
-    let masked = format!("{scheme}{authority}{tail}");
-    let shown: String = masked.chars().take(64).collect();
-    let cut = if shown.len() < masked.len() {
-        "…"
-    } else {
-        ""
-    };
+    quoted_prefix(&format!("{scheme}{authority}{tail}"), 64)
+}
+
+/// `text` quoted (`{:?}`) for an error message, cut to its first `max_chars` characters (an `…`
+/// after the quote says it was cut): caller input is never echoed whole.
+pub(crate) fn quoted_prefix(text: &str, max_chars: usize) -> String {
+    let shown: String = text.chars().take(max_chars).collect();
+    let cut = if shown.len() < text.len() { "…" } else { "" };
     format!("{shown:?}{cut}")
 }
 

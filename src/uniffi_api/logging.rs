@@ -142,14 +142,11 @@ impl<S: Subscriber> Layer<S> for ForwardLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, _context: Context<'_, S>) {
-        let level = event.metadata().level();
-        if !forwarded(level) || !event.metadata().target().starts_with("agora_link") {
-            return;
-        }
+        // Only events `enabled` let through arrive here (the SDK's, at the current level).
         let Some(listener) = LISTENER.read().unwrap_or_else(|p| p.into_inner()).clone() else {
             return;
         };
-        let level = LogLevel::from(level);
+        let level = LogLevel::from(event.metadata().level());
         let mut visitor = MessageVisitor::default();
         event.record(&mut visitor);
         listener.log(LogRecord {

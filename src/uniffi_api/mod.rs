@@ -174,25 +174,14 @@ impl AgoraLinkConfig {
 /// The longest timeout the bindings take: `u32::MAX` ms (about 49.7 days).
 const MAX_TIMEOUT_MS: i64 = u32::MAX as i64;
 
-/// A timeout in milliseconds from the foreign side (signed, so Java can pass it): 0 and
-/// negative values and values above [`MAX_TIMEOUT_MS`] are `InvalidArgument`.
-fn millis(value: i64) -> Outcome<Duration> {
+/// A duration in milliseconds from the foreign side (signed, so Java can pass it): values below
+/// `min` (0 or 1) or above [`MAX_TIMEOUT_MS`] are `InvalidArgument`.
+fn millis_between(value: i64, min: i64) -> Outcome<Duration> {
     match u64::try_from(value) {
-        Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&value) => Ok(Duration::from_millis(ms)),
+        Ok(ms) if (min..=MAX_TIMEOUT_MS).contains(&value) => Ok(Duration::from_millis(ms)),
         _ => Err(AgoraLinkError::new(
             FailureKind::InvalidArgument,
-            format!("a timeout must be between 1 and {MAX_TIMEOUT_MS} ms (got {value})"),
-        )),
-    }
-}
-
-/// [`millis`] where 0 is allowed.
-fn zero_or_more_millis(value: i64) -> Outcome<Duration> {
-    match u64::try_from(value) {
-        Ok(ms) if value <= MAX_TIMEOUT_MS => Ok(Duration::from_millis(ms)),
-        _ => Err(AgoraLinkError::new(
-            FailureKind::InvalidArgument,
-            format!("a timeout must be between 0 and {MAX_TIMEOUT_MS} ms (got {value})"),
+            format!("a timeout must be between {min} and {MAX_TIMEOUT_MS} ms (got {value})"),
         )),
     }
 }
@@ -229,7 +218,7 @@ impl AgoraLinkConfig {
     /// Sets the connect timeout in milliseconds (default 5000; 1 to 4294967295, else
     /// `InvalidArgument`).
     pub fn set_connect_timeout_ms(&self, timeout_ms: i64) -> Outcome<()> {
-        let timeout = millis(timeout_ms)?;
+        let timeout = millis_between(timeout_ms, 1)?;
         self.update(|b| b.connect_timeout(timeout));
         Ok(())
     }
@@ -237,7 +226,7 @@ impl AgoraLinkConfig {
     /// Sets the timeout of a whole HTTP exchange in milliseconds (default 15000; 1 to
     /// 4294967295, else `InvalidArgument`).
     pub fn set_request_timeout_ms(&self, timeout_ms: i64) -> Outcome<()> {
-        let timeout = millis(timeout_ms)?;
+        let timeout = millis_between(timeout_ms, 1)?;
         self.update(|b| b.request_timeout(timeout));
         Ok(())
     }
@@ -246,7 +235,7 @@ impl AgoraLinkConfig {
     /// 0 keeps none; at most 4294967295, negative is `InvalidArgument`). Purchases never reuse
     /// a pooled connection whatever it is.
     pub fn set_pool_idle_timeout_ms(&self, timeout_ms: i64) -> Outcome<()> {
-        let timeout = zero_or_more_millis(timeout_ms)?;
+        let timeout = millis_between(timeout_ms, 0)?;
         self.update(|b| b.pool_idle_timeout(timeout));
         Ok(())
     }
@@ -318,20 +307,31 @@ impl AgoraLinkConfig {
 /// [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
 #[derive(Debug, uniffi::Object)]
 pub struct AgoraLinkClient {
-    /// `None` once shut down.
-    client: std::sync::RwLock<Option<Client>>,
-    /// The counters when it was shut down.
-    final_stats: std::sync::OnceLock<ClientStats>,
+    state: std::sync::RwLock<ClientState>,
+}
+
+/// An [`AgoraLinkClient`] before and after [`AgoraLinkClient::shutdown`].
+#[derive(Debug)]
+enum ClientState {
+    Open(Client),
+    /// Shut down: the counters as they were then.
+    Closed(ClientStats),
 }
 
 impl AgoraLinkClient {
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, ClientState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The core client, or `Shutdown` ("the client is closed") after [`Self::shutdown`].
     pub(crate) fn core(&self) -> Outcome<Client> {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| AgoraLinkError::new(FailureKind::Shutdown, "the client is closed"))
+        match &*self.state() {
+            ClientState::Open(client) => Ok(client.clone()),
+            ClientState::Closed(_) => Err(AgoraLinkError::new(
+                FailureKind::Shutdown,
+                "the client is closed",
+            )),
+        }
     }
 }
 
@@ -397,8 +397,7 @@ impl AgoraLinkClient {
             .clone();
         let client = Client::new(builder.build()?)?;
         Ok(Arc::new(Self {
-            client: std::sync::RwLock::new(Some(client)),
-            final_stats: std::sync::OnceLock::new(),
+            state: std::sync::RwLock::new(ClientState::Open(client)),
         }))
     }
 
@@ -407,33 +406,23 @@ impl AgoraLinkClient {
     /// client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
     /// counters as they were. Python's `close()` and `with` call this.
     pub fn shutdown(&self) {
-        let mut slot = self.client.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = slot.take() {
-            let _ = self.final_stats.set(client.stats().into());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let ClientState::Open(client) = &*state {
+            *state = ClientState::Closed(client.stats().into());
         }
     }
 
     /// Whether [`Self::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        matches!(*self.state(), ClientState::Closed(_))
     }
 
     /// Request counters and host health (requests, attempts, retries, failovers; per host
     /// attempts, failures, skips and cool-down). Never touches the network.
     pub fn stats(&self) -> ClientStats {
-        match self.core() {
-            Ok(client) => client.stats().into(),
-            Err(_) => self.final_stats.get().cloned().unwrap_or(ClientStats {
-                requests: 0,
-                attempts: 0,
-                retries: 0,
-                failovers: 0,
-                failed_requests: 0,
-                hosts: Vec::new(),
-            }),
+        match &*self.state() {
+            ClientState::Open(client) => client.stats().into(),
+            ClientState::Closed(stats) => stats.clone(),
         }
     }
 
@@ -593,7 +582,7 @@ impl AgoraLinkClient {
 /// 4294967295) with `InvalidArgument`.
 #[uniffi::export]
 pub fn shutdown_runtime(timeout_ms: i64) -> Outcome<bool> {
-    Ok(crate::runtime::shutdown(zero_or_more_millis(timeout_ms)?)?)
+    Ok(crate::runtime::shutdown(millis_between(timeout_ms, 0)?)?)
 }
 
 /// The region named `name`, case-insensitive: `cn`/`china` or `na`/`north-america` (the values of

@@ -234,7 +234,7 @@ def _install_logging() -> bool:
     except Exception:  # noqa: BLE001 - another tracing subscriber owns the process
         return False
     _bridge_installed = True
-    if isinstance(getattr(_LOGGER, "_cache", None), (dict, _LevelWatch)):
+    if isinstance(getattr(_LOGGER, "_cache", None), dict):  # (a _LevelWatch is a dict)
         if not isinstance(_LOGGER._cache, _LevelWatch):  # type: ignore[attr-defined]
             _LOGGER._cache = _LevelWatch()  # type: ignore[attr-defined]
         _sync_level()
