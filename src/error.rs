@@ -327,6 +327,27 @@ impl Error {
     pub fn is_unauthorized(&self) -> bool {
         self.api_error().is_some_and(ApiError::is_unauthorized)
     }
+
+    /// `false` only when no attempt of the call can have reached a server: the call was refused
+    /// before sending (a configuration error, an invalid argument, a call that would deadlock),
+    /// or every attempt failed before any byte of the request went out (DNS, connection refused,
+    /// connect timeout, TLS handshake, proxy; see [`TransportErrorKind::before_request_sent`]).
+    /// `true` otherwise: an answer arrived (the server had the request), or a connection broke,
+    /// stalled or was cut by a shutdown after the request may have been written. For a purchase
+    /// (`open`), `true` means "look before you buy again": the order may exist.
+    pub fn request_may_have_been_sent(&self) -> bool {
+        match self {
+            Error::Config(_) | Error::InvalidArgument(_) | Error::WouldDeadlock => false,
+            Error::Transport { kind, attempts, .. } => {
+                !kind.before_request_sent()
+                    || attempts
+                        .as_slice()
+                        .iter()
+                        .any(|a| !a.failure.before_request_sent())
+            }
+            _ => true,
+        }
+    }
 }
 
 #[cfg(test)]

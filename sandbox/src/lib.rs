@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod fault_proxy;
 mod faults;
 mod iot;
 mod nginx;
@@ -37,6 +38,7 @@ mod state;
 
 pub use agora_link_server_guard::{GuardStats, Limits};
 pub use broker::Mosquitto;
+pub use fault_proxy::{ConnectionBytes, FaultProxy, Strike, StrikeKind, StrikePoint};
 pub use faults::{Fault, FaultAction};
 pub use nginx::Nginx;
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};

@@ -525,6 +525,14 @@ impl std::fmt::Debug for Db {
 }
 
 fn tls_acceptor(identity: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    tls_acceptor_with_alpn(identity, &[b"h2", b"http/1.1"])
+}
+
+/// A TLS acceptor for `identity` offering the ALPN protocols `alpn`, in order of preference.
+pub(crate) fn tls_acceptor_with_alpn(
+    identity: &TlsIdentity,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::TlsAcceptor> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let invalid = |what: &str, e: &dyn std::fmt::Display| {
@@ -542,7 +550,7 @@ fn tls_acceptor(identity: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcce
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| invalid("TLS identity", &e))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -650,7 +658,12 @@ async fn handle(
         match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES))
             .await
         {
-            Ok(collected) => collected.to_bytes(),
+            Ok(collected) => {
+                if !admin {
+                    shared.db().count_delivered(&path);
+                }
+                collected.to_bytes()
+            }
             Err(error) => {
                 let timed_out = error.is::<agora_link_server_guard::BodyTimeout>();
                 let (status, message) = if timed_out {

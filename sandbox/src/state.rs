@@ -86,6 +86,10 @@ pub struct Stats {
     /// Requests received, by path (faulted ones included); paths that are not the API's are
     /// counted together under [`OTHER_PATHS`].
     pub requests_by_path: HashMap<String, u64>,
+    /// Requests whose body arrived whole, by path (keys as in [`Stats::requests_by_path`]):
+    /// the requests the sandbox had in full and acted on, unless an injected fault answered
+    /// first. A request cut before its last byte is counted in `requests_by_path` only.
+    pub delivered_by_path: HashMap<String, u64>,
     /// Requests received, by virtual host (the main listener counts as `""`).
     pub requests_by_host: HashMap<String, u64>,
     /// Token requests handled, by `grant_type` (`client_credentials`, `password`,
@@ -190,6 +194,16 @@ impl Stats {
     /// Requests received on paths ending with `suffix` (e.g. `"/oauth/rest-token"`).
     pub fn requests_to(&self, suffix: &str) -> u64 {
         self.requests_by_path
+            .iter()
+            .filter(|(path, _)| path.ends_with(suffix))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Requests delivered whole on paths ending with `suffix` (see
+    /// [`Stats::delivered_by_path`]).
+    pub fn delivered_to(&self, suffix: &str) -> u64 {
+        self.delivered_by_path
             .iter()
             .filter(|(path, _)| path.ends_with(suffix))
             .map(|(_, count)| count)
@@ -373,6 +387,17 @@ impl Db {
             .requests_by_host
             .entry(host.unwrap_or_default().to_owned())
             .or_default() += 1;
+    }
+
+    /// Counts a request whose body arrived whole (see [`Stats::delivered_by_path`]).
+    pub(crate) fn count_delivered(&mut self, path: &str) {
+        let key = if is_api_path(path) { path } else { OTHER_PATHS };
+        match self.stats.delivered_by_path.get_mut(key) {
+            Some(count) => *count += 1,
+            None => {
+                self.stats.delivered_by_path.insert(key.to_owned(), 1);
+            }
+        }
     }
 
     pub(crate) fn stats(&self) -> Stats {

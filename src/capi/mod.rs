@@ -131,6 +131,7 @@ pub struct agora_link_error {
     http_status: u16,
     trace_id: Option<CString>,
     attempts: Vec<(CString, u32)>,
+    may_have_been_sent: bool,
 }
 
 /// A failure inside the adapter, before it becomes an `agora_link_error` object.
@@ -142,6 +143,7 @@ pub(crate) struct FfiError {
     http_status: u16,
     trace_id: Option<String>,
     attempts: Vec<(String, u32)>,
+    may_have_been_sent: bool,
 }
 
 impl FfiError {
@@ -154,6 +156,12 @@ impl FfiError {
             http_status: 0,
             trace_id: None,
             attempts: Vec::new(),
+            // An adapter failure is decided before the call runs, except a cancelled or
+            // interrupted one, which may have been on the wire.
+            may_have_been_sent: matches!(
+                result,
+                AGORA_LINK_ERROR_CANCELLED | AGORA_LINK_ERROR_SHUTDOWN | AGORA_LINK_ERROR_PANIC
+            ),
         }
     }
 
@@ -193,6 +201,7 @@ impl FfiError {
                 .iter()
                 .map(|(host, failure)| (cstring(host), *failure))
                 .collect(),
+            may_have_been_sent: self.may_have_been_sent,
         })
     }
 }
@@ -224,6 +233,7 @@ impl From<Error> for FfiError {
                 .iter()
                 .map(|a| (a.host.clone(), failover::failure_code(Some(a.failure))))
                 .collect(),
+            may_have_been_sent: error.request_may_have_been_sent(),
         }
     }
 }
@@ -488,6 +498,24 @@ pub unsafe extern "C" fn agora_link_error_attempt(
         unsafe { *failure_out = *failure };
     }
     host.as_ptr()
+}
+
+/// 0 only when no attempt of the failed call can have reached a server: it was refused before
+/// sending (invalid argument, configuration, would deadlock), or every attempt failed before a
+/// byte of the request went out (DNS, connection refused, connect timeout, TLS handshake,
+/// proxy). 1 otherwise: an answer arrived, or a connection broke or stalled after the request
+/// may have been written, or the call was cancelled or cut by `agora_link_shutdown` in flight.
+/// For `agora_link_client_open_package`, 1 means the order may exist: look before buying again.
+/// 0 when `error` is NULL. Thread-safe (reads an immutable object).
+///
+/// # Safety
+/// `error` is NULL or a live error object.
+#[no_mangle]
+pub unsafe extern "C" fn agora_link_error_may_have_been_sent(
+    error: *const agora_link_error,
+) -> bool {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { error.as_ref() }.is_some_and(|e| e.may_have_been_sent)
 }
 
 /// Frees an error object. NULL is a no-op.

@@ -582,7 +582,8 @@ impl HttpTransport {
                     None => (
                         TransportErrorKind::Timeout,
                         format!(
-                            "no complete response within {what} ({} ms)",
+                            "no complete response within {what} ({} ms); the request may \
+                             have been sent",
                             limit.as_millis()
                         ),
                     ),
@@ -815,13 +816,16 @@ async fn proxy_error(
     let port = destination.port_or_known_default().unwrap_or(443);
     let tunnel_refused = chain.contains("tunnel error: unsuccessful")
         || chain.contains("tunnel error: unexpected end of file");
-    let message = if chain.contains("proxy authorization required") {
+    // Only a failure of the connector (the tunnel is part of connecting) can be the proxy's;
+    // once the connection is up, a failure may come after the request was sent.
+    let connecting = error.is_connect();
+    let message = if connecting && chain.contains("proxy authorization required") {
         Some(format!(
             "the proxy {shown} (from {}) asks for credentials (HTTP 407 Proxy Authentication \
              Required); put them in the proxy URL",
             proxy.source
         ))
-    } else if tunnel_refused {
+    } else if connecting && tunnel_refused {
         let probe = timeout.min(Duration::from_secs(5));
         let status = proxy::probe_connect_status(proxy, &host, port, probe)
             .await
@@ -850,7 +854,10 @@ async fn proxy_error(
         None => Error::Transport {
             endpoint,
             kind: classify(error),
-            message: format!("{chain} (through the proxy {shown})"),
+            message: with_sent_note(
+                classify(error),
+                format!("{chain} (through the proxy {shown})"),
+            ),
             trace_id: trace_id.map(str::to_owned),
             attempts: Default::default(),
         },
@@ -859,13 +866,29 @@ async fn proxy_error(
 
 /// Classifies a `reqwest` error by walking its source chain.
 fn transport_error(endpoint: Endpoint, error: &reqwest::Error, trace_id: Option<&str>) -> Error {
+    let kind = classify(error);
     Error::Transport {
         endpoint,
-        kind: classify(error),
-        message: error_chain(error),
+        kind,
+        message: with_sent_note(kind, error_chain(error)),
         trace_id: trace_id.map(str::to_owned),
         attempts: Default::default(),
     }
+}
+
+/// `message`, ending with what the failure says about the request: "nothing was sent" when it
+/// failed before any byte could go out, "the request may have been sent" otherwise.
+pub(crate) fn with_sent_note(kind: TransportErrorKind, mut message: String) -> String {
+    let note = if kind.before_request_sent() {
+        "nothing was sent"
+    } else {
+        "the request may have been sent"
+    };
+    if !message.ends_with(note) {
+        message.push_str("; ");
+        message.push_str(note);
+    }
+    message
 }
 
 /// How an answer counts for the failover plan: `None` when it is final (a success, or a failure
@@ -918,6 +941,10 @@ fn classify(error: &reqwest::Error) -> TransportErrorKind {
         }
         source = next_cause(current);
     }
+    // Only the connector's own failures can be "nothing was sent": once it handed over a
+    // connection (its TLS handshake done), any failure, a TLS record that fails to decrypt
+    // included, may come after the server read the request. The phase decides, not the type of
+    // the error in the chain.
     if error.is_connect() {
         if error.is_timeout() {
             TransportErrorKind::ConnectTimeout
@@ -928,11 +955,9 @@ fn classify(error: &reqwest::Error) -> TransportErrorKind {
         } else {
             TransportErrorKind::Connect
         }
-    } else if saw_tls {
-        TransportErrorKind::Tls
     } else if error.is_timeout() {
         TransportErrorKind::Timeout
-    } else if error.is_request() || error.is_body() {
+    } else if saw_tls || error.is_request() || error.is_body() {
         TransportErrorKind::Io
     } else {
         TransportErrorKind::Other
