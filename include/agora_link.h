@@ -752,6 +752,20 @@ const char *agora_link_error_attempt(const struct agora_link_error *error,
                                      uint32_t *failure_out);
 
 /**
+ * 0 only when no attempt of the failed call can have reached a server: it was refused before
+ * sending (invalid argument, configuration, would deadlock), or every attempt failed before a
+ * byte of the request went out (DNS, connection refused, connect timeout, TLS handshake,
+ * proxy). 1 otherwise: an answer arrived, or a connection broke or stalled after the request
+ * may have been written, or the call was cancelled or cut by `agora_link_shutdown` in flight.
+ * For `agora_link_client_open_package`, 1 means the order may exist: look before buying again.
+ * 0 when `error` is NULL. Thread-safe (reads an immutable object).
+ *
+ * # Safety
+ * `error` is NULL or a live error object.
+ */
+bool agora_link_error_may_have_been_sent(const struct agora_link_error *error);
+
+/**
  * Frees an error object. NULL is a no-op.
  *
  * # Safety
