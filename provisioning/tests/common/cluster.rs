@@ -14,6 +14,8 @@ pub struct Cluster {
     port: String,
     bin: PathBuf,
     stopped: bool,
+    /// Whether dropping it removes the cluster (not when adopted).
+    owned: bool,
 }
 
 fn repository() -> PathBuf {
@@ -83,6 +85,21 @@ impl Cluster {
             port,
             bin,
             stopped: false,
+            owned: true,
+        })
+    }
+
+    /// A cluster `scripts/start-postgres` started for the caller (`<admin URL> <directory>`),
+    /// left running when dropped: its starter removes it.
+    pub fn adopt(url: &str, dir: &Path) -> Option<Cluster> {
+        let port = url.rsplit_once(':')?.1.split('/').next()?.to_owned();
+        Some(Cluster {
+            url: url.to_owned(),
+            dir: dir.to_path_buf(),
+            port,
+            bin: postgres_bin()?,
+            stopped: false,
+            owned: false,
         })
     }
 
@@ -233,6 +250,12 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.thaw();
+        if !self.owned {
+            if self.stopped {
+                self.restart();
+            }
+            return;
+        }
         let _ = Command::new(repository().join("scripts/start-postgres"))
             .arg("stop")
             .arg(&self.dir)
