@@ -163,7 +163,9 @@ fn store_failure(error: StoreError) -> Response<Body> {
             failed(StatusCode::INTERNAL_SERVER_ERROR, "storage failure")
         }
         StoreError::Unavailable(reason) => {
-            tracing::warn!(%reason, "database unavailable");
+            // The request's own line says 503; the reason only at debug level (an outage would
+            // otherwise cost a second line per request).
+            tracing::debug!(%reason, "database unavailable");
             unavailable()
         }
     }
