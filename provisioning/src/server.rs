@@ -158,7 +158,34 @@ fn store_failure(error: StoreError) -> Response<Body> {
             tracing::error!(%reason, "storage failure");
             failed(StatusCode::INTERNAL_SERVER_ERROR, "storage failure")
         }
+        StoreError::KeyMismatch => {
+            tracing::error!("{}", crate::secrets::KEY_MISMATCH);
+            failed(StatusCode::INTERNAL_SERVER_ERROR, "storage failure")
+        }
+        StoreError::Unavailable(reason) => {
+            // The request's own line says 503; the reason only at debug level (an outage would
+            // otherwise cost a second line per request).
+            tracing::debug!(%reason, "database unavailable");
+            unavailable()
+        }
     }
+}
+
+/// The seconds a `503` asks the client to wait before trying again (`Retry-After`).
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// `503` with `Retry-After`: the database cannot serve now; the outcome of a change that got this
+/// answer is unknown (a repeat gets the answer it would have had).
+fn unavailable() -> Response<Body> {
+    let mut response = failed(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database is unavailable; try again",
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(RETRY_AFTER_SECONDS),
+    );
+    response
 }
 
 /// The routes, matched on the canonical path: runs of `/` collapsed, every segment
@@ -329,7 +356,17 @@ async fn dispatch(state: &AppState, request: Request<Body>) -> (Response<Body>, 
         Err((status, reason)) => return refused(status, reason),
     };
     match route {
-        Route::Health => return (success(None), Logged::Health),
+        // Healthy only when the database answers (bounded, briefly cached): a load balancer then
+        // sends requests only to nodes that can serve them.
+        Route::Health => {
+            return match state.store.health().await {
+                Ok(()) => (success(None), Logged::Health),
+                Err(error) => {
+                    tracing::debug!(%error, "health check failed");
+                    (unavailable(), Logged::Health)
+                }
+            }
+        }
         Route::License(app_key) => return license(state, &app_key, request.headers()).await,
         _ => {}
     }

@@ -2,11 +2,16 @@
 //! configurations and project grants. One writer thread applies requests in batches, one
 //! transaction per batch (group commit: one fsync for many requests), and answers each request
 //! only after its batch is committed.
+//!
+//! Every call is bounded: [`STORE_DEADLINE`] from the call to the answer, whatever the database
+//! does (slow, stalled, gone); past it the call fails with [`StoreError::Unavailable`] (a 503
+//! that Agora's retry repeats). A call that timed out may still take effect: its outcome is
+//! unknown to the caller, as with any lost answer, and a repeat gets the same answer.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -95,7 +100,7 @@ pub struct GrantLicense {
 }
 
 /// Failures of the store, each mapped to an HTTP status by the server.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     /// Unknown customer or project (404).
     #[error("{0}")]
@@ -106,7 +111,25 @@ pub enum StoreError {
     /// The database failed (500).
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The database is slow, stalled or gone: no answer within [`STORE_DEADLINE`], no
+    /// connection, a connection lost (503, to be retried).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The master key is not the one that issued the database's credentials (refused at start).
+    #[error("{}", crate::secrets::KEY_MISMATCH)]
+    KeyMismatch,
 }
+
+/// The longest a store call takes, from the call to its answer (the database's wait, connection
+/// and statement timeouts are shorter): past it the call is [`StoreError::Unavailable`].
+pub const STORE_DEADLINE: Duration = Duration::from_millis(1000);
+
+/// The longest a health check of the database takes ([`Store::health`]).
+pub const HEALTH_DEADLINE: Duration = Duration::from_millis(500);
+
+/// How long a health check's result is reused (a load balancer probing every few ms costs one
+/// check per interval).
+pub const HEALTH_CACHE: Duration = Duration::from_millis(250);
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
@@ -125,18 +148,25 @@ enum Command {
     GrantLicense(String, Reply<GrantLicense>),
     ListGrants(Reply<Vec<Grant>>),
     ListCustomers(Reply<Vec<CustomerSummary>>),
+    /// Answered once the batch it is in commits: the writer is alive and the disk writable.
+    Ping(Reply<()>),
 }
 
 /// A handle to the store (SQLite or PostgreSQL); cheap to clone, `Send + Sync`.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// The last health check: when, and its outcome (one check at a time).
+    health: Arc<tokio::sync::Mutex<Option<HealthCheck>>>,
 }
+
+/// A health check: when, and its outcome.
+type HealthCheck = (Instant, Result<(), StoreError>);
 
 #[derive(Clone)]
 enum Backend {
     Sqlite(mpsc::SyncSender<Command>),
-    Postgres(std::sync::Arc<crate::postgres::Postgres>),
+    Postgres(Arc<crate::postgres::Postgres>),
 }
 
 impl std::fmt::Debug for Store {
@@ -174,7 +204,30 @@ const SCHEMA: &[&str] = &[
         deactivated_at INTEGER,
         PRIMARY KEY (customer_id, project_id)
      );",
+    // Version 2: the master key's verifier (one row; see `MasterKey::verifier`).
+    "CREATE TABLE IF NOT EXISTS master_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        verifier BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+     );",
 ];
+
+/// Stores `key`'s verifier if the database has none (its first start), else checks it.
+fn check_master_key(connection: &Connection, key: &MasterKey) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO master_key (id, verifier, created_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO NOTHING",
+        params![key.verifier(), now()],
+    )?;
+    let stored: Vec<u8> =
+        connection.query_row("SELECT verifier FROM master_key WHERE id = 1", [], |r| {
+            r.get(0)
+        })?;
+    if !key.matches_verifier(&stored) {
+        return Err(StoreError::KeyMismatch);
+    }
+    Ok(())
+}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -205,6 +258,7 @@ impl Store {
              PRAGMA busy_timeout = 5000;",
         )?;
         migrate(&connection)?;
+        check_master_key(&connection, &master_key)?;
         let (commands, receiver) = mpsc::sync_channel::<Command>(4096);
         thread::Builder::new()
             .name("provisioning-store".into())
@@ -212,6 +266,7 @@ impl Store {
             .map_err(|e| StoreError::Storage(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend: Backend::Sqlite(commands),
+            health: Arc::default(),
         })
     }
 
@@ -219,7 +274,8 @@ impl Store {
     pub async fn open_postgres(url: &str, master_key: MasterKey) -> Result<Store, StoreError> {
         let postgres = crate::postgres::Postgres::open(url, master_key).await?;
         Ok(Store {
-            backend: Backend::Postgres(std::sync::Arc::new(postgres)),
+            backend: Backend::Postgres(Arc::new(postgres)),
+            health: Arc::default(),
         })
     }
 
@@ -237,24 +293,88 @@ impl Store {
         let Backend::Sqlite(commands) = &self.backend else {
             return Err(StoreError::Storage("not a SQLite store".into()));
         };
-        let commands = commands.clone();
-        let command = make(reply);
-        // The queue is bounded: a full queue waits on a blocking thread, not on the runtime.
-        tokio::task::spawn_blocking(move || commands.send(command).map_err(|_| ()))
-            .await
-            .map_err(|e| StoreError::Storage(e.to_string()))?
-            .map_err(|_| StoreError::Storage("the store is closed".into()))?;
+        // The queue is bounded: full means the writer is behind by thousands of requests (a
+        // stalled disk), and waiting for room would hold the request: refused at once.
+        commands
+            .try_send(make(reply))
+            .map_err(|error| match error {
+                mpsc::TrySendError::Full(_) => {
+                    StoreError::Unavailable("the writer's queue is full".into())
+                }
+                mpsc::TrySendError::Disconnected(_) => {
+                    StoreError::Storage("the store is closed".into())
+                }
+            })?;
         answer
             .await
             .map_err(|_| StoreError::Storage("the store stopped".into()))?
     }
 
+    /// Runs `operation` within [`STORE_DEADLINE`].
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let outcome = tokio::time::timeout(STORE_DEADLINE, operation)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer within {} ms",
+                    STORE_DEADLINE.as_millis()
+                )))
+            });
+        if matches!(outcome, Err(StoreError::Unavailable(_))) {
+            // The next health check asks the database again rather than repeat a stale "up".
+            if let Ok(mut last) = self.health.try_lock() {
+                *last = None;
+            }
+        }
+        outcome
+    }
+
+    /// Whether the database can serve now: a round trip through it (a batch committed on
+    /// SQLite, `SELECT 1` on PostgreSQL) within [`HEALTH_DEADLINE`]. One check at a time; its
+    /// result is reused for [`HEALTH_CACHE`].
+    pub async fn health(&self) -> Result<(), StoreError> {
+        let mut last = match tokio::time::timeout(HEALTH_DEADLINE, self.health.lock()).await {
+            Ok(last) => last,
+            // Another check holds it for longer than a check may take: not healthy.
+            Err(_) => {
+                return Err(StoreError::Unavailable(
+                    "the health check is stalled".into(),
+                ))
+            }
+        };
+        if let Some((at, outcome)) = last.as_ref() {
+            if at.elapsed() < HEALTH_CACHE {
+                return outcome.clone();
+            }
+        }
+        let check = async {
+            match &self.backend {
+                Backend::Postgres(pg) => pg.ping().await,
+                Backend::Sqlite(_) => self.call(Command::Ping).await,
+            }
+        };
+        let outcome = tokio::time::timeout(HEALTH_DEADLINE, check)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer within {} ms",
+                    HEALTH_DEADLINE.as_millis()
+                )))
+            });
+        *last = Some((Instant::now(), outcome.clone()));
+        outcome
+    }
+
     /// Creates a customer; the same data again is a no-op, different data a conflict.
     pub async fn create_customer(&self, customer: NewCustomer) -> Result<(), StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
-            return pg.create_customer(&customer).await;
+            return self.bounded(pg.create_customer(&customer)).await;
         }
-        self.call(|r| Command::CreateCustomer(customer, r)).await
+        self.bounded(self.call(|r| Command::CreateCustomer(customer, r)))
+            .await
     }
 
     /// Configures (replaces) a customer's license; creates the customer if needed.
@@ -264,20 +384,22 @@ impl Store {
         license: License,
     ) -> Result<(), StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
-            return pg.configure_license(customer_id, &license).await;
+            return self
+                .bounded(pg.configure_license(customer_id, &license))
+                .await;
         }
         let customer_id = customer_id.to_owned();
-        self.call(|r| Command::ConfigureLicense(customer_id, license, r))
+        self.bounded(self.call(|r| Command::ConfigureLicense(customer_id, license, r)))
             .await
     }
 
     /// Activates the extension for a project: the same project again gets the same credentials.
     pub async fn activate(&self, customer_id: &str, project_id: i64) -> Result<Grant, StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
-            return pg.activate(customer_id, project_id).await;
+            return self.bounded(pg.activate(customer_id, project_id)).await;
         }
         let customer_id = customer_id.to_owned();
-        self.call(|r| Command::Activate(customer_id, project_id, r))
+        self.bounded(self.call(|r| Command::Activate(customer_id, project_id, r)))
             .await
     }
 
@@ -288,30 +410,33 @@ impl Store {
         project_id: i64,
     ) -> Result<(), StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
-            return pg.deactivate_project(customer_id, project_id).await;
+            return self
+                .bounded(pg.deactivate_project(customer_id, project_id))
+                .await;
         }
         let customer_id = customer_id.to_owned();
-        self.call(|r| Command::DeactivateProject(customer_id, project_id, r))
+        self.bounded(self.call(|r| Command::DeactivateProject(customer_id, project_id, r)))
             .await
     }
 
     /// Deactivates a customer and all its grants (idempotent).
     pub async fn deactivate_customer(&self, customer_id: &str) -> Result<(), StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
-            return pg.deactivate_customer(customer_id).await;
+            return self.bounded(pg.deactivate_customer(customer_id)).await;
         }
         let customer_id = customer_id.to_owned();
-        self.call(|r| Command::DeactivateCustomer(customer_id, r))
+        self.bounded(self.call(|r| Command::DeactivateCustomer(customer_id, r)))
             .await
     }
 
     /// The grant of `app_key` and its customer's license.
     pub async fn grant_license(&self, app_key: &str) -> Result<GrantLicense, StoreError> {
         if let Backend::Postgres(pg) = &self.backend {
-            return pg.grant_license(app_key).await;
+            return self.bounded(pg.grant_license(app_key)).await;
         }
         let app_key = app_key.to_owned();
-        self.call(|r| Command::GrantLicense(app_key, r)).await
+        self.bounded(self.call(|r| Command::GrantLicense(app_key, r)))
+            .await
     }
 
     /// Every customer with its project counts (admin).
@@ -388,7 +513,9 @@ fn apply(
             let _ = reply.send(if committed {
                 result
             } else {
-                Err(StoreError::Storage("the transaction did not commit".into()))
+                Err(StoreError::Unavailable(
+                    "the transaction did not commit".into(),
+                ))
             });
         });
         (reply, succeeded)
@@ -410,6 +537,7 @@ fn apply(
         Command::GrantLicense(app_key, reply) => answer(reply, grant_license(tx, &app_key, key)),
         Command::ListGrants(reply) => answer(reply, list_grants(tx, key)),
         Command::ListCustomers(reply) => answer(reply, list_customers(tx)),
+        Command::Ping(reply) => answer(reply, Ok(())),
     }
 }
 
@@ -439,14 +567,29 @@ type CustomerDetails = (
     Option<String>,
 );
 
+/// `POST /customers/new`: a new customer is created; a deactivated one (however it was created)
+/// is reactivated with these details — a purchase after a cancellation — and its projects stay
+/// deactivated until each is activated again; an active one created implicitly gets these
+/// details; an active one with the same details is a no-op, with others a conflict.
 fn create_customer(tx: &rusqlite::Savepoint<'_>, c: &NewCustomer) -> Result<(), StoreError> {
-    let existing: Option<CustomerDetails> = tx
+    let existing: Option<(CustomerDetails, bool)> = tx
         .query_row(
-            "SELECT plan_id, name, email, phone FROM customers WHERE customer_id = ?1",
+            "SELECT plan_id, name, email, phone, active FROM customers WHERE customer_id = ?1",
             [&c.customer_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                    r.get::<_, i64>(4)? != 0,
+                ))
+            },
         )
         .optional()?;
+    let existing = match existing {
+        // Deactivated: reactivated with these details.
+        Some((_, false)) => Some((None, None, None, None)),
+        Some((details, true)) => Some(details),
+        None => None,
+    };
     match existing {
         None => {
             tx.execute(
@@ -456,7 +599,7 @@ fn create_customer(tx: &rusqlite::Savepoint<'_>, c: &NewCustomer) -> Result<(), 
             )?;
             Ok(())
         }
-        // Created implicitly by an earlier activation: fill in the details.
+        // Created implicitly by an earlier activation (or deactivated): these details, active.
         Some((None, None, None, None)) => {
             tx.execute(
                 "UPDATE customers SET plan_id = ?2, name = ?3, email = ?4, phone = ?5, active = 1
@@ -595,9 +738,13 @@ fn grant_license(
     app_key: &str,
     key: &MasterKey,
 ) -> Result<GrantLicense, StoreError> {
+    // A grant is served only while its customer is active too.
     let grant = tx
         .query_row(
-            &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE app_key = ?1"),
+            "SELECT g.customer_id, g.project_id, g.app_key, g.secret_salt,
+                    g.active * c.active, g.created_at
+             FROM grants g JOIN customers c ON c.customer_id = g.customer_id
+             WHERE g.app_key = ?1",
             [app_key],
             |r| grant_from_row(r, key),
         )

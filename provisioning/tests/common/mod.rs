@@ -3,6 +3,8 @@
 //! `PROVISIONING_REQUIRE_POSTGRES=1`, a missing server fails the tests).
 #![allow(dead_code)]
 
+pub mod cluster;
+
 /// One database for one test: a SQLite file or a fresh PostgreSQL database.
 pub struct Database {
     /// What `Store::open` and `--database` take.
