@@ -91,6 +91,8 @@ impl Strike {
 /// Per-connection byte counts, for measuring an exchange before enumerating its offsets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionBytes {
+    /// The connection's number, in the order the proxy accepted them (from 0).
+    pub connection: u64,
     /// Plaintext bytes forwarded from the client to the server.
     pub request: usize,
     /// Plaintext bytes forwarded from the server to the client.
@@ -103,6 +105,17 @@ struct Shared {
     struck: AtomicBool,
     accepted: AtomicU64,
     bytes: Mutex<Vec<ConnectionBytes>>,
+    /// The connections' tasks (and their server-side drains), for `abort_connections`.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Shared {
+    fn track(&self, task: tokio::task::AbortHandle) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
+    }
 }
 
 /// The proxy: see the module documentation. Dropping it stops accepting; connections already
@@ -165,6 +178,17 @@ impl FaultProxy {
         self.shared.accepted.load(Ordering::Acquire)
     }
 
+    /// Ends every connection accepted so far at once (the client's and the server's side),
+    /// stalled, trickling and draining ones included, so that nothing of one test point reaches
+    /// the server during the next.
+    pub fn abort_connections(&self) {
+        if let Ok(mut tasks) = self.shared.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
+    }
+
     /// The plaintext bytes forwarded on each connection that has ended, in the order they ended.
     pub fn connection_bytes(&self) -> Vec<ConnectionBytes> {
         self.shared
@@ -186,17 +210,18 @@ async fn accept_loop(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        shared.accepted.fetch_add(1, Ordering::AcqRel);
+        let connection = shared.accepted.fetch_add(1, Ordering::AcqRel);
         let strike = shared.armed.lock().ok().and_then(|mut a| a.take());
         let acceptor = acceptor.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
+        let task_shared = shared.clone();
+        let task = tokio::spawn(async move {
             let _ = tokio::time::timeout(
                 FaultProxy::HOLD,
-                serve(stream, acceptor, upstream, strike, &shared),
+                serve(stream, acceptor, upstream, strike, connection, &task_shared),
             )
             .await;
         });
+        shared.track(task.abort_handle());
     }
 }
 
@@ -257,10 +282,11 @@ async fn read_record(stream: &mut TcpStream) -> std::io::Result<()> {
 
 /// Drains the server's side for a while after a strike, as a network would leave it: a request
 /// that reached the server whole is still acted on.
-fn drain_upstream(mut upstream: TcpStream) {
-    tokio::spawn(async move {
+fn drain_upstream(mut upstream: TcpStream, shared: &Shared) {
+    let task = tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(5), hold(&mut upstream)).await;
     });
+    shared.track(task.abort_handle());
 }
 
 async fn serve(
@@ -268,6 +294,7 @@ async fn serve(
     acceptor: tokio_rustls::TlsAcceptor,
     upstream: SocketAddr,
     strike: Option<Strike>,
+    connection: u64,
     shared: &Shared,
 ) {
     let _ = stream.set_nodelay(true);
@@ -292,7 +319,10 @@ async fn serve(
         return;
     };
     let _ = server.set_nodelay(true);
-    let mut counts = ConnectionBytes::default();
+    let mut counts = ConnectionBytes {
+        connection,
+        ..ConnectionBytes::default()
+    };
     let (mut to_client, mut to_server) = ([0u8; 16384], [0u8; 16384]);
     // The offset in each direction after which the strike applies (None: not in that direction).
     let (request_at, response_at) = match strike.map(|s| s.point) {
@@ -315,7 +345,7 @@ async fn serve(
             shared.struck.store(true, Ordering::Release);
             let kind = kind.unwrap_or(StrikeKind::Reset);
             record(shared, counts);
-            return strike_tls(tls, server, kind).await;
+            return strike_tls(tls, server, kind, shared).await;
         }
         tokio::select! {
             read = tls.read(&mut to_server) => {
@@ -402,8 +432,9 @@ async fn strike_tls(
     mut tls: tokio_rustls::server::TlsStream<TcpStream>,
     server: TcpStream,
     kind: StrikeKind,
+    shared: &Shared,
 ) {
-    drain_upstream(server);
+    drain_upstream(server, shared);
     match kind {
         StrikeKind::Reset => reset(tls.into_inner().0),
         StrikeKind::Close => {
