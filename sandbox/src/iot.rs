@@ -6,7 +6,7 @@
 //! The SigV4 check is written here from AWS's documentation, independently of the client's
 //! presigner, so that each checks the other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,16 +32,39 @@ struct Identity {
     token_expires_ms: i64,
 }
 
-/// Identities and AWS sessions.
+/// Identities and AWS sessions, each at most [`crate::MAX_AWS_SESSIONS`] (the oldest are
+/// forgotten first).
 #[derive(Debug, Default)]
 pub(crate) struct IotRegistry {
     identities: HashMap<String, Identity>,
+    identity_order: VecDeque<String>,
     sessions: HashMap<String, AwsSession>,
+    session_order: VecDeque<String>,
+}
+
+/// Inserts `key`, forgetting the oldest entries first while the map is full.
+fn insert_bounded<V>(
+    map: &mut HashMap<String, V>,
+    order: &mut VecDeque<String>,
+    key: String,
+    value: V,
+) {
+    if map.insert(key.clone(), value).is_none() {
+        order.push_back(key);
+    }
+    while map.len() > crate::MAX_AWS_SESSIONS {
+        let Some(oldest) = order.pop_front() else {
+            break;
+        };
+        map.remove(&oldest);
+    }
 }
 
 impl IotRegistry {
     pub fn register_identity(&mut self, identity_id: &str, open_id_token: &str, expires_ms: i64) {
-        self.identities.insert(
+        insert_bounded(
+            &mut self.identities,
+            &mut self.identity_order,
             identity_id.to_owned(),
             Identity {
                 open_id_token: open_id_token.to_owned(),
@@ -51,20 +74,40 @@ impl IotRegistry {
     }
 
     pub fn register_session(&mut self, session: AwsSession) {
-        self.sessions.insert(session.access_key_id.clone(), session);
+        insert_bounded(
+            &mut self.sessions,
+            &mut self.session_order,
+            session.access_key_id.clone(),
+            session,
+        );
+    }
+
+    #[cfg(test)]
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    #[cfg(test)]
+    pub fn identity_count(&self) -> usize {
+        self.identities.len()
+    }
+
+    #[cfg(test)]
+    pub fn has_session(&self, access_key_id: &str) -> bool {
+        self.sessions.contains_key(access_key_id)
     }
 
     /// Makes every AWS session expired now.
     pub fn expire_sessions(&mut self, now_ms: i64) {
         for session in self.sessions.values_mut() {
-            session.expires_ms = session.expires_ms.min(now_ms - 1);
+            session.expires_ms = session.expires_ms.min(now_ms.saturating_sub(1));
         }
     }
 
     /// Makes every OpenID token expired now (Cognito then refuses them).
     pub fn expire_open_id_tokens(&mut self, now_ms: i64) {
         for identity in self.identities.values_mut() {
-            identity.token_expires_ms = identity.token_expires_ms.min(now_ms - 1);
+            identity.token_expires_ms = identity.token_expires_ms.min(now_ms.saturating_sub(1));
         }
     }
 
@@ -719,6 +762,67 @@ mod tests {
             base64(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &input).as_ref()),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn heads_are_parsed_strictly_and_nothing_is_echoed_unchecked() {
+        let head = parse_head(b"GET /mqtt?a=b HTTP/1.1\r\nHost: h\r\nUpgrade:  websocket\t\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Protocol: mqtt, mqttv3.1\r\n\r\nframes").unwrap();
+        assert_eq!((head.path.as_str(), head.query.as_str()), ("/mqtt", "a=b"));
+        assert_eq!(head.header("upgrade"), Some("websocket"));
+        assert!(handshake_response(&head).contains("\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"));
+        for bad in [
+            &b"GET /mqtt HTTP/1.1\r\nSec-WebSocket-Protocol: mqtt\rX-Injected: 1\r\n\r\n"[..],
+            b"GET /mqtt HTTP/1.1\r\nX: \x1b[2J\r\n\r\n",
+            b"GET /mqtt HTTP/1.1\r\nNo colon\r\n\r\n",
+            b"GET /mqtt HTTP/1.1\r\nBad name: v\r\n\r\n",
+            b"GET /mqtt HTTP/1.1 extra\r\n\r\n",
+            b"GET mqtt HTTP/1.1\r\n\r\n",
+            b"GET /mqtt HTTP/2\r\n\r\n",
+            b"G\xc3\xa9T /mqtt HTTP/1.1\r\n\r\n",
+            b"GET /mqtt HTTP/1.1\r\nHost: \xff\r\n\r\n",
+            b"",
+        ] {
+            assert!(
+                matches!(parse_head(bad), Err(Refusal::BadRequest(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A subprotocol that is not a token is not echoed.
+        let head =
+            parse_head(b"GET /mqtt HTTP/1.1\r\nSec-WebSocket-Protocol: a b;c\r\n\r\n").unwrap();
+        assert!(!handshake_response(&head).contains("Sec-WebSocket-Protocol"));
+        assert!(refusal_response(&Refusal::BadRequest("x".into())).starts_with("HTTP/1.1 400 "));
+    }
+
+    #[test]
+    fn odd_dates_and_expiries_are_refused_without_overflow() {
+        assert_eq!(parse_amz_date("2017062\u{e9}204845Z"), None);
+        assert_eq!(parse_amz_date("+0170628T204845Z"), None);
+        assert_eq!(parse_amz_date("2017-628T204845Z"), None);
+        assert_eq!(
+            parse_amz_date("99991231T235960Z"),
+            Some(253_402_300_800_000)
+        );
+        assert_eq!(
+            parse_amz_date("00000101T000000Z"),
+            Some(-62_167_219_200_000)
+        );
+        for expires in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "0",
+            "-1",
+            "+5",
+            "",
+            "604801",
+            "1e3",
+        ] {
+            assert!(validity_ms(Some(expires)).is_err(), "{expires}");
+        }
+        assert_eq!(validity_ms(Some("604800")), Ok(900_000));
+        assert_eq!(validity_ms(Some("60")), Ok(60_000));
+        assert_eq!(validity_ms(None), Ok(900_000));
     }
 
     #[test]

@@ -442,3 +442,49 @@ async fn the_gateway_answers_malformed_upgrades_instead_of_panicking() {
     }
     assert!(sandbox.stats().gateway_refused >= 16);
 }
+
+/// Fault rules are capped: the Rust API says `false`, the admin API answers 507, and clearing
+/// makes room again.
+#[tokio::test]
+async fn fault_rules_are_capped() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    for _ in 0..agora_link_sandbox::MAX_FAULT_RULES {
+        assert!(sandbox.inject(Fault::new("/nowhere", FaultAction::DropConnection, 1)));
+    }
+    assert!(!sandbox.inject(Fault::always("*", FaultAction::DropConnection)));
+    let fault = json!({"path_suffix": "/rest-token", "action": {"kind": "drop_connection"}});
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        "/_sandbox/faults",
+        &[JSON],
+        &fault.to_string(),
+    )
+    .await;
+    assert_eq!(status, 507, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("DELETE"));
+    sandbox.clear_faults();
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/_sandbox/faults",
+        &[JSON],
+        &fault.to_string(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+/// A token lifetime too long to add to a clock (`--token-lifetime-secs 18446744073709551615`)
+/// issues tokens that do not expire, instead of panicking the request.
+#[tokio::test]
+async fn a_huge_token_lifetime_is_not_a_panic() {
+    let sandbox = Sandbox::builder()
+        .token_lifetime(Duration::MAX)
+        .start()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token(&sandbox).await);
+    let (status, _) = get_all(&sandbox, &bearer).await;
+    assert_eq!(status, 200);
+}
