@@ -556,7 +556,8 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<UpgradeHead, Refusal> {
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut headers = HashMap::new();
-    for line in lines {
+    // The head ends at the first empty line (a bare LF ends lines too).
+    for line in lines.take_while(|line| !line.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
             return Err(bad("malformed header line"));
         };

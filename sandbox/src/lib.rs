@@ -32,6 +32,9 @@
 
 mod broker;
 mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod iot;
 mod nginx;
 mod server;
