@@ -65,6 +65,18 @@ fn stdout_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
 
+/// A loopback address where connections are refused for as long as the returned socket lives:
+/// bound but not listening, so that no sandbox of a test running alongside can take the port
+/// (a listener dropped at once frees it for them).
+fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
 fn stderr_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stderr).expect("stderr is JSON")
 }
@@ -248,10 +260,8 @@ async fn exit_codes_distinguish_usage_network_auth_api_and_decode_errors() {
     );
 
     // Network: nothing listens there.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
+    let (_reserved, closed) = refusing_address();
+    let closed = format!("http://{closed}");
     let output = run_against(&sandbox, &["--json", "--endpoint", &closed, "token"]).await;
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(stderr_json(&output)["error"]["kind"], "network");
@@ -341,11 +351,8 @@ async fn https_with_ca_cert_and_resolve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domain_switching_flags() {
     let sandbox = Sandbox::builder().start().await.unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
+    let (_reserved, closed) = refusing_address();
+    let closed = closed.to_string();
     let live = sandbox.address().to_string();
     let dead_primary = format!("http://{closed}");
 
@@ -612,11 +619,8 @@ async fn a_closed_stdout_ends_the_cli_quietly_without_a_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_flags_and_variables() {
     let sandbox = Sandbox::builder().start().await.unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_reserved, closed) = refusing_address();
+    let closed = closed.port();
     let dead = format!("http://127.0.0.1:{closed}");
     // Loopback ignores the proxy variables and --proxy.
     let mut env = sandbox_env(&sandbox);
