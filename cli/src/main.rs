@@ -4,12 +4,12 @@
 //! (DNS, connect, TLS, timeout), 4 authentication error, 5 API error (the server refused),
 //! 6 undecodable response.
 
-mod output;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use agora_link_cli::output;
 
 use agora_link::{
     Client, ClientConfig, Error, ErrorKind, OpenPackageRequest, Region, SecretString,
@@ -137,11 +137,20 @@ enum IotCommand {
     },
 }
 
-/// Any RFC 3339 time: `2026-11-24T08:00:00Z`, `2026-11-24T16:00:00+08:00`, fractions allowed.
+/// Any RFC 3339 time: `2026-11-24T08:00:00Z`, `2026-11-24T16:00:00+08:00`, fractions allowed;
+/// from 1970 to the end of 9999 in UTC (a SigV4 date has four digits, and its clock starts at
+/// the Unix epoch).
 fn parse_rfc3339(value: &str) -> Result<std::time::SystemTime, String> {
-    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
-        .map(std::time::SystemTime::from)
-        .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))
+    let time =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+            .map(std::time::SystemTime::from)
+            .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))?;
+    if time < std::time::UNIX_EPOCH || output::rfc3339(time).is_none() {
+        return Err(format!(
+            "{value:?} is outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+        ));
+    }
+    Ok(time)
 }
 
 /// The AWS region of `iot presign`: `--region` given on the command line (not the REST region
@@ -356,18 +365,15 @@ fn main() -> ExitCode {
             // With --json, a usage error is JSON on stderr too, in the shape of every other error.
             let message = error.render().to_string();
             let message = message.trim_end().trim_start_matches("error: ");
-            output::print_error(
-                &json!({"error": {
-                    "kind": "usage",
-                    "message": message,
-                    "code": null,
-                    "msg": null,
-                    "httpStatus": null,
-                    "traceId": null,
-                    "attempts": [],
-                }})
-                .to_string(),
-            );
+            output::print_error_json(&json!({"error": {
+                "kind": "usage",
+                "message": message,
+                "code": null,
+                "msg": null,
+                "httpStatus": null,
+                "traceId": null,
+                "attempts": [],
+            }}));
             return ExitCode::from(exit::USAGE);
         }
         Err(error) => {
@@ -408,7 +414,7 @@ fn main() -> ExitCode {
         },
         Err(failure) => {
             if json_output {
-                output::print_error(&json!({"error": failure.body}).to_string());
+                output::print_error_json(&json!({"error": failure.body}));
             } else {
                 output::print_error(&format!("error: {}", failure.message));
             }
@@ -546,9 +552,7 @@ fn presign(
     };
     let time = time.unwrap_or_else(std::time::SystemTime::now);
     let url = agora_link::iot::presign_mqtt_url(endpoint, &region, &credentials, time)?;
-    Ok(
-        json!({"url": url.expose(), "region": region, "signedAt": humantime::format_rfc3339_seconds(time).to_string()}),
-    )
+    Ok(json!({"url": url.expose(), "region": region, "signedAt": output::rfc3339(time)}))
 }
 
 /// The account token: as given, or (with `--sandbox` and none given) from a registration in

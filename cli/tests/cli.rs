@@ -65,6 +65,18 @@ fn stdout_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
 
+/// A loopback address where connections are refused for as long as the returned socket lives:
+/// bound but not listening, so that no sandbox of a test running alongside can take the port
+/// (a listener dropped at once frees it for them).
+fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
 fn stderr_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stderr).expect("stderr is JSON")
 }
@@ -248,10 +260,8 @@ async fn exit_codes_distinguish_usage_network_auth_api_and_decode_errors() {
     );
 
     // Network: nothing listens there.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
+    let (_reserved, closed) = refusing_address();
+    let closed = format!("http://{closed}");
     let output = run_against(&sandbox, &["--json", "--endpoint", &closed, "token"]).await;
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(stderr_json(&output)["error"]["kind"], "network");
@@ -341,11 +351,8 @@ async fn https_with_ca_cert_and_resolve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domain_switching_flags() {
     let sandbox = Sandbox::builder().start().await.unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
+    let (_reserved, closed) = refusing_address();
+    let closed = closed.to_string();
     let live = sandbox.address().to_string();
     let dead_primary = format!("http://{closed}");
 
@@ -612,11 +619,8 @@ async fn a_closed_stdout_ends_the_cli_quietly_without_a_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_flags_and_variables() {
     let sandbox = Sandbox::builder().start().await.unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_reserved, closed) = refusing_address();
+    let closed = closed.port();
     let dead = format!("http://127.0.0.1:{closed}");
     // Loopback ignores the proxy variables and --proxy.
     let mut env = sandbox_env(&sandbox);
@@ -759,4 +763,141 @@ async fn log_lines_on_a_pipe_carry_no_colour_codes() {
         !stderr.contains('\u{1b}'),
         "colour codes on a pipe: {stderr:?}"
     );
+}
+
+/// Bytes that must never reach a terminal from a server's answer: C0 controls (ESC starts ANSI
+/// sequences), DEL, C1 controls (0x9b is an 8-bit CSI) and bidirectional overrides.
+fn has_terminal_controls(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// A server answering `getAll` with odd numbers and hostile strings: every printer, human and
+/// `--json`, prints without panicking (exit 101), and nothing a server sends can drive the
+/// terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_numbers_and_control_characters_from_a_server_never_break_the_output() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let hostile = "red\u{1b}[31m\u{1b}]0;title\u{7}\u{9b}2J\u{7f}\u{202e}txt.exe\r\nfake: line";
+    let packages: Vec<Value> = [
+        1_717_171_717_123_456i64, // microseconds: year 56,000
+        i64::MAX,
+        i64::MIN,
+        -1,
+        0,
+        253_402_300_799_999, // the last ms of 9999
+        253_402_300_800_000, // the first of 10000
+    ]
+    .iter()
+    .enumerate()
+    .map(|(index, time)| {
+        serde_json::json!({
+            "cloudRecordPackageId": index,
+            "packageName": hostile,
+            "createdBy": i64::MIN,
+            "createdTime": time,
+            "changedTime": time,
+        })
+    })
+    .collect();
+    let body = serde_json::json!({
+        "code": 0, "msg": "SUCCESS", "timestamp": 1, "success": true, "data": packages,
+    })
+    .to_string();
+    for json in [false, true] {
+        sandbox.inject(Fault::new(
+            "/getAll",
+            FaultAction::respond(200, body.clone()),
+            1,
+        ));
+        let mut args = vec!["packages", "list"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let output = run_against(&sandbox, &args).await;
+        let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "--json {json}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!has_terminal_controls(&stdout), "--json {json}: {stdout:?}");
+        if json {
+            // Escaped, not altered: the JSON still holds the server's string.
+            let value: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(value[0]["packageName"], hostile);
+            assert_eq!(value[1]["createdTime"], i64::MAX);
+        } else {
+            assert!(!stdout.contains("\nfake: line"), "{stdout}");
+            assert!(
+                stdout.contains("[5].createdTime: 253402300799999 (9999-12-31T23:59:59Z)\n")
+                    && stdout.contains("[6].createdTime: 253402300800000\n"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("[3].createdTime: -1 (1969-12-31T23:59:59Z)"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("[0].createdTime: 1717171717123456\n"),
+                "{stdout}"
+            );
+        }
+    }
+
+    // An API error whose message carries control characters, on stderr, human and JSON.
+    let error =
+        serde_json::json!({"code": 999999, "msg": hostile, "timestamp": 1, "success": false})
+            .to_string();
+    for json in [false, true] {
+        sandbox.inject(Fault::new(
+            "/getAll",
+            FaultAction::respond(200, error.clone()),
+            1,
+        ));
+        let mut args = vec!["packages", "list"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let output = run_against(&sandbox, &args).await;
+        assert_eq!(output.status.code(), Some(5));
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            !has_terminal_controls(stderr.trim_end()),
+            "--json {json}: {stderr:?}"
+        );
+        if json {
+            assert_eq!(stderr_json_text(&stderr)["error"]["msg"], hostile);
+        }
+    }
+}
+
+fn stderr_json_text(text: &str) -> Value {
+    serde_json::from_str(text).expect("stderr is JSON")
+}
+
+/// `iot presign --time` takes any RFC 3339 time: before the epoch, or one that is in year 10000
+/// in UTC, is refused or printed, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_presign_time_outside_1970_to_9999_is_not_a_panic() {
+    for time in [
+        "1969-12-31T23:59:59Z",
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-23:59",
+        "9999-12-31T23:59:59Z",
+    ] {
+        let mut args = PRESIGN.to_vec();
+        let last = args.len() - 1;
+        args[last] = time;
+        let output = run(&args, &[]).await;
+        assert!(
+            matches!(output.status.code(), Some(0) | Some(2)),
+            "{time}: {:?} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

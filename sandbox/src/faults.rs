@@ -34,7 +34,7 @@ impl FaultAction {
     /// A delay of `duration`.
     pub fn delay(duration: Duration) -> Self {
         FaultAction::Delay {
-            millis: duration.as_millis() as u64,
+            millis: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -109,6 +109,10 @@ impl Fault {
     }
 }
 
+/// The most fault rules active at once: [`crate::Sandbox::inject`] returns `false` and
+/// `POST /_sandbox/faults` answers 507 beyond that, until rules expire or are cleared.
+pub const MAX_FAULT_RULES: usize = 1_000;
+
 /// The active fault rules, first match wins.
 #[derive(Debug, Default)]
 pub(crate) struct FaultPlan {
@@ -116,10 +120,17 @@ pub(crate) struct FaultPlan {
 }
 
 impl FaultPlan {
-    pub(crate) fn add(&mut self, fault: Fault) {
-        if fault.times != Some(0) {
-            self.rules.push(fault);
+    /// Adds a rule; `false` (and the rule is dropped) when [`MAX_FAULT_RULES`] are active.
+    /// A rule for no request (`times: Some(0)`) is accepted and dropped.
+    pub(crate) fn add(&mut self, fault: Fault) -> bool {
+        if fault.times == Some(0) {
+            return true;
         }
+        if self.rules.len() >= MAX_FAULT_RULES {
+            return false;
+        }
+        self.rules.push(fault);
+        true
     }
 
     pub(crate) fn clear(&mut self) {
@@ -132,10 +143,10 @@ impl FaultPlan {
             .rules
             .iter()
             .position(|rule| rule.matches(path, host))?;
-        let rule = &mut self.rules[index];
+        let rule = self.rules.get_mut(index)?;
         let action = rule.action.clone();
         if let Some(times) = rule.times.as_mut() {
-            *times -= 1;
+            *times = times.saturating_sub(1);
             if *times == 0 {
                 self.rules.remove(index);
             }
@@ -176,6 +187,21 @@ mod tests {
         assert_eq!(
             plan.take("/x", Some("a.example")),
             Some(FaultAction::DropConnection)
+        );
+    }
+
+    #[test]
+    fn at_most_max_fault_rules_are_active() {
+        let mut plan = FaultPlan::default();
+        for _ in 0..MAX_FAULT_RULES {
+            assert!(plan.add(Fault::new("x", FaultAction::DropConnection, 1)));
+        }
+        assert!(!plan.add(Fault::always("*", FaultAction::DropConnection)));
+        assert!(plan.add(Fault::new("x", FaultAction::DropConnection, 0)));
+        assert_eq!(plan.take("/x", None), Some(FaultAction::DropConnection));
+        assert!(
+            plan.add(Fault::always("*", FaultAction::DropConnection)),
+            "room again"
         );
     }
 }

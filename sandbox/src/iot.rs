@@ -6,7 +6,7 @@
 //! The SigV4 check is written here from AWS's documentation, independently of the client's
 //! presigner, so that each checks the other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,16 +32,39 @@ struct Identity {
     token_expires_ms: i64,
 }
 
-/// Identities and AWS sessions.
+/// Identities and AWS sessions, each at most [`crate::MAX_AWS_SESSIONS`] (the oldest are
+/// forgotten first).
 #[derive(Debug, Default)]
 pub(crate) struct IotRegistry {
     identities: HashMap<String, Identity>,
+    identity_order: VecDeque<String>,
     sessions: HashMap<String, AwsSession>,
+    session_order: VecDeque<String>,
+}
+
+/// Inserts `key`, forgetting the oldest entries first while the map is full.
+fn insert_bounded<V>(
+    map: &mut HashMap<String, V>,
+    order: &mut VecDeque<String>,
+    key: String,
+    value: V,
+) {
+    if map.insert(key.clone(), value).is_none() {
+        order.push_back(key);
+    }
+    while map.len() > crate::MAX_AWS_SESSIONS {
+        let Some(oldest) = order.pop_front() else {
+            break;
+        };
+        map.remove(&oldest);
+    }
 }
 
 impl IotRegistry {
     pub fn register_identity(&mut self, identity_id: &str, open_id_token: &str, expires_ms: i64) {
-        self.identities.insert(
+        insert_bounded(
+            &mut self.identities,
+            &mut self.identity_order,
             identity_id.to_owned(),
             Identity {
                 open_id_token: open_id_token.to_owned(),
@@ -51,20 +74,40 @@ impl IotRegistry {
     }
 
     pub fn register_session(&mut self, session: AwsSession) {
-        self.sessions.insert(session.access_key_id.clone(), session);
+        insert_bounded(
+            &mut self.sessions,
+            &mut self.session_order,
+            session.access_key_id.clone(),
+            session,
+        );
+    }
+
+    #[cfg(test)]
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    #[cfg(test)]
+    pub fn identity_count(&self) -> usize {
+        self.identities.len()
+    }
+
+    #[cfg(test)]
+    pub fn has_session(&self, access_key_id: &str) -> bool {
+        self.sessions.contains_key(access_key_id)
     }
 
     /// Makes every AWS session expired now.
     pub fn expire_sessions(&mut self, now_ms: i64) {
         for session in self.sessions.values_mut() {
-            session.expires_ms = session.expires_ms.min(now_ms - 1);
+            session.expires_ms = session.expires_ms.min(now_ms.saturating_sub(1));
         }
     }
 
     /// Makes every OpenID token expired now (Cognito then refuses them).
     pub fn expire_open_id_tokens(&mut self, now_ms: i64) {
         for identity in self.identities.values_mut() {
-            identity.token_expires_ms = identity.token_expires_ms.min(now_ms - 1);
+            identity.token_expires_ms = identity.token_expires_ms.min(now_ms.saturating_sub(1));
         }
     }
 
@@ -190,12 +233,21 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Parses `YYYYMMDDTHHMMSSZ` to ms since the epoch.
-fn parse_amz_date(text: &str) -> Option<i64> {
-    if text.len() != 16 || &text[8..9] != "T" || !text.ends_with('Z') {
+/// Parses `YYYYMMDDTHHMMSSZ` (ASCII digits only) to ms since the epoch.
+pub(crate) fn parse_amz_date(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 || bytes.get(8) != Some(&b'T') || bytes.get(15) != Some(&b'Z') {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    // Digits only (no sign, no multi-byte character): each field is then small and every step
+    // below is far from overflowing.
+    let number = |range: std::ops::Range<usize>| {
+        let digits = bytes.get(range)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse::<i64>().ok()
+    };
     let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
     let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
     if !(1..=12).contains(&month)
@@ -217,8 +269,79 @@ fn parse_amz_date(text: &str) -> Option<i64> {
     Some(((days * 86_400) + hour * 3600 + minute * 60 + second) * 1000)
 }
 
+/// The longest `X-Amz-Expires` AWS accepts (7 days, in seconds); AWS IoT then caps the
+/// validity of a WebSocket upgrade at 15 minutes.
+const MAX_EXPIRES_SECS: i64 = 604_800;
+
+/// How long an upgrade request stays valid after `X-Amz-Date`: `X-Amz-Expires` (1 to
+/// [`MAX_EXPIRES_SECS`] seconds, digits only), at most 15 minutes; 15 minutes without it.
+fn validity_ms(expires: Option<&str>) -> Result<i64, String> {
+    let Some(seconds) = expires else {
+        return Ok(15 * 60_000);
+    };
+    let seconds = Some(seconds)
+        .filter(|s| !s.is_empty() && s.len() <= 7 && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|s| (1..=MAX_EXPIRES_SECS).contains(s))
+        .ok_or("X-Amz-Expires must be a number of seconds from 1 to 604800")?;
+    Ok(seconds.min(15 * 60) * 1000)
+}
+
+/// The SigV4 signature (lowercase hex) of a presigned WebSocket upgrade: `params` are the
+/// decoded query parameters; `date` the scope date (`YYYYMMDD`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn expected_signature(
+    params: &[(String, String)],
+    path: &str,
+    host: &str,
+    secret_key: &str,
+    amz_date: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> String {
+    // The canonical query: every parameter but the signature and the session token (AWS IoT
+    // does not sign the token), sorted, values RFC 3986-encoded.
+    let mut canonical: Vec<(String, String)> = params
+        .iter()
+        .filter(|(n, _)| n != "X-Amz-Signature" && n != "X-Amz-Security-Token")
+        .map(|(n, v)| (rfc3986(n), rfc3986(v)))
+        .collect();
+    canonical.sort();
+    let canonical_query = canonical
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let canonical_request =
+        format!("GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\n{EMPTY_SHA256}");
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
+    );
+    let sign = |key: &[u8], data: &str| {
+        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
+    };
+    let key = sign(format!("AWS4{secret_key}").as_bytes(), date);
+    let key = sign(key.as_ref(), region);
+    let key = sign(key.as_ref(), service);
+    let key = sign(key.as_ref(), "aws4_request");
+    hex(sign(key.as_ref(), &string_to_sign).as_ref())
+}
+
+/// The decoded parameters of a query (`None` for a bad percent-encoding or a `+`).
+pub(crate) fn query_params(query: &str) -> Option<Vec<(String, String)>> {
+    let mut params = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        params.push((percent_decode(name)?, percent_decode(value)?));
+    }
+    Some(params)
+}
+
 /// Checks a presigned upgrade request; `Err` holds the reason of the refusal.
-fn verify(
+pub(crate) fn verify(
     registry: &IotRegistry,
     region: &str,
     path: &str,
@@ -229,13 +352,7 @@ fn verify(
     if path != "/mqtt" {
         return Err(format!("unknown path {path}"));
     }
-    let mut params: Vec<(String, String)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = percent_decode(name).ok_or("bad query encoding")?;
-        let value = percent_decode(value).ok_or("bad query encoding")?;
-        params.push((name, value));
-    }
+    let params = query_params(query).ok_or("bad query encoding")?;
     let get = |name: &str| {
         params
             .iter()
@@ -270,57 +387,30 @@ fn verify(
     }
     let amz_date = get("X-Amz-Date").ok_or("missing X-Amz-Date")?;
     let signed_at = parse_amz_date(amz_date).ok_or("malformed X-Amz-Date")?;
-    if !amz_date.starts_with(date) {
+    if date.len() != 8 || !amz_date.starts_with(date) {
         return Err("X-Amz-Date does not match the credential scope date".into());
     }
-    if signed_at > now_ms + 5 * 60_000 {
+    if signed_at > now_ms.saturating_add(5 * 60_000) {
         return Err(
             "Signature not yet current: the request time is more than 5 minutes ahead".into(),
         );
     }
-    let valid_for_ms = match get("X-Amz-Expires") {
-        Some(seconds) => {
-            seconds
-                .parse::<i64>()
-                .map_err(|_| "bad X-Amz-Expires")?
-                .min(15 * 60)
-                * 1000
-        }
-        None => 15 * 60_000,
-    };
-    if signed_at + valid_for_ms < now_ms {
+    let valid_for_ms = validity_ms(get("X-Amz-Expires"))?;
+    // `signed_at` is within years 0000 to 9999 and `valid_for_ms` at most 15 minutes.
+    if signed_at.saturating_add(valid_for_ms) < now_ms {
         return Err("Signature expired: the presigned URL is stale".into());
     }
     let signature = get("X-Amz-Signature").ok_or("missing X-Amz-Signature")?;
-
-    // The canonical query: every parameter but the signature and the session token (AWS IoT
-    // does not sign the token), sorted, values RFC 3986-encoded.
-    let mut canonical: Vec<(String, String)> = params
-        .iter()
-        .filter(|(n, _)| n != "X-Amz-Signature" && n != "X-Amz-Security-Token")
-        .map(|(n, v)| (rfc3986(n), rfc3986(v)))
-        .collect();
-    canonical.sort();
-    let canonical_query = canonical
-        .iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let canonical_request =
-        format!("GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\n{EMPTY_SHA256}");
-    let scope = format!("{date}/{cred_region}/{service}/aws4_request");
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
+    let expected = expected_signature(
+        &params,
+        path,
+        host,
+        &session.secret_key,
+        amz_date,
+        date,
+        cred_region,
+        service,
     );
-    let sign = |key: &[u8], data: &str| {
-        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
-    };
-    let key = sign(format!("AWS4{}", session.secret_key).as_bytes(), date);
-    let key = sign(key.as_ref(), cred_region);
-    let key = sign(key.as_ref(), service);
-    let key = sign(key.as_ref(), "aws4_request");
-    let expected = hex(sign(key.as_ref(), &string_to_sign).as_ref());
     if expected != signature {
         return Err(
             "The request signature we calculated does not match the signature you provided".into(),
@@ -348,14 +438,39 @@ fn http_date_now() -> String {
     httpdate::fmt_http_date(SystemTime::now())
 }
 
-async fn refuse(stream: &mut TcpStream, reason: &str) {
-    let body = json!({"message": reason}).to_string();
-    let response = format!(
-        "HTTP/1.1 403 Forbidden\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+/// Why the gateway does not upgrade a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// 400: the request head is not a well-formed HTTP/1.1 request.
+    BadRequest(String),
+    /// 403: a well-formed request the gateway refuses (as AWS IoT does).
+    Forbidden(String),
+}
+
+impl Refusal {
+    fn reason(&self) -> &str {
+        match self {
+            Refusal::BadRequest(reason) | Refusal::Forbidden(reason) => reason,
+        }
+    }
+}
+
+/// The refusal's response (JSON body, `Date` header, connection closed).
+pub(crate) fn refusal_response(refusal: &Refusal) -> String {
+    let status = match refusal {
+        Refusal::BadRequest(_) => "400 Bad Request",
+        Refusal::Forbidden(_) => "403 Forbidden",
+    };
+    let body = json!({"message": refusal.reason()}).to_string();
+    format!(
+        "HTTP/1.1 {status}\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         http_date_now(),
         body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
+    )
+}
+
+async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+    let _ = stream.write_all(refusal_response(refusal).as_bytes()).await;
     let _ = stream.shutdown().await;
 }
 
@@ -366,8 +481,8 @@ async fn read_head(
 ) -> Option<Vec<u8>> {
     let mut head = Vec::with_capacity(2048);
     let mut buffer = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() > 16 * 1024 {
+    while head_end(&head).is_none() {
+        if head.len() > MAX_HEAD_BYTES {
             return None;
         }
         let read = stream.read(&mut buffer).await.ok()?;
@@ -375,9 +490,140 @@ async fn read_head(
             return None;
         }
         connection.received();
-        head.extend_from_slice(&buffer[..read]);
+        head.extend_from_slice(buffer.get(..read)?);
     }
     Some(head)
+}
+
+/// The most bytes of a request head the gateway reads.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Where the head ends (the index of its blank line's `\r\n\r\n`).
+fn head_end(head: &[u8]) -> Option<usize> {
+    head.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+/// A parsed upgrade request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UpgradeHead {
+    /// The request method.
+    pub method: String,
+    /// The path of the request target.
+    pub path: String,
+    /// The query of the request target (after `?`), still percent-encoded.
+    pub query: String,
+    /// Header names (lowercase) and values (trimmed); the last of repeated headers wins.
+    pub headers: HashMap<String, String>,
+}
+
+impl UpgradeHead {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Whether `byte` may stand in an HTTP token (a method or a header name, RFC 9110).
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// Parses a request head (what [`read_head`] read, possibly followed by more bytes): UTF-8,
+/// lines ending in CRLF (or LF), a request line `METHOD TARGET HTTP/1.x`, headers `name: value`
+/// with token names and no control character but tab.
+pub(crate) fn parse_head(head: &[u8]) -> Result<UpgradeHead, Refusal> {
+    let bad = |reason: &str| Refusal::BadRequest(reason.to_owned());
+    let head = head
+        .get(..head_end(head).unwrap_or(head.len()))
+        .unwrap_or(head);
+    let text = std::str::from_utf8(head).map_err(|_| bad("the request head is not UTF-8"))?;
+    let mut lines = text
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line));
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("malformed request line"));
+    };
+    if method.is_empty()
+        || !method.bytes().all(is_token_byte)
+        || !matches!(version, "HTTP/1.1" | "HTTP/1.0")
+        || !target.starts_with('/')
+        || target.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(bad("malformed request line"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers = HashMap::new();
+    // The head ends at the first empty line (a bare LF ends lines too).
+    for line in lines.take_while(|line| !line.is_empty()) {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad("malformed header line"));
+        };
+        if name.is_empty()
+            || !name.bytes().all(is_token_byte)
+            || value.chars().any(|c| c.is_control() && c != '\t')
+        {
+            return Err(bad("malformed header line"));
+        }
+        headers.insert(
+            name.to_ascii_lowercase(),
+            value.trim_matches([' ', '\t']).to_owned(),
+        );
+    }
+    Ok(UpgradeHead {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        headers,
+    })
+}
+
+/// Checks a parsed upgrade request against the issued credentials.
+pub(crate) fn check_upgrade(
+    head: &UpgradeHead,
+    registry: &IotRegistry,
+    region: &str,
+    now_ms: i64,
+) -> Result<(), Refusal> {
+    if head.method != "GET" {
+        return Err(Refusal::Forbidden("only GET upgrades are accepted".into()));
+    }
+    if !head
+        .header("upgrade")
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+    {
+        return Err(Refusal::Forbidden("not a WebSocket upgrade".into()));
+    }
+    verify(
+        registry,
+        region,
+        &head.path,
+        &head.query,
+        head.header("host").unwrap_or_default(),
+        now_ms,
+    )
+    .map_err(Refusal::Forbidden)
+}
+
+/// The `101 Switching Protocols` answer to an accepted upgrade (when no broker is bridged):
+/// the accept key of `Sec-WebSocket-Key`, and the first offered subprotocol when it is a token.
+pub(crate) fn handshake_response(head: &UpgradeHead) -> String {
+    let key = head.header("sec-websocket-key").unwrap_or_default();
+    let mut input = key.as_bytes().to_vec();
+    input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let accept = base64(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &input).as_ref());
+    let protocol = head
+        .header("sec-websocket-protocol")
+        .and_then(|p| p.split(',').next())
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && p.bytes().all(is_token_byte))
+        .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
+    )
 }
 
 async fn serve_connection(
@@ -394,61 +640,34 @@ async fn serve_connection(
         return;
     };
     let _serving = connection.start();
-    let end = head
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(head.len());
-    let text = String::from_utf8_lossy(&head[..end]).into_owned();
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut headers = HashMap::new();
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
-    let mut parts = request_line.split(' ');
-    let (method, target) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let host = headers.get("host").cloned().unwrap_or_default();
-    let outcome = if method != "GET" {
-        Err("only GET upgrades are accepted".to_owned())
-    } else if !headers
-        .get("upgrade")
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-    {
-        Err("not a WebSocket upgrade".to_owned())
-    } else {
+    let outcome = parse_head(&head).and_then(|parsed| {
         let db = gateway.shared.db();
-        verify(
-            &db.iot,
-            &db.iot_region,
-            path,
-            query,
-            &host,
-            crate::state::now_ms(),
-        )
-    };
+        check_upgrade(&parsed, &db.iot, &db.iot_region, crate::state::now_ms()).map(|()| parsed)
+    });
     {
         let mut db = gateway.shared.db();
         match &outcome {
-            Ok(()) => db.stats.gateway_accepted += 1,
-            Err(reason) => {
+            Ok(_) => db.stats.gateway_accepted += 1,
+            Err(refusal) => {
                 db.stats.gateway_refused += 1;
-                db.stats.record_gateway_refusal(reason);
+                db.stats.record_gateway_refusal(refusal.reason());
             }
         }
     }
-    if let Err(reason) = outcome {
-        if let Some(held_back) = gateway.refusal_log.allow() {
-            tracing::info!(%reason, held_back, "IoT gateway refused an upgrade (logged at most once a second)");
+    let parsed = match outcome {
+        Ok(parsed) => parsed,
+        Err(refusal) => {
+            if let Some(held_back) = gateway.refusal_log.allow() {
+                tracing::info!(
+                    reason = refusal.reason(),
+                    held_back,
+                    "IoT gateway refused an upgrade (logged at most once a second)"
+                );
+            }
+            refuse(&mut stream, &refusal).await;
+            return;
         }
-        refuse(&mut stream, &reason).await;
-        return;
-    }
+    };
     match gateway.upstream {
         Some(upstream) => {
             let Ok(mut broker) = TcpStream::connect(upstream).await else {
@@ -469,25 +688,7 @@ async fn serve_connection(
         }
         None => {
             // No broker: complete the WebSocket handshake and keep the connection open, silent.
-            let key = headers
-                .get("sec-websocket-key")
-                .cloned()
-                .unwrap_or_default();
-            let mut input = key.into_bytes();
-            input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-            let accept = base64(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &input).as_ref());
-            let protocol = headers
-                .get("sec-websocket-protocol")
-                .map(|p| {
-                    format!(
-                        "Sec-WebSocket-Protocol: {}\r\n",
-                        p.split(',').next().unwrap_or("mqtt").trim()
-                    )
-                })
-                .unwrap_or_default();
-            let response = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
-            );
+            let response = handshake_response(&parsed);
             if stream.write_all(response.as_bytes()).await.is_ok() {
                 let mut drops = gateway.drops.subscribe();
                 let mut sink = [0u8; 1024];
@@ -506,14 +707,12 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            match ALPHABET.get(((n >> shift) & 63) as usize) {
+                Some(&c) if i <= chunk.len() => out.push(char::from(c)),
+                _ => out.push('='),
             }
         }
     }
@@ -564,6 +763,67 @@ mod tests {
             base64(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &input).as_ref()),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn heads_are_parsed_strictly_and_nothing_is_echoed_unchecked() {
+        let head = parse_head(b"GET /mqtt?a=b HTTP/1.1\r\nHost: h\r\nUpgrade:  websocket\t\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Protocol: mqtt, mqttv3.1\r\n\r\nframes").unwrap();
+        assert_eq!((head.path.as_str(), head.query.as_str()), ("/mqtt", "a=b"));
+        assert_eq!(head.header("upgrade"), Some("websocket"));
+        assert!(handshake_response(&head).contains("\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"));
+        for bad in [
+            &b"GET /mqtt HTTP/1.1\r\nSec-WebSocket-Protocol: mqtt\rX-Injected: 1\r\n\r\n"[..],
+            b"GET /mqtt HTTP/1.1\r\nX: \x1b[2J\r\n\r\n",
+            b"GET /mqtt HTTP/1.1\r\nNo colon\r\n\r\n",
+            b"GET /mqtt HTTP/1.1\r\nBad name: v\r\n\r\n",
+            b"GET /mqtt HTTP/1.1 extra\r\n\r\n",
+            b"GET mqtt HTTP/1.1\r\n\r\n",
+            b"GET /mqtt HTTP/2\r\n\r\n",
+            b"G\xc3\xa9T /mqtt HTTP/1.1\r\n\r\n",
+            b"GET /mqtt HTTP/1.1\r\nHost: \xff\r\n\r\n",
+            b"",
+        ] {
+            assert!(
+                matches!(parse_head(bad), Err(Refusal::BadRequest(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A subprotocol that is not a token is not echoed.
+        let head =
+            parse_head(b"GET /mqtt HTTP/1.1\r\nSec-WebSocket-Protocol: a b;c\r\n\r\n").unwrap();
+        assert!(!handshake_response(&head).contains("Sec-WebSocket-Protocol"));
+        assert!(refusal_response(&Refusal::BadRequest("x".into())).starts_with("HTTP/1.1 400 "));
+    }
+
+    #[test]
+    fn odd_dates_and_expiries_are_refused_without_overflow() {
+        assert_eq!(parse_amz_date("2017062\u{e9}204845Z"), None);
+        assert_eq!(parse_amz_date("+0170628T204845Z"), None);
+        assert_eq!(parse_amz_date("2017-628T204845Z"), None);
+        assert_eq!(
+            parse_amz_date("99991231T235960Z"),
+            Some(253_402_300_800_000)
+        );
+        assert_eq!(
+            parse_amz_date("00000101T000000Z"),
+            Some(-62_167_219_200_000)
+        );
+        for expires in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "0",
+            "-1",
+            "+5",
+            "",
+            "604801",
+            "1e3",
+        ] {
+            assert!(validity_ms(Some(expires)).is_err(), "{expires}");
+        }
+        assert_eq!(validity_ms(Some("604800")), Ok(900_000));
+        assert_eq!(validity_ms(Some("60")), Ok(60_000));
+        assert_eq!(validity_ms(None), Ok(900_000));
     }
 
     #[test]

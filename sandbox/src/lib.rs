@@ -23,13 +23,19 @@
 //! It runs in users' CI, next to anything: every connection has a lifetime and the open
 //! connections a cap ([`SandboxBuilder::limits`], [`Limits`]); cleartext HTTP/2 is not served
 //! (HTTP/2 is offered over TLS by ALPN); counters stay bounded (paths that are not the API's are
-//! counted together, at most [`MAX_TOKENS`] tokens are remembered).
+//! counted together, at most [`MAX_TOKENS`] tokens are remembered); so do the rest of its state:
+//! at most [`MAX_FAULT_RULES`] fault rules (more are refused), [`MAX_ORDERS`] orders and
+//! [`MAX_AWS_SESSIONS`] AWS sessions (the oldest are forgotten), [`MAX_ACCOUNTS`] accounts
+//! (`register` is then refused).
 
 #![warn(missing_docs)]
 
 mod broker;
 mod fault_proxy;
 mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod iot;
 mod nginx;
 mod server;
@@ -39,13 +45,14 @@ mod state;
 pub use agora_link_server_guard::{GuardStats, Limits};
 pub use broker::Mosquitto;
 pub use fault_proxy::{ConnectionBytes, FaultProxy, Strike, StrikeKind, StrikePoint};
+pub use faults::MAX_FAULT_RULES;
 pub use faults::{Fault, FaultAction};
 pub use nginx::Nginx;
 pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
 pub use squid::{Squid, SquidPolicy};
 pub use state::{
-    Lifetimes, Order, SandboxClient, Stats, MAX_GATEWAY_REFUSALS, MAX_TOKENS, MAX_TRACE_ID_CHARS,
-    OTHER_GRANTS, OTHER_PATHS,
+    Lifetimes, Order, SandboxClient, Stats, MAX_ACCOUNTS, MAX_AWS_SESSIONS, MAX_GATEWAY_REFUSALS,
+    MAX_ORDERS, MAX_TOKENS, MAX_TRACE_ID_CHARS, OTHER_GRANTS, OTHER_PATHS,
 };
 
 /// The client id the sandbox accepts by default.

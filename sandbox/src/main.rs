@@ -149,6 +149,17 @@ async fn run(args: Args) -> std::io::Result<()> {
         builder = builder.iot_gateway();
     }
     let sandbox = builder.start().await?;
+    // SIGINT (Ctrl-C) or SIGTERM (`kill`, service managers, CI runners): a clean stop, exit 0.
+    // Listened for before the first line is printed: a parent that signals as soon as it reads
+    // it must not kill the process by the default action.
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     // These are sandbox-only credentials, printed so that a user can copy them.
     say!("agora-link-sandbox listening on {}", sandbox.base_url());
     say!("  AGORA_LINK_ENDPOINT={}", sandbox.base_url());
@@ -164,15 +175,10 @@ async fn run(args: Args) -> std::io::Result<()> {
             say!("  host {host} on {address}");
         }
     }
-    // SIGINT (Ctrl-C) or SIGTERM (`kill`, service managers, CI runners): a clean stop, exit 0.
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => interrupted?,
-            _ = terminate.recv() => {}
-        }
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
     }
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;

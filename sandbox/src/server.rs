@@ -330,14 +330,22 @@ impl Sandbox {
         self.serve.tracker.stats()
     }
 
-    /// The orders opened so far.
+    /// The orders opened so far (the latest [`crate::MAX_ORDERS`]).
     pub fn orders(&self) -> Vec<Order> {
         self.shared.db().orders()
     }
 
-    /// Adds a fault rule (first matching rule wins).
-    pub fn inject(&self, fault: Fault) {
-        self.shared.plan().add(fault);
+    /// Adds a fault rule (first matching rule wins). Returns `false`, and the rule is not
+    /// added (a warning is logged), when [`crate::MAX_FAULT_RULES`] rules are active.
+    pub fn inject(&self, fault: Fault) -> bool {
+        let added = self.shared.plan().add(fault);
+        if !added {
+            tracing::warn!(
+                max = crate::MAX_FAULT_RULES,
+                "fault rule refused: too many active rules"
+            );
+        }
+        added
     }
 
     /// Removes every fault rule.
@@ -825,12 +833,25 @@ async fn admin_orders(State(shared): State<Arc<Shared>>) -> Json<Vec<Order>> {
     Json(shared.db().orders())
 }
 
+/// `POST /_sandbox/faults`: 204, or 507 with `{"message"}` when [`crate::MAX_FAULT_RULES`]
+/// rules are active.
 async fn admin_add_fault(
     State(shared): State<Arc<Shared>>,
     Json(fault): Json<Fault>,
-) -> StatusCode {
-    shared.plan().add(fault);
-    StatusCode::NO_CONTENT
+) -> Response<Body> {
+    use axum::response::IntoResponse;
+    if shared.plan().add(fault) {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let message = format!(
+        "{} fault rules are active, the most: DELETE /_sandbox/faults first",
+        crate::MAX_FAULT_RULES
+    );
+    (
+        StatusCode::INSUFFICIENT_STORAGE,
+        Json(json!({ "message": message })),
+    )
+        .into_response()
 }
 
 async fn admin_clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {

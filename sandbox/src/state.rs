@@ -134,6 +134,32 @@ pub const MAX_TOKENS: usize = 50_000;
 /// The most [`Stats::gateway_refusals`] kept (the latest).
 pub const MAX_GATEWAY_REFUSALS: usize = 1_000;
 
+/// The most orders the sandbox keeps ([`crate::Sandbox::orders`], `GET /_sandbox/orders`): the
+/// latest; [`Stats::orders_opened`] still counts every one.
+pub const MAX_ORDERS: usize = 10_000;
+
+/// The most third-party accounts the sandbox holds; `register` beyond that is refused (HTTP
+/// 507, code 507) until accounts are removed.
+pub const MAX_ACCOUNTS: usize = 100_000;
+
+/// The most temporary AWS credentials (and, separately, Cognito identities) the sandbox
+/// remembers; issuing one more forgets the oldest, which the IoT gateway and Cognito then
+/// refuse as unknown.
+pub const MAX_AWS_SESSIONS: usize = 10_000;
+
+/// `now` plus `lifetime`, or (for lifetimes too long to represent) about a century from now.
+pub(crate) fn instant_after(lifetime: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(lifetime)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// Now plus `lifetime`, in ms since the epoch, saturating.
+pub(crate) fn ms_after_now(lifetime: Duration) -> i64 {
+    now_ms().saturating_add(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The API's endpoints, after `/agoralink/{cn|na}/api/`.
 pub(crate) const API_ENDPOINTS: &[&str] = &[
     "oauth/rest-token",
@@ -244,7 +270,7 @@ pub(crate) struct Db {
     refresh_tokens: HashMap<String, IssuedToken>,
     accounts: HashMap<(String, String), Account>,
     packages: Vec<Value>,
-    orders: Vec<Order>,
+    orders: VecDeque<Order>,
     pub stats: Stats,
     trace_ids: VecDeque<String>,
     next_user: u64,
@@ -256,7 +282,7 @@ pub(crate) struct Db {
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -365,7 +391,7 @@ impl Db {
             iot_endpoint: None,
             accounts: HashMap::new(),
             packages: seed_packages(),
-            orders: Vec::new(),
+            orders: VecDeque::new(),
             stats: Stats::default(),
             trace_ids: VecDeque::new(),
             next_user: 712573185701490688,
@@ -407,7 +433,7 @@ impl Db {
     }
 
     pub(crate) fn orders(&self) -> Vec<Order> {
-        self.orders.clone()
+        self.orders.iter().cloned().collect()
     }
 
     /// Makes every issued access token unknown (as if the server had restarted its token store).
@@ -428,7 +454,7 @@ impl Db {
             token.clone(),
             IssuedToken {
                 client_id: client_id.to_owned(),
-                expires_at: Instant::now() + lifetime,
+                expires_at: instant_after(lifetime),
             },
         );
         token
@@ -521,7 +547,7 @@ impl Db {
             refresh_token.clone(),
             IssuedToken {
                 client_id: client_id.to_owned(),
-                expires_at: Instant::now() + self.lifetimes.refresh_token,
+                expires_at: instant_after(self.lifetimes.refresh_token),
             },
         );
         json!({
@@ -637,8 +663,11 @@ impl Db {
             ));
         }
         let id = order.order_id.clone();
-        self.orders.push(order);
-        self.stats.orders_opened += 1;
+        if self.orders.len() >= MAX_ORDERS {
+            self.orders.pop_front();
+        }
+        self.orders.push_back(order);
+        self.stats.orders_opened = self.stats.orders_opened.saturating_add(1);
         Ok(Value::String(id))
     }
 
@@ -679,7 +708,14 @@ impl Db {
                 ),
             ));
         }
-        self.next_user += 1;
+        if self.accounts.len() >= MAX_ACCOUNTS {
+            return Err(Failure::new(
+                507,
+                507,
+                format!("the sandbox holds {MAX_ACCOUNTS} accounts, its most: remove some first"),
+            ));
+        }
+        self.next_user = self.next_user.wrapping_add(1);
         let account = Account {
             user_id: format!("100000000000000000_{}", self.next_user),
             token: random_from(ALNUM, 38),
@@ -740,7 +776,7 @@ impl Db {
         self.iot.register_identity(
             &identity_id,
             &open_id_token,
-            now_ms() + self.lifetimes.open_id_token.as_millis() as i64,
+            ms_after_now(self.lifetimes.open_id_token),
         );
         let session = self.issue_aws_session();
         let endpoint = self
@@ -777,7 +813,7 @@ impl Db {
             access_key_id: format!("ASIA{}", random_from(UPPER_ALNUM, 16)),
             secret_key: random_from(BASE64, 40),
             session_token: format!("FwoDYXdzE{}", random_from(BASE64, 300)),
-            expires_ms: now_ms() + self.lifetimes.aws_session.as_millis() as i64,
+            expires_ms: ms_after_now(self.lifetimes.aws_session),
         };
         self.iot.register_session(session.clone());
         session
@@ -826,5 +862,100 @@ mod tests {
             db.stats.gateway_refusals.last().map(String::as_str),
             Some(format!("refusal {}", MAX_GATEWAY_REFUSALS * 3 - 1).as_str())
         );
+    }
+
+    fn db() -> Db {
+        Db::new(
+            vec![SandboxClient {
+                client_id: "c".into(),
+                client_secret: "s".into(),
+                users: vec![],
+            }],
+            Lifetimes::default(),
+            "cn-north-1".into(),
+        )
+    }
+
+    #[test]
+    fn orders_keep_the_latest_and_accounts_are_capped() {
+        let mut db = db();
+        let open = |db: &mut Db, n: usize| {
+            db.open(&json!({"header": {"traceId": "t", "timestamp": 1}, "payload": {
+                "appId": "a", "userId": "u", "deviceId": "d",
+                "paymentOrderId": format!("pay-{n}"), "cloudRecordPackageId": 1, "orderNumber": 1,
+            }}))
+        };
+        for n in 0..MAX_ORDERS + 10 {
+            assert!(open(&mut db, n).is_ok());
+        }
+        let orders = db.orders();
+        assert_eq!(orders.len(), MAX_ORDERS);
+        assert_eq!(db.stats.orders_opened, (MAX_ORDERS + 10) as u64);
+        assert_eq!(orders[0].payment_order_id, "pay-10");
+        assert_eq!(
+            orders.last().map(|o| o.payment_order_id.as_str()),
+            Some(format!("pay-{}", MAX_ORDERS + 9).as_str())
+        );
+
+        let register = |db: &mut Db, n: usize| {
+            db.register(&json!({"projectId": "p", "thirdPartyAccount": format!("a{n}")}))
+        };
+        for n in 0..MAX_ACCOUNTS {
+            assert!(register(&mut db, n).is_ok());
+        }
+        let refused = register(&mut db, MAX_ACCOUNTS)
+            .err()
+            .map(|f| (f.status, f.code));
+        assert_eq!(refused, Some((507, 507)));
+        assert!(db
+            .remove_account(&json!({"projectId": "p", "thirdPartyAccount": "a0",
+                "token": db.accounts.get(&("p".to_owned(), "a0".to_owned())).map(|a| a.token.clone())}))
+            .is_ok());
+        assert!(register(&mut db, MAX_ACCOUNTS).is_ok(), "room again");
+    }
+
+    #[test]
+    fn aws_sessions_and_identities_forget_the_oldest() {
+        let mut db = db();
+        let first = db.issue_aws_session();
+        for _ in 0..MAX_AWS_SESSIONS + 10 {
+            db.issue_aws_session();
+        }
+        let last = db.issue_aws_session();
+        assert_eq!(db.iot.session_count(), MAX_AWS_SESSIONS);
+        assert!(db.iot.has_session(&last.access_key_id));
+        assert!(!db.iot.has_session(&first.access_key_id));
+        for n in 0..MAX_AWS_SESSIONS + 10 {
+            db.iot
+                .register_identity(&format!("id-{n}"), "token", i64::MAX);
+        }
+        assert_eq!(db.iot.identity_count(), MAX_AWS_SESSIONS);
+    }
+
+    #[test]
+    fn lifetimes_too_long_to_represent_do_not_overflow() {
+        let mut db = Db::new(
+            vec![SandboxClient {
+                client_id: "c".into(),
+                client_secret: "s".into(),
+                users: vec![],
+            }],
+            Lifetimes {
+                rest_token: Duration::MAX,
+                refresh_token: Duration::MAX,
+                account_token: Duration::MAX,
+                granwin_token: Duration::MAX,
+                aws_session: Duration::MAX,
+                open_id_token: Duration::MAX,
+            },
+            "cn-north-1".into(),
+        );
+        let data = db.token_data("c", Duration::MAX);
+        let bearer = format!(
+            "Bearer {}",
+            data["access_token"].as_str().unwrap_or_default()
+        );
+        assert!(db.check_bearer(Some(&bearer)).is_ok());
+        assert_eq!(db.issue_aws_session().expires_ms, i64::MAX);
     }
 }

@@ -339,3 +339,152 @@ async fn virtual_hosts_go_down_blackhole_and_come_back_one_at_a_time() {
         .await
         .is_err());
 }
+
+/// Registers and logs in an account over raw HTTP; returns `gyToken.proof`.
+async fn login_proof(sandbox: &Sandbox) -> Value {
+    let bearer = format!("Bearer {}", token(sandbox).await);
+    let auth = [JSON, ("Authorization", bearer.as_str())];
+    let account = json!({"projectId": "p", "thirdPartyAccount": "a"});
+    let (_, registered) = request(
+        sandbox,
+        "POST",
+        "/agoralink/cn/api/oauth/third-party/register",
+        &auth,
+        &account.to_string(),
+    )
+    .await;
+    let login = json!({"projectId": "p", "thirdPartyAccount": "a",
+        "token": registered["data"]["token"], "clientId": DEFAULT_CLIENT_ID,
+        "clientSecret": DEFAULT_CLIENT_SECRET});
+    let (_, login) = request(
+        sandbox,
+        "POST",
+        "/agoralink/cn/api/oauth/third-party/login",
+        &auth,
+        &login.to_string(),
+    )
+    .await;
+    login["data"]["gyToken"]["proof"].clone()
+}
+
+/// Sends `head` to the IoT gateway and returns what it answered before closing.
+async fn gateway_answer(sandbox: &Sandbox, head: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(sandbox.iot_gateway_address().unwrap())
+        .await
+        .unwrap();
+    stream.write_all(head).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw)).await;
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// Odd dates, expiries and headers in an upgrade request are refused with an answer: none
+/// panics the connection's task (which would close it unanswered).
+#[tokio::test]
+async fn the_gateway_answers_malformed_upgrades_instead_of_panicking() {
+    let sandbox = Sandbox::builder().iot_gateway().start().await.unwrap();
+    let proof = login_proof(&sandbox).await;
+    let key = proof["accessKeyId"].as_str().unwrap();
+    let token = proof["sessionToken"].as_str().unwrap();
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let query = |date: &str, expires: &str| {
+        format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={key}%2F20200101%2Fcn-north-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Date={}&X-Amz-Expires={}&X-Amz-SignedHeaders=host&X-Amz-Signature=00&X-Amz-Security-Token={}",
+            encode(date),
+            encode(expires),
+            encode(token)
+        )
+    };
+    let cases = [
+        // A two-byte character across the `T` of the date.
+        query("2020010\u{e9}000000Z", "60"),
+        query("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}", "60"),
+        query("20200101T000000Z", "-9223372036854775808"),
+        query("20200101T000000Z", "9223372036854775807"),
+        query("20200101T000000Z", "-1"),
+        query("+2020101T000000Z", "60"),
+        query("99991231T235960Z", "60"),
+        query("20200101T000000Z", ""),
+        "X-Amz-Date=%FF%FE&X-Amz-Expires=%".to_owned(),
+        "%".to_owned(),
+        "&&&=&==".to_owned(),
+    ];
+    for query in cases {
+        let head = format!(
+            "GET /mqtt?{query} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        let answer = gateway_answer(&sandbox, head.as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 403 ") || answer.starts_with("HTTP/1.1 400 "),
+            "{query}: {answer:?}"
+        );
+    }
+    for head in [
+        &b"GET /mqtt HTTP/1.1\r\nUpgrade: websocket\r\nHost: \xff\xfe\xc3\r\n\r\n"[..],
+        b"\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"GET /mqtt?\xe9 HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        b"GET /mqtt HTTP/1.1\r\nUpgrade: websocket\nSec-WebSocket-Protocol: mqtt\nX-Injected: 1\r\n\r\n",
+    ] {
+        let answer = gateway_answer(&sandbox, head).await;
+        assert!(answer.starts_with("HTTP/1.1 4"), "{head:?}: {answer:?}");
+        assert!(!answer.contains("X-Injected"), "{answer:?}");
+    }
+    assert!(sandbox.stats().gateway_refused >= 16);
+}
+
+/// Fault rules are capped: the Rust API says `false`, the admin API answers 507, and clearing
+/// makes room again.
+#[tokio::test]
+async fn fault_rules_are_capped() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    for _ in 0..agora_link_sandbox::MAX_FAULT_RULES {
+        assert!(sandbox.inject(Fault::new("/nowhere", FaultAction::DropConnection, 1)));
+    }
+    assert!(!sandbox.inject(Fault::always("*", FaultAction::DropConnection)));
+    let fault = json!({"path_suffix": "/rest-token", "action": {"kind": "drop_connection"}});
+    let (status, body) = request(
+        &sandbox,
+        "POST",
+        "/_sandbox/faults",
+        &[JSON],
+        &fault.to_string(),
+    )
+    .await;
+    assert_eq!(status, 507, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("DELETE"));
+    sandbox.clear_faults();
+    let (status, _) = request(
+        &sandbox,
+        "POST",
+        "/_sandbox/faults",
+        &[JSON],
+        &fault.to_string(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+/// A token lifetime too long to add to a clock (`--token-lifetime-secs 18446744073709551615`)
+/// issues tokens that do not expire, instead of panicking the request.
+#[tokio::test]
+async fn a_huge_token_lifetime_is_not_a_panic() {
+    let sandbox = Sandbox::builder()
+        .token_lifetime(Duration::MAX)
+        .start()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token(&sandbox).await);
+    let (status, _) = get_all(&sandbox, &bearer).await;
+    assert_eq!(status, 200);
+}
