@@ -143,7 +143,9 @@ impl Class {
 
     /// Breaks `host` this way (DNS failures are made when the client is built).
     async fn apply(self, sandbox: &Sandbox, host: &str) {
-        let fault = |action| sandbox.inject(Fault::always("*", action).on_host(host));
+        let fault = |action| {
+            assert!(sandbox.inject(Fault::always("*", action).on_host(host)));
+        };
         match self {
             Class::Dns => {}
             Class::Refused => sandbox.set_host_mode(host, HostMode::Down).await.unwrap(),

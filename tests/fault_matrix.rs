@@ -37,13 +37,3 @@ async fn a_broken_tls_record_after_sending_is_never_nothing_was_sent() {
     )
     .await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resets_at_every_offset_through_the_c_abi() {
-    check(
-        &[Surface::CBlocking, Surface::CAsync],
-        &[CallKind::Open],
-        &[StrikeKind::Reset, StrikeKind::Garbage],
-    )
-    .await;
-}
