@@ -499,13 +499,14 @@ pub(crate) fn quoted_url(raw: &str) -> String {
         Some(at) => raw.split_at(at + 3),
         None => ("", raw),
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => format!("***{}", &authority[at..]),
-        None => authority.to_owned(),
+    // A password may hold `/`, `?` or `#` (then the URL does not parse, and those do not end
+    // the authority): everything up to the last `@` is masked. An `@` in a path masks more
+    // than needed, which an error message can afford.
+    let shown = match rest.rfind('@') {
+        Some(at) => format!("***{}", &rest[at..]),
+        None => rest.to_owned(),
     };
-    quoted_prefix(&format!("{scheme}{authority}{tail}"), 64)
+    quoted_prefix(&format!("{scheme}{shown}"), 64)
 }
 
 /// `text` quoted (`{:?}`) for an error message, cut to its first `max_chars` characters (an `…`
@@ -652,7 +653,9 @@ mod tests {
     fn urls_in_errors_hide_user_info_and_stay_short() {
         for (raw, shown) in [
             ("https://user:PW@[::1", "\"https://***@[::1\""),
-            ("https://user:PW@host/p@th?q", "\"https://***@host/p@th?q\""),
+            ("https://user:PW@host/p@th?q", "\"https://***@th?q\""),
+            ("https://user:p/w@host", "\"https://***@host\""),
+            ("https://user:p?w#d@host/x", "\"https://***@host/x\""),
             ("user:PW@host", "\"***@host\""),
             ("https://host/x", "\"https://host/x\""),
         ] {
@@ -663,6 +666,9 @@ mod tests {
             "https://user:URLPW@[::1",
             "https://u:URLPW@h?q#f",
             "ftp://u:URLPW@host",
+            "https://u:URLPW/x@host",
+            "https://u:x/URLPW@host",
+            "https://u:URLPW?#@host",
         ] {
             let message = builder().base_url(raw).build().unwrap_err().to_string();
             assert!(!message.contains("URLPW"), "{message}");

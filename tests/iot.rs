@@ -329,3 +329,54 @@ fn bad_endpoints_and_cognito_urls_are_refused() {
         .build()
         .is_err());
 }
+
+/// Issue 19, counter-example 6: the Cognito URL is built from `gyToken.region`; a login answer
+/// whose region is not an AWS region name (`x@attacker.example/`, a dot, a percent sign, a
+/// path) must not send the OpenID token to another host. It is refused before anything is sent.
+#[tokio::test]
+async fn a_region_that_is_not_an_aws_region_name_is_refused_before_cognito() {
+    for region in [
+        "x@attacker.example/",
+        "cn-north-1.attacker.example",
+        "cn-north-1/../x",
+        "cn-north-1%2F",
+        "CN-NORTH-1",
+        "cn--1",
+        "-cn-north-1",
+        "a\u{0}b-c-1",
+        "cn-nörth-1",
+        "1cn-north-1",
+        "cn",
+    ] {
+        let sandbox = Sandbox::builder()
+            .iot_region(region)
+            .iot_gateway()
+            .start()
+            .await
+            .unwrap();
+        let client = common::client_for(&sandbox);
+        let login = login(&client, "mallory").await;
+        let error = IotCredentialProvider::builder(&client, &login)
+            .build()
+            .err()
+            .unwrap_or_else(|| panic!("{region:?} accepted"));
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+        assert!(error.to_string().contains("not an AWS region"), "{error}");
+        assert!(
+            login.gy_token.mqtt_url(client.clock().now()).is_err(),
+            "{region:?}"
+        );
+        assert_eq!(sandbox.stats().cognito_requests, 0);
+    }
+    for region in ["cn-north-1", "us-gov-west-1", "ap-southeast-3"] {
+        let sandbox = Sandbox::builder()
+            .iot_region(region)
+            .iot_gateway()
+            .start()
+            .await
+            .unwrap();
+        let client = common::client_for(&sandbox);
+        let login = login(&client, "alice").await;
+        assert_eq!(login.gy_token.signing_region().unwrap(), region);
+    }
+}

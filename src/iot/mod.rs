@@ -139,9 +139,22 @@ pub fn presign_mqtt_url(
 impl IotCredentials {
     /// The AWS region to sign for: `gyToken.region`, or when that is empty, the region in the
     /// endpoint (`…iot.cn-north-1.amazonaws.com.cn` → `cn-north-1`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the region is not shaped like an AWS region (lowercase
+    /// letters, digits and hyphens, e.g. `cn-north-1`; see [`sigv4::is_region_name`]): it goes
+    /// into the Cognito host name and the signature scope, so a server's `x@attacker.example/`
+    /// must not send the OpenID token elsewhere. The bad value is quoted cut to 32 characters.
     pub fn signing_region(&self) -> Result<String> {
-        if !self.region.trim().is_empty() {
-            return Ok(self.region.trim().to_owned());
+        let region = self.region.trim();
+        if !region.is_empty() {
+            if !sigv4::is_region_name(region) {
+                return Err(Error::InvalidArgument(format!(
+                    "gyToken.region {} is not an AWS region name (like cn-north-1)",
+                    crate::config::quoted_prefix(region, 32)
+                )));
+            }
+            return Ok(region.to_owned());
         }
         sigv4::region_from_endpoint(&self.endpoint)
             .map(str::to_owned)

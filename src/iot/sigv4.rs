@@ -166,11 +166,24 @@ pub fn region_from_endpoint(endpoint: &str) -> Option<&str> {
     let labels: Vec<&str> = host.split('.').collect();
     let iot = labels.iter().position(|label| *label == "iot")?;
     let region = labels.get(iot + 1)?;
-    let looks_like_region = region.split('-').count() >= 3
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    looks_like_region.then_some(*region)
+    is_region_name(region).then_some(*region)
+}
+
+/// `true` for a name shaped like an AWS region (`cn-north-1`, `us-gov-west-1`): 1 to 32
+/// characters, lowercase ASCII letters, digits and hyphens, at least three hyphen-separated
+/// parts, none empty, the first letters only. A region is put into host names (the Cognito
+/// endpoint, the SigV4 scope), so nothing else (`x@attacker.example/`, dots, `%`) may pass.
+pub fn is_region_name(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
 }
 
 #[cfg(test)]
