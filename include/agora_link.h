@@ -458,8 +458,12 @@ typedef struct agora_link_stats_view {
 /**
  * Told of IoT credential events: `event` (`AGORA_LINK_IOT_EVENT_*`), `source`
  * (`AGORA_LINK_IOT_SOURCE_*`, 0 for LOGIN_REQUIRED) and, for REFRESHED, when the credentials
- * expire (ms since the Unix epoch; 0 otherwise). Called on a library thread; it must not call
- * blocking functions of this library (they would return `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
+ * expire (ms since the Unix epoch; 0 otherwise). Always called on a library thread, one event
+ * at a time and in order, never on the thread of the call that caused the event (so a host may
+ * hold its own lock around `agora_link_iot_provider_mqtt_url` or `_update_login` and take the
+ * same lock in the callback): the event may therefore arrive shortly after that call returned.
+ * It must not call blocking functions of this library (they would return
+ * `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
  */
 typedef void (*agora_link_iot_event_callback)(void *user_data,
                                               uint32_t event,

@@ -2,6 +2,8 @@
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::agora_link_result::*;
@@ -32,8 +34,12 @@ pub const AGORA_LINK_IOT_SOURCE_RELOGIN: u32 = 3;
 
 /// Told of IoT credential events: `event` (`AGORA_LINK_IOT_EVENT_*`), `source`
 /// (`AGORA_LINK_IOT_SOURCE_*`, 0 for LOGIN_REQUIRED) and, for REFRESHED, when the credentials
-/// expire (ms since the Unix epoch; 0 otherwise). Called on a library thread; it must not call
-/// blocking functions of this library (they would return `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
+/// expire (ms since the Unix epoch; 0 otherwise). Always called on a library thread, one event
+/// at a time and in order, never on the thread of the call that caused the event (so a host may
+/// hold its own lock around `agora_link_iot_provider_mqtt_url` or `_update_login` and take the
+/// same lock in the callback): the event may therefore arrive shortly after that call returned.
+/// It must not call blocking functions of this library (they would return
+/// `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
 pub type agora_link_iot_event_callback = Option<
     unsafe extern "C" fn(user_data: *mut c_void, event: u32, source: u32, expires_at_ms: i64),
 >;
@@ -240,11 +246,38 @@ pub unsafe extern "C" fn agora_link_login_mqtt_url(
 /// Thread-safe: use it from any thread. Free with `agora_link_iot_provider_free`.
 pub struct agora_link_iot_provider {
     provider: IotCredentialProvider,
+    /// Set when the provider is freed: queued events are no longer delivered.
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for agora_link_iot_provider {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+    }
 }
 
 struct CallbackContext {
     callback: unsafe extern "C" fn(*mut c_void, u32, u32, i64),
     user_data: usize,
+}
+
+/// Delivers the events of one provider to the host's callback on a library task, in order,
+/// until the provider is freed (`closed`) or its event queue ends.
+async fn deliver(
+    context: CallbackContext,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<(u32, u32, i64)>,
+    closed: Arc<AtomicBool>,
+) {
+    while let Some((code, source, expires)) = events.recv().await {
+        if closed.load(Ordering::Acquire) {
+            break;
+        }
+        let _ = std::panic::catch_unwind(|| {
+            // SAFETY: the host's callback with its own `user_data`, valid until the provider is
+            // freed (checked just above), per the contract.
+            unsafe { (context.callback)(context.user_data as *mut c_void, code, source, expires) }
+        });
+    }
 }
 
 /// Creates a provider for `login`'s IoT credentials, renewing through `client` (copied
@@ -278,11 +311,19 @@ pub unsafe extern "C" fn agora_link_iot_provider_new(
             builder =
                 builder.cognito_endpoint(unsafe { str_arg(cognito_endpoint, "cognito_endpoint") }?);
         }
+        let closed = Arc::new(AtomicBool::new(false));
         if let Some(callback) = callback {
             let context = CallbackContext {
                 callback,
                 user_data: user_data as usize,
             };
+            // Events go through a queue to a library task, never to the host's callback on the
+            // thread that caused them (inside `mqtt_url` or `update_login`, where the host may
+            // hold its own lock).
+            let (queue, events) = tokio::sync::mpsc::unbounded_channel();
+            crate::runtime::handle()
+                .map_err(FfiError::from)?
+                .spawn(deliver(context, events, closed.clone()));
             builder = builder.on_event(move |event| {
                 let (code, source, expires) = match event {
                     ProviderEvent::Refreshed { source, expires_at } => (
@@ -295,16 +336,11 @@ pub unsafe extern "C" fn agora_link_iot_provider_new(
                     }
                     ProviderEvent::LoginRequired => (AGORA_LINK_IOT_EVENT_LOGIN_REQUIRED, 0, 0),
                 };
-                let _ = std::panic::catch_unwind(|| {
-                    // SAFETY: the host's callback with its own `user_data`, per the contract.
-                    unsafe {
-                        (context.callback)(context.user_data as *mut c_void, code, source, expires)
-                    }
-                });
+                let _ = queue.send((code, source, expires));
             });
         }
         let provider = builder.build().map_err(FfiError::from)?;
-        write_out(provider_out, agora_link_iot_provider { provider });
+        write_out(provider_out, agora_link_iot_provider { provider, closed });
         Ok(())
     })
 }

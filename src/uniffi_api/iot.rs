@@ -50,7 +50,9 @@ pub enum IotEvent {
     LoginRequired,
 }
 
-/// Told of a provider's events, on a library thread: keep it short, do not block on the SDK.
+/// Told of a provider's events, on a library thread, one at a time and in order, never inside
+/// the call that caused them (an event may arrive just after that call returned): keep it short,
+/// do not block on the SDK.
 #[uniffi::export(with_foreign)]
 pub trait IotEventListener: Send + Sync {
     /// One event.
@@ -112,8 +114,17 @@ impl IotProvider {
             builder = builder.cognito_endpoint(endpoint);
         }
         if let Some(listener) = listener {
+            // Events go through a queue to a library task, in order: the listener never runs
+            // inside the call that caused the event, so a caller that holds its own lock around
+            // `mqtt_url` while the listener takes the same lock does not deadlock.
+            let (queue, mut events) = tokio::sync::mpsc::unbounded_channel::<IotEvent>();
+            crate::runtime::handle()?.spawn(async move {
+                while let Some(event) = events.recv().await {
+                    listener.on_event(event);
+                }
+            });
             builder = builder.on_event(move |event| {
-                listener.on_event(match event {
+                let _ = queue.send(match event {
                     ProviderEvent::Refreshed { source, expires_at } => IotEvent::Refreshed {
                         source: (*source).into(),
                         expires_at_ms: crate::api::wire::epoch_ms(*expires_at),
@@ -125,7 +136,7 @@ impl IotProvider {
                         reason: message.clone(),
                     },
                     ProviderEvent::LoginRequired => IotEvent::LoginRequired,
-                })
+                });
             });
         }
         Ok(Arc::new(Self {

@@ -9,6 +9,8 @@
 #include "agora_link.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,18 +330,49 @@ static void presign_into_buffers(void) {
 }
 
 struct events {
+    /* Guards the fields below: the callback runs on a library thread. */
+    pthread_mutex_t state_lock;
     int refreshed;
     uint32_t last_source;
     int64_t expires_at_ms;
+    int on_caller_thread;
+    int lock_timed_out;
+    /* A host's own lock, held around the provider's calls and taken by the callback too. */
+    pthread_mutex_t host_lock;
+    pthread_t caller;
 };
 
 static void on_event(void *user_data, uint32_t event, uint32_t source, int64_t expires_at_ms) {
     struct events *events = user_data;
+    /* Called inside mqtt_url on the caller's thread, this would deadlock: a 2 s bound says so. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    int timed_out = pthread_mutex_timedlock(&events->host_lock, &until) != 0;
+    if (!timed_out) pthread_mutex_unlock(&events->host_lock);
+    pthread_mutex_lock(&events->state_lock);
+    if (pthread_equal(pthread_self(), events->caller)) events->on_caller_thread = 1;
+    if (timed_out) events->lock_timed_out = 1;
     if (event == AGORA_LINK_IOT_EVENT_REFRESHED) {
         events->refreshed++;
         events->last_source = source;
         events->expires_at_ms = expires_at_ms;
     }
+    pthread_mutex_unlock(&events->state_lock);
+}
+
+/* A copy of the events seen so far, once `count` refreshes arrived or after 10 s: events arrive
+ * on a library thread, possibly just after the call that caused them returned. */
+static struct events wait_refreshed(struct events *events, int count) {
+    struct events seen;
+    for (int i = 0; i < 10000; i++) {
+        pthread_mutex_lock(&events->state_lock);
+        seen = *events;
+        pthread_mutex_unlock(&events->state_lock);
+        if (seen.refreshed >= count) break;
+        usleep(1000);
+    }
+    return seen;
 }
 
 static void gateway_and_provider(const char *endpoint) {
@@ -372,7 +405,11 @@ static void gateway_and_provider(const char *endpoint) {
     CHECK(url && upgrade(url, NULL, 0) == 101);
     agora_link_string_free(url);
 
-    struct events events = {0, 0, 0};
+    struct events events;
+    memset(&events, 0, sizeof events);
+    pthread_mutex_init(&events.state_lock, NULL);
+    pthread_mutex_init(&events.host_lock, NULL);
+    events.caller = pthread_self();
     agora_link_iot_provider *provider = NULL;
     EXPECT(agora_link_iot_provider_new(client, login, endpoint, on_event, &events, &provider, NULL),
            AGORA_LINK_OK);
@@ -392,19 +429,31 @@ static void gateway_and_provider(const char *endpoint) {
     /* ...the provider is told, and renews them through Cognito. */
     EXPECT(agora_link_iot_provider_refused(provider, date, NULL), AGORA_LINK_OK);
     url = NULL;
+    /* The host holds its own lock around the call that refreshes (issue 19): the callback, which
+     * takes the same lock, runs on a library thread once it is released. */
+    pthread_mutex_lock(&events.host_lock);
     EXPECT(agora_link_iot_provider_mqtt_url(provider, &url, NULL), AGORA_LINK_OK);
+    pthread_mutex_unlock(&events.host_lock);
     CHECK(url && upgrade(url, NULL, 0) == 101);
     agora_link_string_free(url);
-    CHECK(events.refreshed == 1);
-    CHECK(events.last_source == AGORA_LINK_IOT_SOURCE_COGNITO);
-    CHECK(events.expires_at_ms > 0);
+    struct events seen = wait_refreshed(&events, 1);
+    CHECK(seen.refreshed == 1);
+    CHECK(seen.last_source == AGORA_LINK_IOT_SOURCE_COGNITO);
+    CHECK(seen.expires_at_ms > 0);
+    CHECK(seen.on_caller_thread == 0);
+    CHECK(seen.lock_timed_out == 0);
 
     /* MQTT through the gateway to the broker: subscribe, publish, receive. */
     mqtt_round_trip(provider, name);
 
     /* A new login replaces the identity. */
+    pthread_mutex_lock(&events.host_lock);
     EXPECT(agora_link_iot_provider_update_login(provider, login, NULL), AGORA_LINK_OK);
-    CHECK(events.refreshed == 2 && events.last_source == AGORA_LINK_IOT_SOURCE_RELOGIN);
+    pthread_mutex_unlock(&events.host_lock);
+    seen = wait_refreshed(&events, 2);
+    CHECK(seen.refreshed == 2 && seen.last_source == AGORA_LINK_IOT_SOURCE_RELOGIN);
+    CHECK(seen.on_caller_thread == 0);
+    CHECK(seen.lock_timed_out == 0);
     EXPECT(agora_link_iot_provider_refused(provider, "not a date", NULL),
            AGORA_LINK_ERROR_INVALID_ARGUMENT);
     EXPECT(agora_link_iot_provider_refused(NULL, NULL, NULL), AGORA_LINK_ERROR_NULL_POINTER);

@@ -5,6 +5,7 @@ after the provider renewed them through Cognito."""
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 
 import pytest
@@ -92,6 +93,11 @@ async def test_provider_urls_pass_the_gateway_and_expired_ones_are_renewed(sandb
     url = provider.mqtt_url_blocking()
     assert _upgrade(url.reveal())[0] == 101
     assert provider.source() == IotCredentialSource.COGNITO
+    # Events arrive on a library thread, never inside the call that caused them.
+    for _ in range(500):
+        if events.events:
+            break
+        time.sleep(0.01)
     assert len(events.events) == 1
     assert isinstance(events.events[0], IotEvent.REFRESHED)
     assert events.events[0].source == IotCredentialSource.COGNITO
