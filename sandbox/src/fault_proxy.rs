@@ -88,6 +88,51 @@ impl Strike {
     }
 }
 
+/// A strike as the admin API takes it (`POST /_sandbox/fault-proxy/arm`), for tests in other
+/// languages: `{"point": "accept" | "client-hello" | "request" | "response", "offset": k,
+/// "kind": "reset" | "close" | "close-notify" | "garbage" | "stall" | "trickle",
+/// "trickleMicros": n}` (`offset` for `request` and `response` only, default 0; `trickleMicros`
+/// for `trickle` only, default 500).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct StrikeSpec {
+    point: String,
+    #[serde(default)]
+    offset: usize,
+    kind: String,
+    #[serde(default)]
+    trickle_micros: Option<u64>,
+}
+
+impl StrikeSpec {
+    /// The strike, or what is wrong with the spec.
+    pub(crate) fn strike(&self) -> Result<Strike, String> {
+        let point = match self.point.as_str() {
+            "accept" => StrikePoint::Accept,
+            "client-hello" => StrikePoint::AfterClientHello,
+            "request" => StrikePoint::Request(self.offset),
+            "response" => StrikePoint::Response(self.offset),
+            _ => return Err("point must be accept, client-hello, request or response".to_owned()),
+        };
+        let kind = match self.kind.as_str() {
+            "reset" => StrikeKind::Reset,
+            "close" => StrikeKind::Close,
+            "close-notify" => StrikeKind::CloseNotify,
+            "garbage" => StrikeKind::Garbage,
+            "stall" => StrikeKind::Stall,
+            "trickle" => StrikeKind::Trickle(Duration::from_micros(
+                self.trickle_micros.unwrap_or(500).min(1_000_000),
+            )),
+            _ => {
+                return Err(
+                    "kind must be reset, close, close-notify, garbage, stall or trickle".to_owned(),
+                )
+            }
+        };
+        Ok(Strike::new(point, kind))
+    }
+}
+
 /// Per-connection byte counts, for measuring an exchange before enumerating its offsets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionBytes {

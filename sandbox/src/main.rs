@@ -63,6 +63,12 @@ struct Args {
     /// WebSocket upgrades are checked against the SigV4 credentials the sandbox issued.
     #[arg(long)]
     iot_gateway: bool,
+    /// Also run a fault proxy in front of the sandbox, for fault-injection tests in any language:
+    /// TLS for api.sd-rtn.com, api.agora.io and localhost from a generated CA; `GET
+    /// /_sandbox/fault-proxy` gives its address and the CA, `POST /_sandbox/fault-proxy/arm` a
+    /// strike for the next connection (see docs/sandbox.md). Not with --tls-cert.
+    #[arg(long)]
+    fault_proxy: bool,
     /// Bridge accepted gateway connections to this MQTT broker WebSocket listener (implies
     /// --iot-gateway).
     #[arg(long, value_name = "IP:PORT")]
@@ -147,6 +153,9 @@ async fn run(args: Args) -> std::io::Result<()> {
         builder = builder.iot_gateway_upstream(broker);
     } else if args.iot_gateway {
         builder = builder.iot_gateway();
+    }
+    if args.fault_proxy {
+        builder = builder.fault_proxy();
     }
     let sandbox = builder.start().await?;
     // SIGINT (Ctrl-C) or SIGTERM (`kill`, service managers, CI runners): a clean stop, exit 0.

@@ -46,6 +46,7 @@ pub struct SandboxBuilder {
     iot_gateway: bool,
     iot_upstream: Option<SocketAddr>,
     limits: Limits,
+    fault_proxy: bool,
 }
 
 impl Default for SandboxBuilder {
@@ -67,6 +68,7 @@ impl Default for SandboxBuilder {
             iot_gateway: false,
             iot_upstream: None,
             limits: Limits::default(),
+            fault_proxy: false,
         }
     }
 }
@@ -146,7 +148,22 @@ impl SandboxBuilder {
         self
     }
 
+    /// Also starts a [`crate::FaultProxy`] in front of the (plain) main listener: TLS for
+    /// `api.sd-rtn.com`, `api.agora.io` and `localhost` from a generated CA, armed through the
+    /// admin API (`GET /_sandbox/fault-proxy` gives its address and the CA's PEM, `POST
+    /// /_sandbox/fault-proxy/arm` a strike), so that tests in any language can break one
+    /// exchange at a chosen byte. [`Sandbox::fault_proxy_address`] and
+    /// [`Sandbox::fault_proxy_ca_pem`] give the same from Rust. Not with [`SandboxBuilder::tls`].
+    pub fn fault_proxy(mut self) -> Self {
+        self.fault_proxy = true;
+        self
+    }
+
     /// Binds the listener and starts serving on the current tokio runtime.
+    ///
+    /// # Errors
+    /// The address cannot be bound, the TLS identity does not parse, or a fault proxy was asked
+    /// for together with TLS.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let acceptor = self.tls.as_ref().map(tls_acceptor).transpose()?;
         let listener = agora_link_server_guard::bind(self.listen).map_err(|error| {
@@ -164,7 +181,21 @@ impl SandboxBuilder {
             )),
             faults: Mutex::new(FaultPlan::default()),
             close_reused: std::sync::atomic::AtomicBool::new(false),
+            fault_proxy: std::sync::OnceLock::new(),
         });
+        if self.fault_proxy {
+            if acceptor.is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the fault proxy terminates TLS itself: start the sandbox without TLS",
+                ));
+            }
+            let (identity, ca) =
+                TlsIdentity::generate_for(&["api.sd-rtn.com", "api.agora.io", "localhost"])?;
+            let proxy = crate::FaultProxy::start(address, &identity).await?;
+            tracing::info!(address = %proxy.address(), "fault proxy listening (TLS)");
+            let _ = shared.fault_proxy.set((Arc::new(proxy), ca));
+        }
         let tracker = Tracker::new(self.limits);
         let mut gateway_task = None;
         let mut gateway_address = None;
@@ -301,6 +332,19 @@ impl Sandbox {
     /// A builder with the defaults: ephemeral loopback port, plain HTTP, default credentials.
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder::default()
+    }
+
+    /// The address of the fault proxy ([`SandboxBuilder::fault_proxy`]), if it runs one.
+    pub fn fault_proxy_address(&self) -> Option<SocketAddr> {
+        self.shared
+            .fault_proxy
+            .get()
+            .map(|(proxy, _)| proxy.address())
+    }
+
+    /// The PEM of the CA the fault proxy's certificate chains to, if it runs one.
+    pub fn fault_proxy_ca_pem(&self) -> Option<&str> {
+        self.shared.fault_proxy.get().map(|(_, ca)| ca.as_str())
     }
 
     /// The address the sandbox listens on.
@@ -510,6 +554,9 @@ pub(crate) struct Shared {
     faults: Mutex<FaultPlan>,
     /// Close a kept-alive connection, unanswered, when a second request arrives on it.
     close_reused: std::sync::atomic::AtomicBool,
+    /// The fault proxy in front of the main listener ([`SandboxBuilder::fault_proxy`]) and the
+    /// PEM of the CA its certificate chains to.
+    fault_proxy: std::sync::OnceLock<(Arc<crate::FaultProxy>, String)>,
 }
 
 impl Shared {
@@ -725,6 +772,8 @@ fn router(shared: Arc<Shared>) -> Router {
             post(admin_add_fault).delete(admin_clear_faults),
         )
         .route("/_sandbox/revoke-tokens", post(admin_revoke))
+        .route("/_sandbox/fault-proxy", get(admin_fault_proxy))
+        .route("/_sandbox/fault-proxy/arm", post(admin_arm_fault_proxy))
         .route("/_sandbox/iot/expire-sessions", post(admin_expire_sessions))
         .route(
             "/_sandbox/iot/expire-open-id-tokens",
@@ -852,6 +901,47 @@ async fn admin_add_fault(
         Json(json!({ "message": message })),
     )
         .into_response()
+}
+
+/// `GET /_sandbox/fault-proxy`: `{"address": "127.0.0.1:PORT", "caPem": "...", "connections":
+/// n, "deliveredByPath": {...}}` (the last as [`Stats::delivered_by_path`], without the rest of
+/// the statistics) when the sandbox runs a fault proxy ([`SandboxBuilder::fault_proxy`]), else
+/// 404.
+async fn admin_fault_proxy(State(shared): State<Arc<Shared>>) -> Response<Body> {
+    use axum::response::IntoResponse;
+    match shared.fault_proxy.get() {
+        Some((proxy, ca)) => Json(json!({
+            "address": proxy.address().to_string(),
+            "caPem": ca,
+            "connections": proxy.connections(),
+            "deliveredByPath": shared.db().stats.delivered_by_path.clone(),
+        }))
+        .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `POST /_sandbox/fault-proxy/arm`: ends the proxy's open connections, then arms a strike for
+/// the next connection (see [`crate::FaultProxy`]; the body's shape is documented on
+/// `StrikeSpec`): 204; 400 with `{"message"}` for a bad strike; 404 without a fault proxy.
+async fn admin_arm_fault_proxy(
+    State(shared): State<Arc<Shared>>,
+    Json(spec): Json<crate::fault_proxy::StrikeSpec>,
+) -> Response<Body> {
+    use axum::response::IntoResponse;
+    let Some((proxy, _)) = shared.fault_proxy.get() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match spec.strike() {
+        Ok(strike) => {
+            proxy.abort_connections();
+            proxy.arm(strike);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(message) => {
+            (StatusCode::BAD_REQUEST, Json(json!({ "message": message }))).into_response()
+        }
+    }
 }
 
 async fn admin_clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {

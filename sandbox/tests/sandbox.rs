@@ -488,3 +488,80 @@ async fn a_huge_token_lifetime_is_not_a_panic() {
     let (status, _) = get_all(&sandbox, &bearer).await;
     assert_eq!(status, 200);
 }
+
+/// The fault proxy through the admin API, as tests in other languages use it: its address, the
+/// CA, a strike armed for the next connection (a bad one refused with 400), the requests the
+/// sandbox received whole; and its refusal next to TLS.
+#[tokio::test]
+async fn the_fault_proxy_is_driven_through_the_admin_api() {
+    let plain = Sandbox::builder().start().await.unwrap();
+    assert_eq!(
+        request(&plain, "GET", "/_sandbox/fault-proxy", &[], "")
+            .await
+            .0,
+        404
+    );
+    assert!(plain.fault_proxy_address().is_none());
+
+    let sandbox = Sandbox::builder().fault_proxy().start().await.unwrap();
+    let (status, body) = request(&sandbox, "GET", "/_sandbox/fault-proxy", &[], "").await;
+    assert_eq!(status, 200);
+    let address = sandbox.fault_proxy_address().unwrap();
+    assert_eq!(body["address"], address.to_string());
+    assert!(body["caPem"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
+    assert_eq!(body["caPem"], sandbox.fault_proxy_ca_pem().unwrap());
+    for (spec, expected) in [
+        (
+            json!({"point": "request", "offset": 3, "kind": "reset"}),
+            204,
+        ),
+        (json!({"point": "accept", "kind": "stall"}), 204),
+        (
+            json!({"point": "response", "kind": "trickle", "trickleMicros": 50}),
+            204,
+        ),
+        (json!({"point": "nowhere", "kind": "reset"}), 400),
+        (json!({"point": "request", "kind": "explode"}), 400),
+        (
+            json!({"point": "request", "offset": -1, "kind": "reset"}),
+            422,
+        ),
+        (
+            json!({"point": "request", "kind": "reset", "extra": 1}),
+            422,
+        ),
+    ] {
+        let (status, body) = request(
+            &sandbox,
+            "POST",
+            "/_sandbox/fault-proxy/arm",
+            &[JSON],
+            &spec.to_string(),
+        )
+        .await;
+        assert_eq!(status, expected, "{spec}: {body}");
+    }
+    // The last good strike (a trickle of the response) is armed: a connection through the proxy
+    // is accepted and counted.
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    drop(stream);
+    let mut body = Value::Null;
+    for _ in 0..200 {
+        body = request(&sandbox, "GET", "/_sandbox/fault-proxy", &[], "")
+            .await
+            .1;
+        if body["connections"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(body["connections"], 1, "{body}");
+    assert!(body["deliveredByPath"].is_object(), "{body}");
+
+    let (identity, _) = agora_link_sandbox::TlsIdentity::generate_for(&["localhost"]).unwrap();
+    let refused = Sandbox::builder().tls(identity).fault_proxy().start().await;
+    assert!(refused.is_err());
+}
