@@ -330,6 +330,19 @@ fn bad_endpoints_and_cognito_urls_are_refused() {
         .is_err());
 }
 
+/// A sandbox whose logins name `region` as `gyToken.region`, a client, and a login.
+async fn login_in_region(region: &str) -> (Sandbox, Client, LoginResult) {
+    let sandbox = Sandbox::builder()
+        .iot_region(region)
+        .iot_gateway()
+        .start()
+        .await
+        .unwrap();
+    let client = common::client_for(&sandbox);
+    let login = login(&client, "mallory").await;
+    (sandbox, client, login)
+}
+
 /// Issue 19, counter-example 6: the Cognito URL is built from `gyToken.region`; a login answer
 /// whose region is not an AWS region name (`x@attacker.example/`, a dot, a percent sign, a
 /// path) must not send the OpenID token to another host. It is refused before anything is sent.
@@ -348,14 +361,7 @@ async fn a_region_that_is_not_an_aws_region_name_is_refused_before_cognito() {
         "1cn-north-1",
         "cn",
     ] {
-        let sandbox = Sandbox::builder()
-            .iot_region(region)
-            .iot_gateway()
-            .start()
-            .await
-            .unwrap();
-        let client = common::client_for(&sandbox);
-        let login = login(&client, "mallory").await;
+        let (sandbox, client, login) = login_in_region(region).await;
         let error = IotCredentialProvider::builder(&client, &login)
             .build()
             .err()
@@ -369,14 +375,7 @@ async fn a_region_that_is_not_an_aws_region_name_is_refused_before_cognito() {
         assert_eq!(sandbox.stats().cognito_requests, 0);
     }
     for region in ["cn-north-1", "us-gov-west-1", "ap-southeast-3"] {
-        let sandbox = Sandbox::builder()
-            .iot_region(region)
-            .iot_gateway()
-            .start()
-            .await
-            .unwrap();
-        let client = common::client_for(&sandbox);
-        let login = login(&client, "alice").await;
+        let (_sandbox, _client, login) = login_in_region(region).await;
         assert_eq!(login.gy_token.signing_region().unwrap(), region);
     }
 }

@@ -711,72 +711,33 @@ mod capi {
         let _ = done.sender.send((result, error));
     }
 
-    extern "C" fn on_token(
-        u: *mut c_void,
-        r: agora_link_result,
-        t: *mut agora_link_token,
-        e: *mut agora_link_error,
-    ) {
-        unsafe {
-            agora_link_token_free(t);
-            complete(u, r, e)
-        }
+    /// A completion callback that frees the call's value (of type `$value`, with `$free`) and
+    /// reports the result.
+    macro_rules! completion {
+        ($name:ident, $value:ty, $free:ident) => {
+            extern "C" fn $name(
+                u: *mut c_void,
+                r: agora_link_result,
+                value: *mut $value,
+                e: *mut agora_link_error,
+            ) {
+                unsafe {
+                    $free(value);
+                    complete(u, r, e)
+                }
+            }
+        };
     }
-    extern "C" fn on_list(
-        u: *mut c_void,
-        r: agora_link_result,
-        l: *mut agora_link_package_list,
-        e: *mut agora_link_error,
-    ) {
-        unsafe {
-            agora_link_package_list_free(l);
-            complete(u, r, e)
-        }
-    }
-    extern "C" fn on_package(
-        u: *mut c_void,
-        r: agora_link_result,
-        p: *mut agora_link_package,
-        e: *mut agora_link_error,
-    ) {
-        unsafe {
-            agora_link_package_free(p);
-            complete(u, r, e)
-        }
-    }
-    extern "C" fn on_string(
-        u: *mut c_void,
-        r: agora_link_result,
-        s: *mut std::ffi::c_char,
-        e: *mut agora_link_error,
-    ) {
-        unsafe {
-            agora_link_string_free(s);
-            complete(u, r, e)
-        }
-    }
-    extern "C" fn on_account(
-        u: *mut c_void,
-        r: agora_link_result,
-        a: *mut agora_link_account,
-        e: *mut agora_link_error,
-    ) {
-        unsafe {
-            agora_link_account_free(a);
-            complete(u, r, e)
-        }
-    }
-    extern "C" fn on_login(
-        u: *mut c_void,
-        r: agora_link_result,
-        l: *mut agora_link_login,
-        e: *mut agora_link_error,
-    ) {
-        unsafe {
-            agora_link_login_free(l);
-            complete(u, r, e)
-        }
-    }
+    completion!(on_token, agora_link_token, agora_link_token_free);
+    completion!(
+        on_list,
+        agora_link_package_list,
+        agora_link_package_list_free
+    );
+    completion!(on_package, agora_link_package, agora_link_package_free);
+    completion!(on_string, std::ffi::c_char, agora_link_string_free);
+    completion!(on_account, agora_link_account, agora_link_account_free);
+    completion!(on_login, agora_link_login, agora_link_login_free);
     extern "C" fn on_unit(u: *mut c_void, r: agora_link_result, e: *mut agora_link_error) {
         unsafe { complete(u, r, e) }
     }

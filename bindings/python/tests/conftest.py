@@ -63,19 +63,23 @@ class Sandbox:
         self._admin("DELETE", "/_sandbox/faults")
 
 
-@pytest.fixture(scope="session")
-def sandbox():
+def running_sandbox(*options: str):
+    """The sandbox binary on an ephemeral loopback port with `options`, for a `yield` fixture."""
     process = subprocess.Popen(
-        [SANDBOX_BIN, "--listen", "127.0.0.1:0", "--iot-gateway"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [SANDBOX_BIN, "--listen", "127.0.0.1:0", *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     line = process.stdout.readline()
     if "listening on" not in line:
         process.kill()
         pytest.fail(f"the sandbox did not start ({SANDBOX_BIN}): {line!r}")
-    box = Sandbox(line.split()[-1], process)
-    yield box
+    yield Sandbox(line.split()[-1], process)
     process.terminate()
     process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    yield from running_sandbox("--iot-gateway")
 
 
 @pytest.fixture(autouse=True)

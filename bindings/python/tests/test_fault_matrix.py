@@ -11,7 +11,6 @@ success was received exactly once; an error after the server had the request nev
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
 
@@ -20,7 +19,7 @@ import pytest
 import agora_link
 from agora_link import AgoraLinkError, OpenPackageRequest
 
-from conftest import CLIENT_ID, CLIENT_SECRET, PASSWORD, SANDBOX_BIN, USERNAME, Sandbox
+from conftest import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, Sandbox, running_sandbox
 
 DEADLINE_MS = 900
 # Beyond the longest request and response of these calls (the offsets past the end strike
@@ -31,18 +30,7 @@ RESPONSE_OFFSETS = range(0, 240)
 
 @pytest.fixture(scope="module")
 def faulty():
-    process = subprocess.Popen(
-        [SANDBOX_BIN, "--listen", "127.0.0.1:0", "--fault-proxy"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    line = process.stdout.readline()
-    if "listening on" not in line:
-        process.kill()
-        pytest.fail(f"the sandbox did not start: {line!r}")
-    box = Sandbox(line.split()[-1], process)
-    yield box
-    process.terminate()
-    process.wait(timeout=5)
+    yield from running_sandbox("--fault-proxy")
 
 
 def _client(box: Sandbox) -> agora_link.AgoraLinkClient:
