@@ -458,10 +458,11 @@ typedef struct agora_link_stats_view {
 /**
  * Told of IoT credential events: `event` (`AGORA_LINK_IOT_EVENT_*`), `source`
  * (`AGORA_LINK_IOT_SOURCE_*`, 0 for LOGIN_REQUIRED) and, for REFRESHED, when the credentials
- * expire (ms since the Unix epoch; 0 otherwise). Always called on a library thread, one event
- * at a time and in order, never on the thread of the call that caused the event (so a host may
- * hold its own lock around `agora_link_iot_provider_mqtt_url` or `_update_login` and take the
- * same lock in the callback): the event may therefore arrive shortly after that call returned.
+ * expire (ms since the Unix epoch; 0 otherwise). Always called on a library thread of the
+ * provider's own (not a worker), one event at a time and in order, never on the thread of the
+ * call that caused the event: a host may hold its own lock around
+ * `agora_link_iot_provider_mqtt_url` or `_update_login` and take the same lock in the callback,
+ * even with one worker thread. The event may therefore arrive shortly after that call returned.
  * It must not call blocking functions of this library (they would return
  * `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
  */
@@ -1472,8 +1473,9 @@ enum agora_link_result agora_link_iot_provider_update_login(const struct agora_l
                                                             struct agora_link_error **error_out);
 
 /**
- * Frees a provider (no more callbacks after it returns, except one already running). NULL is
- * a no-op.
+ * Frees a provider. When it returns no callback runs or will start: it waits for one running on
+ * the provider's event thread (called from that callback itself, it returns at once and the
+ * callback finishes afterwards). NULL is a no-op.
  *
  * # Safety
  * `provider` is NULL or a provider from this library, not freed before.

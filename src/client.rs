@@ -202,7 +202,7 @@ impl Client {
         let inner = self.live();
         inner
             .tokens
-            .get(&inner.configured_grant, |grant| async move {
+            .get(&inner.configured_grant, deadline, |grant| async move {
                 self.request_token_until(&grant, deadline).await
             })
             .await

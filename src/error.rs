@@ -313,6 +313,20 @@ impl Error {
 
     /// Attaches the attempts of a failed-over call.
     pub(crate) fn with_attempts(mut self, trail: Vec<Attempt>) -> Self {
+        // The last attempt failed before sending, an earlier one may have sent: the message
+        // says so, as `request_may_have_been_sent` does.
+        if let Error::Transport { kind, message, .. } = &mut self {
+            if kind.before_request_sent() && trail.iter().any(|a| !a.failure.before_request_sent())
+            {
+                if let Some(cut) = message.strip_suffix("; nothing was sent") {
+                    *message = cut.to_owned();
+                }
+                message.push_str(
+                    "; nothing was sent by this attempt, but an earlier one may have reached the \
+                     server",
+                );
+            }
+        }
         match &mut self {
             Error::Transport { attempts, .. }
             | Error::Decode { attempts, .. }

@@ -39,6 +39,8 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+#[cfg(any(feature = "capi", feature = "uniffi"))]
+use std::sync::{atomic::AtomicBool, Arc};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
@@ -441,4 +443,115 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
             result = future => result,
         }
     })
+}
+
+/// In-order delivery of values (IoT events) to a host's listener, on a library thread of its own
+/// outside the runtime's workers, for the C and binding adapters:
+///
+/// - never on the thread of the call that produced the value, so a host may hold its own lock
+///   around that call and take it in the listener;
+/// - never on a worker, so a listener that blocks (on a host lock) cannot starve the I/O and the
+///   timers of the calls in flight (with one worker thread that was a hang);
+/// - the thread has entered the runtime: a blocking call of the library from the listener is
+///   refused with [`Error::WouldDeadlock`], as on any library thread;
+/// - after a `fork()`, the child gets a thread of its own at its first value;
+/// - [`Dispatcher::close`] stops delivery and waits for a delivery running on another thread.
+#[cfg(any(feature = "capi", feature = "uniffi"))]
+pub(crate) struct Dispatcher<T: Send + 'static> {
+    listener: Arc<dyn Fn(T) + Send + Sync>,
+    closed: Arc<AtomicBool>,
+    /// The delivering thread's queue of this fork generation, and the lock held around each
+    /// delivery.
+    queue: Mutex<Option<DeliveryThread<T>>>,
+}
+
+#[cfg(any(feature = "capi", feature = "uniffi"))]
+/// A dispatcher's thread: its fork generation, its queue, the lock held around each delivery.
+type DeliveryThread<T> = (u64, std::sync::mpsc::Sender<T>, Arc<Mutex<()>>);
+
+#[cfg(any(feature = "capi", feature = "uniffi"))]
+thread_local! {
+    /// On a dispatcher's thread while it runs a listener: the address of that dispatcher's
+    /// delivery lock (0 otherwise).
+    static DELIVERING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(any(feature = "capi", feature = "uniffi"))]
+impl<T: Send + 'static> Dispatcher<T> {
+    /// A dispatcher to `listener` (a panic in it is caught and the value dropped).
+    pub(crate) fn new(listener: impl Fn(T) + Send + Sync + 'static) -> Self {
+        Self {
+            listener: Arc::new(listener),
+            closed: Arc::new(AtomicBool::new(false)),
+            queue: Mutex::new(None),
+        }
+    }
+
+    /// Queues `value` for the listener (starting its thread when needed); dropped after
+    /// [`Dispatcher::close`] or when no thread can be started.
+    pub(crate) fn send(&self, value: T) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = fork_generation();
+        if queue.as_ref().is_some_and(|(g, ..)| *g != generation) {
+            // Inherited across a fork: its thread does not exist here, and its channel and lock
+            // may be held by threads that do not exist either. Never touched again.
+            std::mem::forget(queue.take());
+        }
+        if queue.is_none() {
+            let Ok(handle) = handle() else { return };
+            let (sender, receiver) = std::sync::mpsc::channel::<T>();
+            let running = Arc::new(Mutex::new(()));
+            let (listener, closed, lock) =
+                (self.listener.clone(), self.closed.clone(), running.clone());
+            let mut builder = std::thread::Builder::new().name("agora-link-events".into());
+            let stack_size = CONFIGURED_STACK_SIZE.load(Ordering::Relaxed);
+            if stack_size != 0 {
+                builder = builder.stack_size(stack_size);
+            }
+            let started = builder.spawn(move || {
+                #[cfg(unix)]
+                sigpipe::block_forever();
+                let _runtime = handle.enter();
+                // Ends when the dispatcher (the provider) is dropped or closed.
+                while let Ok(value) = receiver.recv() {
+                    let _delivering = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    if closed.load(Ordering::Acquire) {
+                        break;
+                    }
+                    DELIVERING.with(|d| d.set(Arc::as_ptr(&lock) as usize));
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(value)));
+                    DELIVERING.with(|d| d.set(0));
+                }
+            });
+            if started.is_err() {
+                return;
+            }
+            *queue = Some((generation, sender, running));
+        }
+        if let Some((_, sender, _)) = queue.as_ref() {
+            let _ = sender.send(value);
+        }
+    }
+
+    /// Stops delivery: queued values are dropped, and when this returns no listener call runs or
+    /// will start, except when called from the listener itself (then the current call finishes
+    /// after it returns).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let taken = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((generation, sender, running)) = taken {
+            if generation != fork_generation() {
+                std::mem::forget((sender, running));
+                return;
+            }
+            drop(sender);
+            if DELIVERING.with(|d| d.get()) != Arc::as_ptr(&running) as usize {
+                drop(running.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+        }
+    }
 }

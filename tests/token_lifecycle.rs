@@ -241,3 +241,42 @@ async fn clearing_the_cache_uses_the_configured_grant_again() {
         Some(&2)
     );
 }
+
+/// P2 (issue 19): a call with a short deadline of its own that waits for a token renewal another
+/// call is making (slowly) ends at its own deadline, saying that nothing of it was sent, and its
+/// purchase never reaches the server.
+#[tokio::test]
+async fn waiting_for_another_calls_renewal_ends_at_the_waiting_calls_deadline() {
+    let sandbox = sandbox().await;
+    sandbox.inject(Fault::new(
+        "/rest-token",
+        FaultAction::delay(Duration::from_secs(3)),
+        1,
+    ));
+    let client = client_for(&sandbox);
+    let slow = client.clone();
+    let renewing = tokio::spawn(async move { slow.access_token().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let hasty = client
+        .with_call_options(agora_link::CallOptions::default().deadline(Duration::from_millis(500)));
+    let started = std::time::Instant::now();
+    let request = agora_link::OpenPackageRequest {
+        app_id: "app".into(),
+        user_id: "user".into(),
+        device_id: "device".into(),
+        payment_order_id: "payment".into(),
+        cloud_record_package_id: 1,
+        order_number: 1,
+    };
+    let error = hasty.open_package(&request).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "{elapsed:?}: {error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert!(!error.request_may_have_been_sent(), "{error}");
+    assert!(error.to_string().contains("nothing was sent"), "{error}");
+    renewing.await.unwrap().unwrap();
+    assert_eq!(sandbox.stats().delivered_to("/open"), 0);
+}

@@ -208,12 +208,13 @@ impl FaultProxy {
     /// Arms `strike` for the next connection accepted (replacing one armed before).
     pub fn arm(&self, strike: Strike) {
         if let Ok(mut armed) = self.shared.armed.lock() {
+            self.shared.struck.store(false, Ordering::Release);
             *armed = Some(strike);
         }
     }
 
-    /// `true` once the armed strike was applied to a connection (a strike at an offset past the
-    /// end of the exchange never fires).
+    /// `true` once the strike armed last was applied to a connection (a strike at an offset past
+    /// the end of the exchange never fires).
     pub fn struck(&self) -> bool {
         self.shared.struck.load(Ordering::Acquire)
     }

@@ -64,7 +64,15 @@ impl TokenManager {
     }
 
     /// Returns a fresh token, renewing it first when needed. `issue` performs one token request.
-    pub async fn get<F, Fut>(&self, configured: &TokenGrant, issue: F) -> Result<Arc<CachedToken>>
+    /// Waiting for a renewal another call is making ends at `deadline` (the waiting call's own):
+    /// then an [`Error::Transport`] of kind `ConnectTimeout` for the token endpoint says that
+    /// nothing of the waiting call was sent.
+    pub async fn get<F, Fut>(
+        &self,
+        configured: &TokenGrant,
+        deadline: Instant,
+        issue: F,
+    ) -> Result<Arc<CachedToken>>
     where
         F: Fn(TokenGrant) -> Fut,
         Fut: Future<Output = Result<RestToken>>,
@@ -72,7 +80,17 @@ impl TokenManager {
         if let Some(token) = self.snapshot().filter(|t| t.fresh(Instant::now())) {
             return Ok(token);
         }
-        let _renewing = self.renewal.lock().await;
+        let _renewing = tokio::time::timeout_at(deadline.into(), self.renewal.lock())
+            .await
+            .map_err(|_| Error::Transport {
+                endpoint: crate::api::Endpoint::RestToken,
+                kind: crate::error::TransportErrorKind::ConnectTimeout,
+                message: "the call deadline passed while another call was renewing the REST \
+                          token; nothing was sent"
+                    .into(),
+                trace_id: None,
+                attempts: Default::default(),
+            })?;
         let current = self.snapshot();
         if let Some(token) = current.as_ref().filter(|t| t.fresh(Instant::now())) {
             return Ok(token.clone());

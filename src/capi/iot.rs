@@ -2,7 +2,6 @@
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +14,7 @@ use super::{
 };
 use crate::api::third_party::AwsProof;
 use crate::iot::{CredentialSource, IotCredentialProvider, ProviderEvent};
+use crate::runtime::Dispatcher;
 use crate::secret::SecretString;
 
 /// IoT event: new credentials are in use (`source` says where from).
@@ -34,10 +34,11 @@ pub const AGORA_LINK_IOT_SOURCE_RELOGIN: u32 = 3;
 
 /// Told of IoT credential events: `event` (`AGORA_LINK_IOT_EVENT_*`), `source`
 /// (`AGORA_LINK_IOT_SOURCE_*`, 0 for LOGIN_REQUIRED) and, for REFRESHED, when the credentials
-/// expire (ms since the Unix epoch; 0 otherwise). Always called on a library thread, one event
-/// at a time and in order, never on the thread of the call that caused the event (so a host may
-/// hold its own lock around `agora_link_iot_provider_mqtt_url` or `_update_login` and take the
-/// same lock in the callback): the event may therefore arrive shortly after that call returned.
+/// expire (ms since the Unix epoch; 0 otherwise). Always called on a library thread of the
+/// provider's own (not a worker), one event at a time and in order, never on the thread of the
+/// call that caused the event: a host may hold its own lock around
+/// `agora_link_iot_provider_mqtt_url` or `_update_login` and take the same lock in the callback,
+/// even with one worker thread. The event may therefore arrive shortly after that call returned.
 /// It must not call blocking functions of this library (they would return
 /// `AGORA_LINK_ERROR_WOULD_DEADLOCK`).
 pub type agora_link_iot_event_callback = Option<
@@ -246,38 +247,21 @@ pub unsafe extern "C" fn agora_link_login_mqtt_url(
 /// Thread-safe: use it from any thread. Free with `agora_link_iot_provider_free`.
 pub struct agora_link_iot_provider {
     provider: IotCredentialProvider,
-    /// Set when the provider is freed: queued events are no longer delivered.
-    closed: Arc<AtomicBool>,
+    /// The callback's event queue, closed when the provider is freed.
+    events: Option<Arc<Dispatcher<(u32, u32, i64)>>>,
 }
 
 impl Drop for agora_link_iot_provider {
     fn drop(&mut self) {
-        self.closed.store(true, Ordering::Release);
+        if let Some(events) = &self.events {
+            events.close();
+        }
     }
 }
 
 struct CallbackContext {
     callback: unsafe extern "C" fn(*mut c_void, u32, u32, i64),
     user_data: usize,
-}
-
-/// Delivers the events of one provider to the host's callback on a library task, in order,
-/// until the provider is freed (`closed`) or its event queue ends.
-async fn deliver(
-    context: CallbackContext,
-    mut events: tokio::sync::mpsc::UnboundedReceiver<(u32, u32, i64)>,
-    closed: Arc<AtomicBool>,
-) {
-    while let Some((code, source, expires)) = events.recv().await {
-        if closed.load(Ordering::Acquire) {
-            break;
-        }
-        let _ = std::panic::catch_unwind(|| {
-            // SAFETY: the host's callback with its own `user_data`, valid until the provider is
-            // freed (checked just above), per the contract.
-            unsafe { (context.callback)(context.user_data as *mut c_void, code, source, expires) }
-        });
-    }
 }
 
 /// Creates a provider for `login`'s IoT credentials, renewing through `client` (copied
@@ -311,19 +295,24 @@ pub unsafe extern "C" fn agora_link_iot_provider_new(
             builder =
                 builder.cognito_endpoint(unsafe { str_arg(cognito_endpoint, "cognito_endpoint") }?);
         }
-        let closed = Arc::new(AtomicBool::new(false));
+        let mut events = None;
         if let Some(callback) = callback {
             let context = CallbackContext {
                 callback,
                 user_data: user_data as usize,
             };
-            // Events go through a queue to a library task, never to the host's callback on the
-            // thread that caused them (inside `mqtt_url` or `update_login`, where the host may
-            // hold its own lock).
-            let (queue, events) = tokio::sync::mpsc::unbounded_channel();
-            crate::runtime::handle()
-                .map_err(FfiError::from)?
-                .spawn(deliver(context, events, closed.clone()));
+            // Events go to the host's callback on a library thread of their own, in order (see
+            // `runtime::Dispatcher`): never inside `mqtt_url` or `update_login`, where the host
+            // may hold its own lock, and never on a worker the calls in flight need.
+            let dispatcher = Arc::new(Dispatcher::new(move |(code, source, expires)| {
+                // SAFETY: the host's callback with its own `user_data`, valid until the provider
+                // is freed (which closes the dispatcher first), per the contract.
+                unsafe {
+                    (context.callback)(context.user_data as *mut c_void, code, source, expires)
+                }
+            }));
+            events = Some(dispatcher.clone());
+            let queue = dispatcher;
             builder = builder.on_event(move |event| {
                 let (code, source, expires) = match event {
                     ProviderEvent::Refreshed { source, expires_at } => (
@@ -336,11 +325,11 @@ pub unsafe extern "C" fn agora_link_iot_provider_new(
                     }
                     ProviderEvent::LoginRequired => (AGORA_LINK_IOT_EVENT_LOGIN_REQUIRED, 0, 0),
                 };
-                let _ = queue.send((code, source, expires));
+                queue.send((code, source, expires));
             });
         }
         let provider = builder.build().map_err(FfiError::from)?;
-        write_out(provider_out, agora_link_iot_provider { provider, closed });
+        write_out(provider_out, agora_link_iot_provider { provider, events });
         Ok(())
     })
 }
@@ -440,8 +429,9 @@ pub unsafe extern "C" fn agora_link_iot_provider_update_login(
     })
 }
 
-/// Frees a provider (no more callbacks after it returns, except one already running). NULL is
-/// a no-op.
+/// Frees a provider. When it returns no callback runs or will start: it waits for one running on
+/// the provider's event thread (called from that callback itself, it returns at once and the
+/// callback finishes afterwards). NULL is a no-op.
 ///
 /// # Safety
 /// `provider` is NULL or a provider from this library, not freed before.

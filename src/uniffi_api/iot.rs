@@ -50,9 +50,9 @@ pub enum IotEvent {
     LoginRequired,
 }
 
-/// Told of a provider's events, on a library thread, one at a time and in order, never inside
-/// the call that caused them (an event may arrive just after that call returned): keep it short,
-/// do not block on the SDK.
+/// Told of a provider's events, on a library thread of the provider's own, one at a time and in
+/// order, never inside the call that caused them (an event may arrive just after that call
+/// returned): keep it short, do not block on the SDK.
 #[uniffi::export(with_foreign)]
 pub trait IotEventListener: Send + Sync {
     /// One event.
@@ -114,17 +114,13 @@ impl IotProvider {
             builder = builder.cognito_endpoint(endpoint);
         }
         if let Some(listener) = listener {
-            // Events go through a queue to a library task, in order: the listener never runs
-            // inside the call that caused the event, so a caller that holds its own lock around
-            // `mqtt_url` while the listener takes the same lock does not deadlock.
-            let (queue, mut events) = tokio::sync::mpsc::unbounded_channel::<IotEvent>();
-            crate::runtime::handle()?.spawn(async move {
-                while let Some(event) = events.recv().await {
-                    listener.on_event(event);
-                }
-            });
+            // Events go to the listener on a library thread of their own, in order (see
+            // `runtime::Dispatcher`): never inside the call that caused them, where the caller
+            // may hold its own lock, and never on a worker the calls in flight need.
+            let queue =
+                crate::runtime::Dispatcher::new(move |event: IotEvent| listener.on_event(event));
             builder = builder.on_event(move |event| {
-                let _ = queue.send(match event {
+                queue.send(match event {
                     ProviderEvent::Refreshed { source, expires_at } => IotEvent::Refreshed {
                         source: (*source).into(),
                         expires_at_ms: crate::api::wire::epoch_ms(*expires_at),

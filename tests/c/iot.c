@@ -433,6 +433,11 @@ static void gateway_and_provider(const char *endpoint) {
      * takes the same lock, runs on a library thread once it is released. */
     pthread_mutex_lock(&events.host_lock);
     EXPECT(agora_link_iot_provider_mqtt_url(provider, &url, NULL), AGORA_LINK_OK);
+    /* Still holding it, a call that needs the network: the callback waiting for the lock must
+     * not hold a worker the call needs (with AGORA_LINK_WORKER_THREADS=1 that was a stall). */
+    agora_link_package_list *packages = NULL;
+    EXPECT(agora_link_client_list_packages(client, &packages, NULL), AGORA_LINK_OK);
+    agora_link_package_list_free(packages);
     pthread_mutex_unlock(&events.host_lock);
     CHECK(url && upgrade(url, NULL, 0) == 101);
     agora_link_string_free(url);

@@ -262,7 +262,7 @@ async fn prepare(
     attempt: u32,
 ) -> Result<Prepared, String> {
     let mut prepared = Prepared {
-        account: format!("account-{n}-{attempt}"),
+        account: format!("account-{n:08}-{attempt}"),
         ..Prepared::default()
     };
     match kind {
@@ -295,8 +295,8 @@ fn open_request(n: u64) -> OpenPackageRequest {
     OpenPackageRequest {
         app_id: "fault-matrix-app".into(),
         user_id: "fault-matrix-user".into(),
-        device_id: format!("device-{n}"),
-        payment_order_id: format!("payment-{n}"),
+        device_id: format!("device-{n:08}"),
+        payment_order_id: format!("payment-{n:08}"),
         cloud_record_package_id: 1,
         order_number: 1,
     }
@@ -547,17 +547,25 @@ pub async fn run_point(
             outcome.message
         ));
     }
-    if !outcome.ok
-        && !outcome.may_have_been_sent
-        && (outcome.message.contains("may have been sent")
-            || !outcome.message.contains("nothing was sent"))
-        && surface == Surface::Rust
-        && outcome.message.contains("transport")
-    {
+    // The message says what the flag says (the words of `with_sent_note` and `with_attempts`).
+    if !outcome.ok && outcome.message.contains("nothing was sent") {
+        let also_may = outcome.message.contains("may have");
+        if outcome.may_have_been_sent != also_may {
+            problems.push(format!(
+                "P1: the message and the flag ({}) disagree: {}",
+                outcome.may_have_been_sent, outcome.message
+            ));
+        }
+    }
+    if !outcome.ok && !outcome.may_have_been_sent && !outcome.message.contains("nothing was sent") {
         problems.push(format!(
-            "P1: the message and the flag disagree: {}",
+            "P1: nothing was sent, but the message does not say so: {}",
             outcome.message
         ));
+    }
+    // Every enumerated point lies within the exchange: a strike that never fired tested nothing.
+    if strike.is_some() && !rig.proxy.struck() {
+        problems.push("the strike did not fire (the exchange changed length?)".to_owned());
     }
     let bytes = rig
         .proxy
@@ -866,8 +874,8 @@ mod capi {
         let project = c(PROJECT);
         let account_c = c(account);
         let token_c = c(account_token);
-        let device = format!("device-{n}");
-        let payment = format!("payment-{n}");
+        let device = format!("device-{n:08}");
+        let payment = format!("payment-{n:08}");
         let (app, user, device, payment) = (
             c("fault-matrix-app"),
             c("fault-matrix-user"),

@@ -93,7 +93,7 @@ def _explore(box: Sandbox, call, suffix: str, kinds=("garbage", "reset")) -> tup
 
 def _open_request(n: int) -> OpenPackageRequest:
     return OpenPackageRequest(
-        app_id="py-matrix", user_id="py-matrix-user", device_id=f"d-{n}",
+        app_id="py-matrix", user_id="py-matrix-user", device_id=f"d-{n:06d}",
         payment_order_id=f"p-{uuid.uuid4().hex}", package_id=1, order_number=1,
     )
 

@@ -1446,9 +1446,9 @@ public func FfiConverterTypeAgoraLinkConfig_lower(_ value: AgoraLinkConfig) -> U
 
 
 /**
- * Told of a provider's events, on a library thread, one at a time and in order, never inside
- * the call that caused them (an event may arrive just after that call returned): keep it short,
- * do not block on the SDK.
+ * Told of a provider's events, on a library thread of the provider's own, one at a time and in
+ * order, never inside the call that caused them (an event may arrive just after that call
+ * returned): keep it short, do not block on the SDK.
  */
 public protocol IotEventListener: AnyObject, Sendable {
     
@@ -1459,9 +1459,9 @@ public protocol IotEventListener: AnyObject, Sendable {
     
 }
 /**
- * Told of a provider's events, on a library thread, one at a time and in order, never inside
- * the call that caused them (an event may arrive just after that call returned): keep it short,
- * do not block on the SDK.
+ * Told of a provider's events, on a library thread of the provider's own, one at a time and in
+ * order, never inside the call that caused them (an event may arrive just after that call
+ * returned): keep it short, do not block on the SDK.
  */
 open class IotEventListenerImpl: IotEventListener, @unchecked Sendable {
     fileprivate let handle: UInt64
