@@ -80,17 +80,30 @@ impl TokenManager {
         if let Some(token) = self.snapshot().filter(|t| t.fresh(Instant::now())) {
             return Ok(token);
         }
-        let _renewing = tokio::time::timeout_at(deadline.into(), self.renewal.lock())
-            .await
-            .map_err(|_| Error::Transport {
-                endpoint: crate::api::Endpoint::RestToken,
-                kind: crate::error::TransportErrorKind::ConnectTimeout,
-                message: "the call deadline passed while another call was renewing the REST \
-                          token; nothing was sent"
-                    .into(),
-                trace_id: None,
-                attempts: Default::default(),
-            })?;
+        let _renewing = match self.renewal.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // Another call is renewing: wait for it, but not past this call's deadline. The
+                // timer runs on the library runtime, so that this works on any executor.
+                let mut timer =
+                    crate::runtime::handle()?.spawn(tokio::time::sleep_until(deadline.into()));
+                let waited = tokio::select! {
+                    biased;
+                    guard = self.renewal.lock() => Some(guard),
+                    _ = &mut timer => None,
+                };
+                timer.abort();
+                waited.ok_or_else(|| Error::Transport {
+                    endpoint: crate::api::Endpoint::RestToken,
+                    kind: crate::error::TransportErrorKind::ConnectTimeout,
+                    message: "the call deadline passed while another call was renewing the REST \
+                              token; nothing was sent"
+                        .into(),
+                    trace_id: None,
+                    attempts: Default::default(),
+                })?
+            }
+        };
         let current = self.snapshot();
         if let Some(token) = current.as_ref().filter(|t| t.fresh(Instant::now())) {
             return Ok(token.clone());
