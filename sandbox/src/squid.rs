@@ -87,6 +87,18 @@ impl Squid {
             dir,
         };
         wait_listening(squid.address, "squid").await?;
+        // The port can accept before squid serves (a tunnel opened then was reset, a flaky
+        // test): wait for its own word that it does, up to 10 s more.
+        let log = squid.dir.join("cache.log");
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            let ready = std::fs::read_to_string(&log)
+                .is_ok_and(|text| text.contains("Accepting HTTP Socket connections"));
+            if ready {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         Ok(squid)
     }
 
