@@ -10,6 +10,9 @@
 #   swift build -Xlinker -L<DIR> -Xlinker -rpath -Xlinker <DIR>
 #
 # (Copying the three files into /usr/local/lib, then `ldconfig`, makes the flags unnecessary.)
+# With AGORA_LINK_LIBRARY set to an already built library of the same sources and features
+# (scripts/test-all passes the wheels' x86_64 build, glibc 2.17 baseline), that file is laid out
+# instead of building one.
 # The Apple counterpart is build-xcframework.sh.
 set -euo pipefail
 caller=$PWD
@@ -17,9 +20,15 @@ cd "$(dirname "$0")/../.."
 dir=${1:-target/swift/lib}
 case "$dir" in /*) ;; *) dir=$caller/$dir; [ -n "${1:-}" ] || dir=$PWD/target/swift/lib ;; esac
 version=$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)
-cargo build --locked --quiet --release -p agora-link --lib --features uniffi,wipe-on-free
+library=${AGORA_LINK_LIBRARY:-}
+if [ -z "$library" ]; then
+  echo "building the library (cargo, release, features uniffi,wipe-on-free; a few minutes the first time)" >&2
+  cargo build --locked --quiet --release -p agora-link --lib --features uniffi,wipe-on-free
+  library=target/release/libagora_link.so
+fi
+[ -f "$library" ] || { echo "no library at $library" >&2; exit 1; }
 mkdir -p "$dir"
-cp target/release/libagora_link.so "$dir/libagora_link.so.$version.tmp"
+cp "$library" "$dir/libagora_link.so.$version.tmp"
 mv "$dir/libagora_link.so.$version.tmp" "$dir/libagora_link.so.$version"
 ln -sfn "libagora_link.so.$version" "$dir/libagora_link.so.0"
 ln -sfn libagora_link.so.0 "$dir/libagora_link.so"
