@@ -219,20 +219,24 @@ pub async fn simulate(options: SimulateOptions) -> Report {
     // Activation: three identical calls in flight at once, as Agora's retries can overlap.
     let path = format!("/customers/{customer}/projects/new");
     let body = agora.signed_body("POST", &path, json!({"projectId": options.project_id}));
-    let (first, second, third) = tokio::join!(
-        one_call(&agora.http, &options, "POST", &path, body.clone(), Expected::Success),
-        one_call(&agora.http, &options, "POST", &path, body.clone(), Expected::Success),
-        one_call(&agora.http, &options, "POST", &path, body.clone(), Expected::Success),
-    );
+    let activation = || {
+        one_call(
+            &agora.http,
+            &options,
+            "POST",
+            &path,
+            body.clone(),
+            Expected::Success,
+        )
+    };
+    let (first, second, third) = tokio::join!(activation(), activation(), activation());
     let concurrent = [first, second, third];
     let mut answers = Vec::new();
     for (call, answer) in concurrent {
         agora.calls.push(call);
         answers.push(answer);
     }
-    let retry = agora
-        .call("POST", &path, body, Expected::Success)
-        .await;
+    let retry = agora.call("POST", &path, body, Expected::Success).await;
     answers.push(retry);
     let credentials: Vec<&Value> = answers
         .iter()
@@ -383,7 +387,10 @@ mod tests {
         assert_eq!(round_ms(Duration::from_nanos(2_477_945)), 2.5);
         assert_eq!(round_ms(Duration::from_nanos(2_449_999)), 2.4);
         assert_eq!(round_ms(Duration::from_micros(500_000)), 500.0);
-        assert_eq!(serde_json::to_string(&round_ms(Duration::from_nanos(2_477_945))).unwrap(), "2.5");
+        assert_eq!(
+            serde_json::to_string(&round_ms(Duration::from_nanos(2_477_945))).unwrap(),
+            "2.5"
+        );
     }
 
     #[test]

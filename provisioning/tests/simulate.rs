@@ -76,7 +76,10 @@ async fn this_service_is_consistent_under_agoras_delivery() {
         let elapsed = call["elapsed_ms"].to_string();
         let decimals = elapsed.split('.').nth(1).map_or(0, str::len);
         assert!(decimals <= 1, "{elapsed}");
-        assert!(call["outcome"].is_string() && call["expected"].is_string(), "{call}");
+        assert!(
+            call["outcome"].is_string() && call["expected"].is_string(),
+            "{call}"
+        );
     }
     remove_database(&database);
 }
