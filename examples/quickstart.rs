@@ -100,7 +100,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("     region            {}", iot.region);
     println!("     MQTT client id    {}", iot.pool.identity_id);
     println!("     identity pool     {}", iot.pool.identity_pool_id);
-    println!("     access key id     {}", iot.proof.access_key_id);
+    // The access key id is an identifier, not a secret (it is in every presigned URL), but
+    // output a person reads shows it masked like the secrets; `to_dict()`/JSON carry it whole.
+    println!(
+        "     access key id     {}",
+        agora_link::SecretString::new(iot.proof.access_key_id.as_str()).masked()
+    );
     println!("     secret key        {}", iot.proof.secret_key.masked());
     println!(
         "     session token     {}",

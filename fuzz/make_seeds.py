@@ -96,7 +96,7 @@ for i, (ra, date) in enumerate([
 ]):
     put("retry_after_and_date", f"pair-{i}", f"{ra}\n{date}")
 
-# provisioning: the documented vectors (../shared/reference/provisioning-signature.md)
+# provisioning: the documented vectors ("Signature" in docs/spec-summary.md)
 KEY = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd"; SECRET = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB"
 def enc(t):
     return "".join(c if (c.isascii() and (c.isalnum() or c in "-_.~")) else "".join("%%%02X" % b for b in c.encode()) for c in t)

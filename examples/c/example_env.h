@@ -29,13 +29,14 @@ static inline int report(const char *what, enum agora_link_result result, agora_
     return 1;
 }
 
-/* Masks a secret for printing: its first 4 characters and its length. */
+/* Masks a secret for printing as the library and the CLI do: its first 4 characters, an ellipsis
+ * (UTF-8) and its length, `ASIA…(20)`; `***` below 12 characters. */
 static inline const char *masked(const char *secret, char *buffer, size_t size) {
     size_t length = secret ? strlen(secret) : 0;
     if (length < 12) {
         snprintf(buffer, size, "***");
     } else {
-        snprintf(buffer, size, "%.4s...(%zu)", secret, length);
+        snprintf(buffer, size, "%.4s" "\xe2\x80\xa6" "(%zu)", secret, length);
     }
     return buffer;
 }

@@ -73,7 +73,9 @@ int main(void) {
     printf("   identifier       %s\n", l->identifier);
     printf("   identity pool    %s\n", l->identity_pool_id);
     printf("   cognito token    %s\n", masked(l->cognito_token, mask, sizeof mask));
-    printf("   access key id    %s\n", l->access_key_id);
+    /* An identifier, not a secret (it is in every presigned URL), but masked in output a person
+     * reads, like the secrets. */
+    printf("   access key id    %s\n", masked(l->access_key_id, mask, sizeof mask));
     printf("   secret key       %s\n", masked(l->secret_key, mask, sizeof mask));
     printf("   session token    %s\n", masked(l->session_token, mask, sizeof mask));
     printf("   keys expire in   %lld s\n", seconds_until(l->session_expiration_ms));

@@ -828,6 +828,7 @@ fn grants_listing(bin: &PathBuf, database: &str) -> Result<Vec<(String, i64, Str
     }
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
+        .skip(1) // the header row
         .filter_map(|line| {
             let mut fields = line.split('\t');
             let customer = fields.next()?.to_owned();

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::server;
 use crate::signature::{self, ApiCredential, AuthError, V2Headers, Verifier};
 
-/// The documented test key (`../shared/reference/provisioning-signature.md`).
+/// The documented test key (its vectors: "Signature" in `docs/spec-summary.md`).
 pub const API_KEY: &str = "pzD5XinRSlmA64tZx81fL92YcBsJK0gd";
 /// The documented test secret.
 pub const API_SECRET: &str = "U1SXE6k57vxVRjTomgquwC2F3tH8ziOB";

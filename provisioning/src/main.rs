@@ -8,6 +8,10 @@ macro_rules! say {
     };
 }
 
+/// The header rows of the admin listings (tab-separated, like their rows).
+const CUSTOMERS_HEADER: &str = "customer\tplan\tstate\tprojects\tactive_projects";
+const GRANTS_HEADER: &str = "customer\tproject\tapp_key\tstate";
+
 fn say_line(line: std::fmt::Arguments<'_>) -> bool {
     use std::io::Write as _;
     writeln!(std::io::stdout(), "{line}").is_ok()
@@ -394,10 +398,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             // Stored text is escaped (`\u{202e}`, `\t`, `\\`): an id cannot hide or reorder what an
             // operator reads.
             let shown = agora_link_provisioning::text::escape_for_terminal;
-            for customer in store.list_customers().await.map_err(|e| e.to_string())? {
-                // A closed stdout (`| head`) ends the listing quietly.
+            let customers = store.list_customers().await.map_err(|e| e.to_string())?;
+            // A header row first (as `grants`); a closed stdout (`| head`) ends the listing quietly.
+            if !say!("{CUSTOMERS_HEADER}") {
+                return Ok(());
+            }
+            for customer in customers {
                 let written = say!(
-                    "{}\t{}\t{}\t{} projects\t{} active",
+                    "{}\t{}\t{}\t{}\t{}",
                     shown(&customer.customer_id),
                     shown(customer.plan_id.as_deref().unwrap_or("-")),
                     if customer.active {
@@ -420,7 +428,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let shown = agora_link_provisioning::text::escape_for_terminal;
-            for grant in store.list_grants().await.map_err(|e| e.to_string())? {
+            let grants = store.list_grants().await.map_err(|e| e.to_string())?;
+            if !say!("{GRANTS_HEADER}") {
+                return Ok(());
+            }
+            for grant in grants {
                 let written = say!(
                     "{}\t{}\t{}\t{}",
                     shown(&grant.customer_id),

@@ -25,17 +25,65 @@ pub struct SimulateOptions {
     pub timeout: Duration,
 }
 
+/// What a call expects of the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    /// HTTP 200 with `"status": "success"`.
+    Success,
+    /// HTTP 401 or 403 (a forged signature): a refusal is the right answer.
+    Refusal,
+}
+
 /// One call and its outcome.
+///
+/// In JSON: `{"request": "POST /customers/c/projects/new", "expected": "success", "status":
+/// 200, "answer": "success", "outcome": "succeeded", "elapsed_ms": 3.1}`; a forged signature
+/// refused reads `"expected": "refusal", "status": 401, "answer": "failed", "outcome": "refused
+/// as expected"`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Call {
     /// `METHOD path`.
     pub request: String,
+    /// What the call expects: `success` or `refusal`.
+    pub expected: Expected,
     /// The HTTP status, or none (timeout, connection error).
     pub status: Option<u16>,
-    /// How long it took, ms.
+    /// The answer's `status` field as the provider sent it (`success`, `failed`), if any.
+    pub answer: Option<String>,
+    /// The verdict against `expected`: `succeeded` or `refused as expected` (both a pass), or
+    /// `failed`, `not refused`, `no answer` (problems, also listed in the report's `problems`).
+    pub outcome: &'static str,
+    /// How long it took, ms, rounded to 0.1 ms.
     pub elapsed_ms: f64,
-    /// The answer's `status` field.
-    pub outcome: Option<String>,
+}
+
+impl Call {
+    /// `true` when the call went as expected.
+    pub fn passed(&self) -> bool {
+        matches!(self.outcome, OUTCOME_SUCCEEDED | OUTCOME_REFUSED)
+    }
+}
+
+/// The outcome of an expected success that succeeded.
+pub const OUTCOME_SUCCEEDED: &str = "succeeded";
+/// The outcome of an expected refusal that was refused (401/403).
+pub const OUTCOME_REFUSED: &str = "refused as expected";
+
+/// The verdict on an answer against what was expected.
+fn verdict(expected: Expected, answer: &Option<(u16, Value)>) -> &'static str {
+    match (expected, answer) {
+        (_, None) => "no answer",
+        (Expected::Success, Some((200, body))) if body["status"] == "success" => OUTCOME_SUCCEEDED,
+        (Expected::Success, Some(_)) => "failed",
+        (Expected::Refusal, Some((401 | 403, _))) => OUTCOME_REFUSED,
+        (Expected::Refusal, Some(_)) => "not refused",
+    }
+}
+
+/// Milliseconds rounded to one decimal (`2.4779459…` → `2.5`).
+fn round_ms(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// The report of a simulation.
@@ -70,8 +118,15 @@ impl Agora {
     }
 
     /// One call within Agora's timeout: `(status, body)`, or `None` when it timed out or failed.
-    async fn call(&mut self, method: &str, path: &str, body: Vec<u8>) -> Option<(u16, Value)> {
-        let (call, answer) = one_call(&self.http, &self.options, method, path, body).await;
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        expected: Expected,
+    ) -> Option<(u16, Value)> {
+        let (call, answer) =
+            one_call(&self.http, &self.options, method, path, body, expected).await;
         self.calls.push(call);
         answer
     }
@@ -80,7 +135,10 @@ impl Agora {
     async fn deliver(&mut self, method: &str, path: &str, fields: Value) -> Option<(u16, Value)> {
         let body = self.signed_body(method, path, fields);
         for _ in 0..3 {
-            if let Some(answer) = self.call(method, path, body.clone()).await {
+            if let Some(answer) = self
+                .call(method, path, body.clone(), Expected::Success)
+                .await
+            {
                 return Some(answer);
             }
         }
@@ -94,6 +152,7 @@ async fn one_call(
     method: &str,
     path: &str,
     body: Vec<u8>,
+    expected: Expected,
 ) -> (Call, Option<(u16, Value)>) {
     let started = Instant::now();
     let request = http
@@ -117,17 +176,19 @@ async fn one_call(
     .unwrap_or_default();
     let call = Call {
         request: format!("{method} {path}"),
+        expected,
         status: answer.as_ref().map(|(s, _)| *s),
-        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-        outcome: answer
+        answer: answer
             .as_ref()
             .and_then(|(_, v)| v.get("status").and_then(Value::as_str).map(str::to_owned)),
+        outcome: verdict(expected, &answer),
+        elapsed_ms: round_ms(started.elapsed()),
     };
     (call, answer)
 }
 
 fn succeeded(answer: &Option<(u16, Value)>) -> bool {
-    matches!(answer, Some((200, body)) if body["status"] == "success")
+    verdict(Expected::Success, answer) == OUTCOME_SUCCEEDED
 }
 
 /// Runs the simulation: license, activation (three duplicates at once, then a retry), the
@@ -158,18 +219,24 @@ pub async fn simulate(options: SimulateOptions) -> Report {
     // Activation: three identical calls in flight at once, as Agora's retries can overlap.
     let path = format!("/customers/{customer}/projects/new");
     let body = agora.signed_body("POST", &path, json!({"projectId": options.project_id}));
-    let (first, second, third) = tokio::join!(
-        one_call(&agora.http, &options, "POST", &path, body.clone()),
-        one_call(&agora.http, &options, "POST", &path, body.clone()),
-        one_call(&agora.http, &options, "POST", &path, body.clone()),
-    );
+    let activation = || {
+        one_call(
+            &agora.http,
+            &options,
+            "POST",
+            &path,
+            body.clone(),
+            Expected::Success,
+        )
+    };
+    let (first, second, third) = tokio::join!(activation(), activation(), activation());
     let concurrent = [first, second, third];
     let mut answers = Vec::new();
     for (call, answer) in concurrent {
         agora.calls.push(call);
         answers.push(answer);
     }
-    let retry = agora.call("POST", &path, body).await;
+    let retry = agora.call("POST", &path, body, Expected::Success).await;
     answers.push(retry);
     let credentials: Vec<&Value> = answers
         .iter()
@@ -246,9 +313,10 @@ pub async fn simulate(options: SimulateOptions) -> Report {
             "POST",
             &path,
             serde_json::to_vec(&forged).unwrap_or_default(),
+            Expected::Refusal,
         )
         .await;
-    if !matches!(refused, Some((401 | 403, _))) {
+    if verdict(Expected::Refusal, &refused) != OUTCOME_REFUSED {
         problems.push(format!(
             "a forged signature was not refused with 401/403: {refused:?}"
         ));
@@ -308,4 +376,31 @@ fn rebase(license_url: &str, called: &str) -> Option<String> {
         rebased.push_str(query);
     }
     Some(rebased)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_times_are_rounded_to_a_tenth_of_a_millisecond() {
+        assert_eq!(round_ms(Duration::from_nanos(2_477_945)), 2.5);
+        assert_eq!(round_ms(Duration::from_nanos(2_449_999)), 2.4);
+        assert_eq!(round_ms(Duration::from_micros(500_000)), 500.0);
+        assert_eq!(
+            serde_json::to_string(&round_ms(Duration::from_nanos(2_477_945))).unwrap(),
+            "2.5"
+        );
+    }
+
+    #[test]
+    fn an_expected_refusal_is_a_pass() {
+        let refused = Some((401, json!({"status": "failed"})));
+        assert_eq!(verdict(Expected::Refusal, &refused), "refused as expected");
+        assert_eq!(verdict(Expected::Success, &refused), "failed");
+        let accepted = Some((200, json!({"status": "success"})));
+        assert_eq!(verdict(Expected::Refusal, &accepted), "not refused");
+        assert_eq!(verdict(Expected::Success, &accepted), "succeeded");
+        assert_eq!(verdict(Expected::Refusal, &None), "no answer");
+    }
 }

@@ -795,7 +795,14 @@ async fn admin_listings_escape_what_is_not_printable_with(database: common::Data
             "{} {command}: {text:?}",
             database.label
         );
-        assert_eq!(text.lines().count(), 1, "{command}: {text:?}");
+        // A header row, then the one row.
+        assert_eq!(text.lines().count(), 2, "{command}: {text:?}");
+        let header = if command == "customers" {
+            "customer\tplan\tstate\tprojects\tactive_projects"
+        } else {
+            "customer\tproject\tapp_key\tstate"
+        };
+        assert_eq!(text.lines().next(), Some(header), "{command}: {text:?}");
         if command == "customers" {
             assert!(text.contains(r"plan\u{200b}\n"), "{text:?}");
         }

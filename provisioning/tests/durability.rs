@@ -139,11 +139,13 @@ async fn survives_kill_9(database: &str, label: &str) {
         .output()
         .unwrap();
     assert!(listing.status.success());
-    let lines: Vec<String> = String::from_utf8(listing.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert_eq!(
+        listing.lines().next(),
+        Some("customer\tproject\tapp_key\tstate"),
+        "{label}: the header row"
+    );
+    let lines: Vec<String> = listing.lines().skip(1).map(str::to_owned).collect();
     let mut projects: Vec<&str> = lines
         .iter()
         .map(|l| l.split('\t').nth(1).unwrap())
@@ -164,7 +166,9 @@ async fn survives_kill_9(database: &str, label: &str) {
     let customers = String::from_utf8(customers.stdout).unwrap();
     assert_eq!(
         customers.trim(),
-        format!("durable\t-\tactive\t{total} projects\t{total} active"),
+        format!(
+            "customer\tplan\tstate\tprojects\tactive_projects\ndurable\t-\tactive\t{total}\t{total}"
+        ),
         "{label}"
     );
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use agora_link_provisioning::secrets::MasterKey;
 use agora_link_provisioning::server::{self, ServerConfig};
 use agora_link_provisioning::signature::{ApiCredential, Verifier};
-use agora_link_provisioning::simulate::{simulate, SimulateOptions};
+use agora_link_provisioning::simulate::{simulate, Expected, SimulateOptions};
 use agora_link_provisioning::store::Store;
 use serde_json::json;
 
@@ -65,6 +65,22 @@ async fn this_service_is_consistent_under_agoras_delivery() {
     let report = simulate(options(url)).await;
     assert!(report.consistent, "{report:#?}");
     assert!(report.calls.len() >= 7, "{report:#?}");
+    // Every call read as a pass, the forged signature's refusal included.
+    assert!(report.calls.iter().all(|c| c.passed()), "{report:#?}");
+    let forged = report.calls.last().unwrap();
+    assert_eq!(forged.expected, Expected::Refusal, "{report:#?}");
+    assert_eq!(forged.outcome, "refused as expected", "{report:#?}");
+    // Elapsed times in the JSON with at most one decimal.
+    let json = serde_json::to_value(&report).unwrap();
+    for call in json["calls"].as_array().unwrap() {
+        let elapsed = call["elapsed_ms"].to_string();
+        let decimals = elapsed.split('.').nth(1).map_or(0, str::len);
+        assert!(decimals <= 1, "{elapsed}");
+        assert!(
+            call["outcome"].is_string() && call["expected"].is_string(),
+            "{call}"
+        );
+    }
     remove_database(&database);
 }
 
@@ -103,6 +119,10 @@ async fn a_provider_issuing_new_credentials_per_call_is_caught() {
         "{:?}",
         report.problems
     );
+    // The forged call accepted reads as a failure in its own line too.
+    let forged = report.calls.last().unwrap();
+    assert_eq!(forged.outcome, "not refused", "{report:#?}");
+    assert!(!forged.passed());
 }
 
 /// `serve --public-url https://ext.example.com` behind a proxy: the license URL names an address
