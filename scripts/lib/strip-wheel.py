@@ -12,13 +12,12 @@ needs is above GLIBC_2.17. Prints one line of figures; exits non-zero on any fai
 import base64
 import hashlib
 import pathlib
-import re
 import subprocess
 import sys
 import tempfile
 import zipfile
 
-ARCH = {62: "x86_64", 183: "aarch64", 40: "armv7l"}  # ELF e_machine
+from elfcheck import check_library
 
 
 def fail(message: str) -> None:
@@ -41,17 +40,11 @@ def main() -> None:
         stripped = path.read_bytes()
     entries[library] = stripped
 
-    # Checks on the library: architecture, no symbol table, glibc baseline.
-    if stripped[:4] != b"\x7fELF":
-        fail(f"{library} is not an ELF file")
-    machine = int.from_bytes(stripped[18:20], "little")
-    arch = ARCH.get(machine, f"e_machine {machine}")
-    if b".symtab" in stripped:
-        fail(f"{library} still has a symbol table")
-    glibc = sorted({tuple(int(p) for p in v.split(b"."))
-                    for v in re.findall(rb"GLIBC_([0-9]+\.[0-9]+(?:\.[0-9]+)?)\x00", stripped)})
-    if not glibc or glibc[-1] > (2, 17):
-        fail(f"{library} needs glibc {'.'.join(map(str, glibc[-1])) if glibc else '?'} (baseline 2.17)")
+    # Checks on the library: architecture, no symbol table, glibc baseline (elfcheck.py).
+    try:
+        arch, highest_glibc = check_library(stripped, library)
+    except ValueError as error:
+        fail(str(error))
 
     # Checks on the wheel: tags and files.
     dist_info = next(name.split("/")[0] for name in entries if name.endswith(".dist-info/WHEEL"))
@@ -82,7 +75,7 @@ def main() -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             wheel.writestr(info, data)
     print(f"{target.name}: library {before:,} -> {len(stripped):,} bytes stripped, wheel "
-          f"{target.stat().st_size:,} bytes, {arch}, highest glibc symbol GLIBC_{'.'.join(map(str, glibc[-1]))}, "
+          f"{target.stat().st_size:,} bytes, {arch}, highest glibc symbol {highest_glibc}, "
           f"tags {' '.join(sorted(tags))}")
 
 

@@ -12,7 +12,6 @@ import kotlinx.coroutines.future.await
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.sync.withPermit
-import java.io.File
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
@@ -72,7 +71,7 @@ fun main(args: Array<String>) = runBlocking {
     val total = args.getOrNull(0)?.toInt() ?: 3000
     val rounds = args.getOrNull(1)?.toInt() ?: 3
     val root = System.getProperty("agoralink.root", ".")
-    val sandbox = ProcessBuilder(File(root, "target/release/agora-link-sandbox").path, "--listen", "127.0.0.1:0")
+    val sandbox = ProcessBuilder(sandboxBinary(root), "--listen", "127.0.0.1:0")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     try {
         val base = sandbox.inputStream.bufferedReader().readLine().substringAfterLast(' ')

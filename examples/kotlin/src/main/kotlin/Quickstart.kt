@@ -1,5 +1,6 @@
 // Quickstart from Kotlin with suspend calls: token -> register -> login -> packages -> open.
-// With no AGORA_LINK_* variables it starts the sandbox binary (target/release/agora-link-sandbox);
+// With no AGORA_LINK_* variables it starts the sandbox binary (target/release/agora-link-sandbox,
+// built with `cargo build --release -p agora-link-sandbox` when missing);
 // otherwise it uses AGORA_LINK_ENDPOINT, AGORA_LINK_CLIENT_ID, AGORA_LINK_CLIENT_SECRET,
 // AGORA_LINK_USERNAME, AGORA_LINK_PASSWORD, AGORA_LINK_PROJECT_ID and AGORA_LINK_ACCOUNT.
 import io.agoralink.AgoraLinkClient
@@ -17,7 +18,7 @@ fun main() = runBlocking {
     var sandbox: Process? = null
     if (env["AGORA_LINK_ENDPOINT"].isNullOrEmpty() && env["AGORA_LINK_CLIENT_ID"].isNullOrEmpty()) {
         val root = System.getProperty("agoralink.root", ".")
-        sandbox = ProcessBuilder(File(root, "target/release/agora-link-sandbox").path, "--listen", "127.0.0.1:0")
+        sandbox = ProcessBuilder(sandboxBinary(root), "--listen", "127.0.0.1:0")
             .redirectError(ProcessBuilder.Redirect.DISCARD).start()
         env["AGORA_LINK_ENDPOINT"] = sandbox.inputStream.bufferedReader().readLine().substringAfterLast(' ')
         env["AGORA_LINK_CLIENT_ID"] = "sandbox-client-id"
@@ -60,4 +61,16 @@ fun main() = runBlocking {
     } finally {
         sandbox?.destroy()
     }
+}
+
+/** The sandbox binary of the repository at [root], built with cargo first when it is missing. */
+fun sandboxBinary(root: String): String {
+    val binary = File(root, "target/release/agora-link-sandbox")
+    if (!binary.exists()) {
+        println("building the sandbox: cargo build --release -p agora-link-sandbox (about 3 minutes on 2 cores)")
+        val status = ProcessBuilder("cargo", "build", "--release", "-p", "agora-link-sandbox")
+            .directory(File(root)).inheritIO().start().waitFor()
+        check(status == 0 && binary.exists()) { "cargo build of the sandbox failed (exit status $status)" }
+    }
+    return binary.path
 }
