@@ -212,7 +212,8 @@ pub struct ClientConfigBuilder {
 impl ClientConfigBuilder {
     /// One line for the bindings' string forms (`toString`, `description`, `repr`): `name(...)`
     /// with the region, the client id, the user name, the base URL when set and the proxy when
-    /// set; the client secret, the password and the proxy URL as `***`.
+    /// set; the client secret, the password, the proxy URL and any user info of the base URL as
+    /// `***`.
     pub(crate) fn summarize(&self, name: &str) -> String {
         let region = match self.region {
             Region::China => "Region.CHINA",
@@ -226,7 +227,8 @@ impl ClientConfigBuilder {
             line.push_str(&format!(", username={username:?}, password=***"));
         }
         if let Some(base_url) = &self.base_url {
-            line.push_str(&format!(", base_url={base_url:?}"));
+            // Not validated yet: any user info masked, as in error messages.
+            line.push_str(&format!(", base_url={}", quoted_url(base_url)));
         }
         match &self.proxy {
             ProxySetting::Url(_) => line.push_str(", proxy=***"),

@@ -88,6 +88,12 @@ def test_a_configuration_prints_as_one_constructor_style_line_without_secrets():
     assert repr(plain) == 'AgoraLinkConfig(region=Region.NORTH_AMERICA, client_id="id", client_secret=***)'
 
 
+def test_user_info_in_a_base_url_is_masked():
+    config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, "id", agora_link.Secret("x"))
+    config.set_base_url("http://user:b4se-pa55@127.0.0.1:8080")
+    assert "b4se-pa55" not in repr(config) and 'base_url="http://***@127.0.0.1:8080"' in repr(config)
+
+
 def test_a_hostile_client_id_stays_on_one_line():
     config = agora_link.AgoraLinkConfig(agora_link.Region.CHINA, "a\nb\x1b[31m", agora_link.Secret("x"))
     assert "\n" not in repr(config) and "\x1b" not in repr(config)
