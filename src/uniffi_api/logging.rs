@@ -80,8 +80,9 @@ static LISTENER: RwLock<Option<Arc<dyn LogListener>>> = RwLock::new(None);
 static INSTALL: std::sync::Once = std::sync::Once::new();
 
 /// Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`,
-/// replacing any previous listener. The first call installs a process-wide `tracing` subscriber; if the host process
-/// already has one, this fails with `Config` (use that subscriber instead).
+/// replacing any previous listener. The first call installs a process-wide `tracing`
+/// subscriber; if the host process already has one, this fails with `Config` (use that
+/// subscriber instead).
 #[uniffi::export]
 pub fn set_log_listener(
     listener: Arc<dyn LogListener>,
@@ -104,9 +105,9 @@ pub fn set_log_listener(
 }
 
 /// Changes the lowest level forwarded to the installed listener (absent, that is null, nil or
-/// None: none, until the next call). Records below it are dropped before they are formatted, at the cost of one atomic
-/// load: a host keeps this in step with its own logger's level (the Python package does, for
-/// the `agora_link` logger). No effect without a listener.
+/// None: none, until the next call). Records below it are dropped before they are formatted,
+/// at the cost of one atomic load: a host keeps this in step with its own logger's level (the
+/// Python package does, for the `agora_link` logger). No effect without a listener.
 #[uniffi::export]
 pub fn set_log_level(min_level: Option<LogLevel>) {
     MIN_LEVEL.store(min_level.map_or(OFF, LogLevel::rank), Ordering::Release);

@@ -274,9 +274,10 @@ impl AgoraLinkConfig {
     /// Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
     /// `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
     /// No URL (null, nil, None) goes back to the default: the environment as curl reads it
-    /// (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
-    /// HTTP and pinned hosts never go through a proxy. The URL is a `Secret` (it may carry
-    /// credentials); an unusable one fails the client's constructor with `Config`.
+    /// (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`).
+    /// Loopback hosts, plain HTTP and pinned hosts never go through a proxy. The URL is a
+    /// `Secret` (it may carry credentials); an unusable one fails the client's constructor with
+    /// `Config`.
     pub fn set_proxy(&self, proxy_url: Option<Arc<Secret>>) {
         self.update(|b| match proxy_url {
             Some(url) => b.proxy(url.value()),

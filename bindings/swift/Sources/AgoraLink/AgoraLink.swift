@@ -1159,9 +1159,10 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
      * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
      * `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
      * No URL (null, nil, None) goes back to the default: the environment as curl reads it
-     * (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
-     * HTTP and pinned hosts never go through a proxy. The URL is a `Secret` (it may carry
-     * credentials); an unusable one fails the client's constructor with `Config`.
+     * (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`).
+     * Loopback hosts, plain HTTP and pinned hosts never go through a proxy. The URL is a
+     * `Secret` (it may carry credentials); an unusable one fails the client's constructor with
+     * `Config`.
      */
     func setProxy(proxyUrl: Secret?) 
     
@@ -1364,9 +1365,10 @@ open func setPoolIdleTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(
      * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
      * `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
      * No URL (null, nil, None) goes back to the default: the environment as curl reads it
-     * (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
-     * HTTP and pinned hosts never go through a proxy. The URL is a `Secret` (it may carry
-     * credentials); an unusable one fails the client's constructor with `Config`.
+     * (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`).
+     * Loopback hosts, plain HTTP and pinned hosts never go through a proxy. The URL is a
+     * `Secret` (it may carry credentials); an unusable one fails the client's constructor with
+     * `Config`.
      */
 open func setProxy(proxyUrl: Secret?)  {try! rustCall() {
         uniffiCallStatus in
@@ -5099,9 +5101,9 @@ public func clearLogListener()  {try! rustCall() {
 }
 /**
  * Changes the lowest level forwarded to the installed listener (absent, that is null, nil or
- * None: none, until the next call). Records below it are dropped before they are formatted, at the cost of one atomic
- * load: a host keeps this in step with its own logger's level (the Python package does, for
- * the `agora_link` logger). No effect without a listener.
+ * None: none, until the next call). Records below it are dropped before they are formatted,
+ * at the cost of one atomic load: a host keeps this in step with its own logger's level (the
+ * Python package does, for the `agora_link` logger). No effect without a listener.
  */
 public func setLogLevel(minLevel: LogLevel?)  {try! rustCall() {
         uniffiCallStatus in
@@ -5112,8 +5114,9 @@ public func setLogLevel(minLevel: LogLevel?)  {try! rustCall() {
 }
 /**
  * Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`,
- * replacing any previous listener. The first call installs a process-wide `tracing` subscriber; if the host process
- * already has one, this fails with `Config` (use that subscriber instead).
+ * replacing any previous listener. The first call installs a process-wide `tracing`
+ * subscriber; if the host process already has one, this fails with `Config` (use that
+ * subscriber instead).
  */
 public func setLogListener(listener: LogListener, minLevel: LogLevel)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
@@ -5157,10 +5160,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_func_clear_log_listener() != 7451) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_func_set_log_level() != 43488) {
+    if (uniffi_agora_link_checksum_func_set_log_level() != 58671) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_func_set_log_listener() != 16522) {
+    if (uniffi_agora_link_checksum_func_set_log_listener() != 25575) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_access_token() != 56740) {
@@ -5238,7 +5241,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_pool_idle_timeout_ms() != 20081) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_proxy() != 55647) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_proxy() != 30445) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms() != 55863) {
