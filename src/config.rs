@@ -210,6 +210,35 @@ pub struct ClientConfigBuilder {
 }
 
 impl ClientConfigBuilder {
+    /// One line for the bindings' string forms (`toString`, `description`, `repr`): `name(...)`
+    /// with the region, the client id, the user name, the base URL when set and the proxy when
+    /// set; the client secret, the password, the proxy URL and any user info of the base URL as
+    /// `***`.
+    pub(crate) fn summarize(&self, name: &str) -> String {
+        let region = match self.region {
+            Region::China => "Region.CHINA",
+            Region::NorthAmerica => "Region.NORTH_AMERICA",
+        };
+        let mut line = format!(
+            "{name}(region={region}, client_id={:?}, client_secret=***",
+            self.client_id
+        );
+        if let Grant::Password { username, .. } = &self.grant {
+            line.push_str(&format!(", username={username:?}, password=***"));
+        }
+        if let Some(base_url) = &self.base_url {
+            // Not validated yet: any user info masked, as in error messages.
+            line.push_str(&format!(", base_url={}", quoted_url(base_url)));
+        }
+        match &self.proxy {
+            ProxySetting::Url(_) => line.push_str(", proxy=***"),
+            ProxySetting::Disabled => line.push_str(", no_proxy=\"*\""),
+            ProxySetting::FromEnvironment => {}
+        }
+        line.push(')');
+        line
+    }
+
     /// Uses the password grant with this user name and password.
     pub fn password_grant(
         mut self,

@@ -48,11 +48,14 @@ async def main() -> None:
         project = os.environ.get("AGORA_LINK_PROJECT_ID", "py-quickstart")
         account_name = os.environ.get("AGORA_LINK_ACCOUNT", f"py-quickstart-{int(time.time() * 1000)}")
         account = await client.register_account(project, account_name)
-        print(f"2. registered {account_name}: userId {account.user_id}, token {account.token}")
+        print(f"2. registered {account_name}: userId {account.user_id}, token {account.token.masked()}")
         login = await client.login_account(project, account_name, account.token)
         iot = login.gy_token
+        # Printed output masks every credential the same way: the first 4 characters and the
+        # length (the access key id is an identifier, not a secret, but is shown masked too).
+        access_key_id = agora_link.Secret(iot.access_key_id).masked()
         print(f"3. MQTT client id {iot.identity_id} at {iot.endpoint} ({iot.region}); "
-              f"keys {iot.access_key_id}/{iot.secret_key.masked()} expire in "
+              f"keys {access_key_id}/{iot.secret_key.masked()} expire in "
               f"{(iot.session_expiration_ms - time.time() * 1000) / 1000:.0f} s")
         packages = await client.list_packages()
         print(f"4. {len(packages)} packages: " + ", ".join(f"#{p.id} {p.name}" for p in packages))

@@ -9,7 +9,13 @@ uniffi-bindgen) so that it behaves as JVM code is expected to:
 * the fallible constructors and the interfaces' blocking methods declare what they throw
   (`@Throws`), so that Java can catch `AgoraLinkException`/`InterruptedException` directly;
 * `AgoraLinkClient`'s constructor installs the SLF4J bridge once (src/main/kotlin/io/agoralink/
-  Slf4jBridge.kt), which does nothing when SLF4J is not on the classpath.
+  Slf4jBridge.kt), which does nothing when SLF4J is not on the classpath;
+* `IotCredentials.toString()` shows the access key id masked (`ASIA…(20)`), as every string form
+  of the bindings does (docs/bindings.md, "What is masked"); the secrets already print as `***`;
+* the generator's plumbing, public in Kotlin so that the generated file can use it, is marked
+  `@suppress` so that the API docs (Dokka, the javadoc JAR) do not list it: the `FfiConverter*`
+  objects, `RustBuffer`, the `Uniffi*` helpers, `InternalException`, the `*Impl` classes (the
+  Rust side of the callback interfaces) and the handle constructors and members of the objects.
 
 Fails loudly if the generated code no longer has the shape this expects (a UniFFI upgrade).
 Usage: kotlin-native-glue.py <agora_link.kt>
@@ -108,6 +114,63 @@ if CLIENT not in source:
     sys.exit("kotlin-native-glue: AgoraLinkClient's declaration changed")
 source = source.replace(CLIENT, CLIENT + "\n    init { Slf4jBridge.installOnce() }\n", 1)
 
+# IotCredentials prints its access key id masked, as every string form of the bindings does
+# (docs/bindings.md, "What is masked"): an identifier, not a secret, but shown as `ASIA…(20)`
+# wherever a person reads it. The data class's own toString would print it in full.
+RECORD = re.compile(r"^data class IotCredentials \((.*?)\n\): Disposable\s*\{\n", re.M | re.S)
+record = RECORD.search(source)
+fields = re.findall(r"^    va[rl] `(\w+)`:", record.group(1), flags=re.M) if record else []
+if "accessKeyId" not in fields:
+    sys.exit("kotlin-native-glue: IotCredentials's declaration changed")
+shown = ", ".join(
+    f"{name}=${{Secret({name}).use {{ it.masked() }}}}" if name == "accessKeyId" else f"{name}=${name}"
+    for name in fields
+)
+source = source[:record.end()] + (
+    "    /** Every field; the secrets as `***`, the access key id masked (`ASIA…(20)`). */\n"
+    f'    override fun toString(): String = "IotCredentials({shown})"\n\n'
+) + source[record.end():]
+
+# The generator's plumbing out of the API docs: `@suppress` in the KDoc of each declaration (added
+# to the KDoc it has, or a KDoc of its own before its annotations).
+INTERNAL = [re.compile(pattern) for pattern in (
+    r"^(?:public |open |abstract )*(?:class|object|interface) (?:FfiConverter|Uniffi|RustBuffer)\w*\b",
+    r"^(?:public |open )*class \w+Impl\b",
+    r"^(?:public )?class InternalException\b",
+    r"^(?:public )?object NoHandle\b",
+    r"^(?:public )?fun uniffiEnsureInitialized\b",
+    r"^    constructor\((?:withHandle: UniffiWithHandle|noHandle: NoHandle)\b",
+    r"^    protected val (?:handle|cleanable)\b",
+    r"^    val uniffiIsDestroyed\b",
+    r"^    fun uniffiCloneHandle\b",
+    r"^    companion object\b",
+)]
+lines = source.split("\n")
+hidden: dict[str, int] = {}
+index = 0
+while index < len(lines):
+    line = lines[index]
+    if not any(pattern.match(line) for pattern in INTERNAL):
+        index += 1
+        continue
+    hidden[line.strip()] = hidden.get(line.strip(), 0) + 1
+    indent = line[: len(line) - len(line.lstrip())]
+    start = index
+    while start > 0 and lines[start - 1].strip().startswith("@"):
+        start -= 1
+    if start > 0 and lines[start - 1].strip() == "*/":
+        lines[start - 1] = f"{indent} * @suppress\n{indent} */"
+    else:
+        lines.insert(start, f"{indent}/** @suppress */")
+        index += 1
+    index += 1
+source = "\n".join(lines)
+for required in ("InternalException", "object FfiConverterString", "class RustBuffer", "class LogListenerImpl",
+                 "class IotEventListenerImpl", "constructor(withHandle: UniffiWithHandle, handle: Long)"):
+    if not any(required in declaration for declaration in hidden):
+        sys.exit(f"kotlin-native-glue: found no {required} to hide from the API docs")
+
 open(path, "w", encoding="utf-8").write(source)
 print(f"kotlin-native-glue: {rewritten} blocking methods made interruptible, {constructors} constructors "
-      f"and {interface_methods} interface methods declare their exceptions, SLF4J bridge hooked")
+      f"and {interface_methods} interface methods declare their exceptions, SLF4J bridge hooked, "
+      f"{sum(hidden.values())} internal declarations hidden from the API docs")

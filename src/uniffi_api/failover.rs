@@ -45,12 +45,13 @@ pub enum RegionalStep {
     },
 }
 
-/// The failover policy; start from [`default_failover_settings`].
+/// The failover policy; start from the defaults (`default_failover_settings()`, in Kotlin and
+/// Swift `defaultFailoverSettings()`).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct FailoverSettings {
     /// `false`: one attempt on the primary host.
     pub enabled: bool,
-    /// Where the business server runs; `None` derives it from the region.
+    /// Where the business server runs; absent (null, nil, None) derives it from the region.
     pub server_site: Option<ServerSite>,
     /// Spec step 2: the same host once more.
     pub retry_same_host: bool,

@@ -46,7 +46,8 @@ pub enum IotEvent {
         /// Why (no secrets).
         reason: String,
     },
-    /// The account must log in again: call `update_credentials` with the new login's `gy_token`.
+    /// The account must log in again: give the new login's IoT credentials (`gy_token`,
+    /// `gyToken`) to the provider's `update_credentials` (`updateCredentials`).
     LoginRequired,
 }
 
@@ -100,7 +101,8 @@ impl IotCredentials {
 #[uniffi::export]
 impl IotProvider {
     /// A provider for `credentials` (a login's `gy_token`), renewing through `client`.
-    /// `cognito_endpoint`: `None` for the region's Cognito (plain http only to loopback).
+    /// `cognito_endpoint`: absent (null, nil, None) for the region's Cognito (plain http only
+    /// to loopback).
     #[uniffi::constructor]
     pub fn new(
         client: Arc<AgoraLinkClient>,
@@ -148,7 +150,8 @@ impl IotProvider {
         Ok(Secret::wrap(&url))
     }
 
-    /// [`Self::mqtt_url`], blocking.
+    /// A presigned MQTT URL made now with fresh credentials, blocking the calling thread (from a
+    /// library thread, such as inside a listener, it fails with `WouldDeadlock`).
     pub fn mqtt_url_blocking(&self) -> Outcome<Arc<Secret>> {
         let url = super::blocking(self.provider.mqtt_url())?;
         Ok(Secret::wrap(&url))
@@ -181,15 +184,16 @@ impl IotProvider {
         Ok(())
     }
 
-    /// Replaces the credentials with a new login's `gy_token` (after `LoginRequired`).
+    /// Replaces the credentials with a new login's `gy_token` (`gyToken`), after the
+    /// login-required event.
     pub fn update_credentials(&self, credentials: IotCredentials) -> Outcome<()> {
         Ok(self.provider.update_credentials(&credentials.to_core())?)
     }
 }
 
 /// Presigns `wss://<endpoint>/mqtt` (SigV4, service `iotdevicegateway`, the session token
-/// appended unsigned). `region`: `None` reads it from the endpoint. `time_ms`: the signing
-/// time (ms since the Unix epoch), `None` for now. The URL is a secret.
+/// appended unsigned). `region`: absent (null, nil, None) reads it from the endpoint. `time_ms`:
+/// the signing time (ms since the Unix epoch), absent for now. The URL is a secret.
 #[uniffi::export]
 pub fn presign_mqtt_url(
     endpoint: String,

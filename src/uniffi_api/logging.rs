@@ -79,9 +79,10 @@ static MIN_LEVEL: AtomicU8 = AtomicU8::new(OFF);
 static LISTENER: RwLock<Option<Arc<dyn LogListener>>> = RwLock::new(None);
 static INSTALL: std::sync::Once = std::sync::Once::new();
 
-/// Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`, replacing any previous
-/// listener. The first call installs a process-wide `tracing` subscriber; if the host process
-/// already has one, this fails with `Config` (use that subscriber instead).
+/// Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`,
+/// replacing any previous listener. The first call installs a process-wide `tracing`
+/// subscriber; if the host process already has one, this fails with `Config` (use that
+/// subscriber instead).
 #[uniffi::export]
 pub fn set_log_listener(
     listener: Arc<dyn LogListener>,
@@ -103,10 +104,10 @@ pub fn set_log_listener(
     Ok(())
 }
 
-/// Changes the lowest level forwarded to the installed listener (`None`: none, until the next
-/// call). Records below it are dropped before they are formatted, at the cost of one atomic
-/// load: a host keeps this in step with its own logger's level (the Python package does, for
-/// the `agora_link` logger). No effect without a listener.
+/// Changes the lowest level forwarded to the installed listener (absent, that is null, nil or
+/// None: none, until the next call). Records below it are dropped before they are formatted,
+/// at the cost of one atomic load: a host keeps this in step with its own logger's level (the
+/// Python package does, for the `agora_link` logger). No effect without a listener.
 #[uniffi::export]
 pub fn set_log_level(min_level: Option<LogLevel>) {
     MIN_LEVEL.store(min_level.map_or(OFF, LogLevel::rank), Ordering::Release);

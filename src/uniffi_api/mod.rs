@@ -47,7 +47,7 @@ pub enum Region {
     NorthAmerica,
 }
 
-/// What kind of failure an [`AgoraLinkError`] is.
+/// What kind of failure an error of the SDK is: its `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum FailureKind {
     /// Invalid configuration (bad URL, plain HTTP to a remote host, bad PEM).
@@ -155,12 +155,12 @@ pub struct AgoraLinkConfig {
     builder: Mutex<ClientConfigBuilder>,
 }
 
+/// The foreign string forms (`toString`, `debugDescription`, `repr`): one line,
+/// `AgoraLinkConfig(region=Region.CHINA, client_id="…", client_secret=***, …)`, never a secret.
 impl std::fmt::Debug for AgoraLinkConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.builder.lock() {
-            Ok(builder) => builder.fmt(f),
-            Err(_) => f.write_str("AgoraLinkConfig"),
-        }
+        let builder = self.builder.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_str(&builder.summarize("AgoraLinkConfig"))
     }
 }
 
@@ -189,7 +189,7 @@ fn millis_between(value: i64, min: i64) -> Outcome<Duration> {
 #[uniffi::export]
 impl AgoraLinkConfig {
     /// A configuration for `region` with the client id and secret Agora issued; the grant is
-    /// client credentials until [`Self::set_password_grant`].
+    /// client credentials until the password grant is set.
     #[uniffi::constructor]
     pub fn new(region: Region, client_id: String, client_secret: Arc<Secret>) -> Arc<Self> {
         let region = match region {
@@ -263,7 +263,8 @@ impl AgoraLinkConfig {
     }
 
     /// Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
-    /// from [`default_failover_settings`]. Invalid values give `InvalidArgument`.
+    /// from the defaults (`default_failover_settings()`, in Kotlin and Swift
+    /// `defaultFailoverSettings()`). Invalid values give `InvalidArgument`.
     pub fn set_failover(&self, settings: FailoverSettings) -> Outcome<()> {
         let policy = settings.to_policy()?;
         self.update(|b| b.failover(policy));
@@ -272,10 +273,11 @@ impl AgoraLinkConfig {
 
     /// Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
     /// `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
-    /// `None` goes back to the default: the environment as curl reads it (`https_proxy`,
-    /// `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
-    /// HTTP and pinned hosts never go through a proxy. The URL is a [`Secret`] (it may carry
-    /// credentials); an unusable one fails the client's constructor with `CONFIG`.
+    /// No URL (null, nil, None) goes back to the default: the environment as curl reads it
+    /// (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`).
+    /// Loopback hosts, plain HTTP and pinned hosts never go through a proxy. The URL is a
+    /// `Secret` (it may carry credentials); an unusable one fails the client's constructor with
+    /// `Config`.
     pub fn set_proxy(&self, proxy_url: Option<Arc<Secret>>) {
         self.update(|b| match proxy_url {
             Some(url) => b.proxy(url.value()),
@@ -296,18 +298,40 @@ impl AgoraLinkConfig {
         });
     }
 
-    /// Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
-    /// failures (pinned endpoints, hermetic tests).
+    /// Resolves only the hosts given an address with `add_resolve` (`addResolve`); others fail
+    /// at once as DNS failures (pinned endpoints, hermetic tests).
     pub fn set_resolve_overrides_only(&self, enabled: bool) {
         self.update(|b| b.resolve_overrides_only(enabled));
     }
 }
 
 /// A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
-/// [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
-#[derive(Debug, uniffi::Object)]
+/// `shutdown()` closes it (Python: `close()` and `with`).
+#[derive(uniffi::Object)]
+#[uniffi::export(Debug)]
 pub struct AgoraLinkClient {
     state: std::sync::RwLock<ClientState>,
+    /// `Region.CHINA` or `Region.NORTH_AMERICA`, for the string forms.
+    region: &'static str,
+    /// The API base URL, for the string forms.
+    api_base: String,
+}
+
+/// The foreign string forms (`toString`, `debugDescription`, `repr`): one line,
+/// `AgoraLinkClient(region=Region.CHINA, api_base="https://…", state=open)` (`state=closed` after
+/// `shutdown`), known without I/O.
+impl std::fmt::Debug for AgoraLinkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match *self.state() {
+            ClientState::Open(_) => "open",
+            ClientState::Closed(_) => "closed",
+        };
+        write!(
+            f,
+            "AgoraLinkClient(region={}, api_base={:?}, state={state})",
+            self.region, self.api_base
+        )
+    }
 }
 
 /// An [`AgoraLinkClient`] before and after [`AgoraLinkClient::shutdown`].
@@ -396,14 +420,20 @@ impl AgoraLinkClient {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let client = Client::new(builder.build()?)?;
+        let region = match client.config().region() {
+            crate::Region::China => "Region.CHINA",
+            crate::Region::NorthAmerica => "Region.NORTH_AMERICA",
+        };
         Ok(Arc::new(Self {
+            region,
+            api_base: client.config().api_base().to_string(),
             state: std::sync::RwLock::new(ClientState::Open(client)),
         }))
     }
 
     /// Closes the client: its cached token and pooled connections are dropped (once the IoT
     /// providers made from it are gone too) and every later call fails with `Shutdown` ("the
-    /// client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
+    /// client is closed"). Calls in flight finish. Idempotent; `stats()` keeps giving the
     /// counters as they were. Python's `close()` and `with` call this.
     pub fn shutdown(&self) {
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -412,7 +442,7 @@ impl AgoraLinkClient {
         }
     }
 
-    /// Whether [`Self::shutdown`] was called.
+    /// Whether `shutdown()` was called.
     pub fn is_shut_down(&self) -> bool {
         matches!(*self.state(), ClientState::Closed(_))
     }
@@ -515,12 +545,14 @@ impl AgoraLinkClient {
         .await
     }
 
-    /// Blocking [`Self::access_token`].
+    /// The managed REST token (cached, renewed ahead of expiry), blocking the calling thread
+    /// (from a library thread, such as inside a callback, it fails with `WouldDeadlock`).
     pub fn access_token_blocking(&self) -> Outcome<RestToken> {
         blocking(self.core()?.access_token()).map(RestToken::from)
     }
 
-    /// Blocking [`Self::list_packages`].
+    /// Lists every cloud-storage package, blocking the calling thread (from a library
+    /// thread, such as inside a callback, it fails with `WouldDeadlock`).
     pub fn list_packages_blocking(&self) -> Outcome<Vec<CloudStoragePackage>> {
         Ok(blocking(self.core()?.list_packages())?
             .into_iter()
@@ -528,17 +560,21 @@ impl AgoraLinkClient {
             .collect())
     }
 
-    /// Blocking [`Self::get_package`].
+    /// Gets one cloud-storage package by id, blocking the calling thread (from a library
+    /// thread, such as inside a callback, it fails with `WouldDeadlock`).
     pub fn get_package_blocking(&self, package_id: i64) -> Outcome<CloudStoragePackage> {
         blocking(self.core()?.get_package(package_id)).map(Into::into)
     }
 
-    /// Blocking [`Self::open_package`].
+    /// Opens (buys) a package and returns the order id, blocking the calling thread. Never
+    /// repeated once it may have reached the server. From a library thread (such as inside a
+    /// callback) it fails with `WouldDeadlock`.
     pub fn open_package_blocking(&self, request: OpenPackageRequest) -> Outcome<String> {
         blocking(self.core()?.open_package(&request.into()))
     }
 
-    /// Blocking [`Self::register_account`].
+    /// Registers a third-party account, blocking the calling thread (from a library
+    /// thread, such as inside a callback, it fails with `WouldDeadlock`).
     pub fn register_account_blocking(
         &self,
         project_id: String,
@@ -547,7 +583,9 @@ impl AgoraLinkClient {
         blocking(self.core()?.register_account(&project_id, &account)).map(Into::into)
     }
 
-    /// Blocking [`Self::login_account`].
+    /// Logs a third-party account in and returns its token and IoT credentials, blocking the
+    /// calling thread (from a library thread, such as inside a callback, it fails with
+    /// `WouldDeadlock`).
     pub fn login_account_blocking(
         &self,
         project_id: String,
@@ -561,7 +599,8 @@ impl AgoraLinkClient {
         .map(Into::into)
     }
 
-    /// Blocking [`Self::remove_account`].
+    /// Removes a third-party account, blocking the calling thread (from a library
+    /// thread, such as inside a callback, it fails with `WouldDeadlock`).
     pub fn remove_account_blocking(
         &self,
         project_id: String,

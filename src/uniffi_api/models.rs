@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::api::wire::epoch_ms;
 use crate::secret::SecretString;
 
-/// A secret (token, key, password). Its string forms are `***`; [`Secret::reveal`] gives the
-/// value. Zeroized when the last reference goes.
+/// A secret (token, key, password). Its string forms are `***`; `reveal()` gives the value,
+/// `masked()` a fingerprint for display. Zeroized when the last reference goes.
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display)]
 pub struct Secret {

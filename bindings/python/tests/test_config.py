@@ -22,7 +22,7 @@ def test_regions_are_case_insensitive(value, region):
     assert agora_link.region_from_name(value or "cn") == region
     env = dict(BASE) if value is None else {**BASE, "AGORA_LINK_REGION": value}
     text = repr(agora_link.config_from_env(env))
-    assert ("NorthAmerica" if region == Region.NORTH_AMERICA else "China") in text
+    assert ("region=Region.NORTH_AMERICA" if region == Region.NORTH_AMERICA else "region=Region.CHINA") in text
     assert "secret" not in text.replace("client_secret", "")
 
 

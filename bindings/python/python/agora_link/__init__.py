@@ -14,10 +14,10 @@ login.gy_token, ...)`` keeps IoT credentials fresh and presigns MQTT-over-WebSoc
 ``str``/``repr`` is ``***``; ``secret.reveal()`` gives the value.
 
 Records (``CloudStoragePackage``, ``LoginResult``, ...) show every field in their ``repr``
-(secrets as ``***``), compare by value (and unequal to anything of another type), are
+(secrets as ``***``, the AWS access key id as ``'ASIA…(20)'``), compare by value (and unequal to anything of another type), are
 dataclasses (``dataclasses.fields``, ``asdict``, ``replace``; secrets stay :class:`Secret`
 objects there) and have ``to_dict(reveal=False)``: plain values for ``json.dumps``, with secrets
-``"***"`` unless revealed.
+``"***"`` unless revealed (identifiers, the access key id among them, in full).
 
 Lifecycle: ``with AgoraLinkClient(config) as client:`` (or ``client.close()``) closes the
 client: later calls raise ``ShutdownError``. Ctrl-C interrupts a blocking call made from the

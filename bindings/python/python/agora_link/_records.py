@@ -38,6 +38,18 @@ RECORDS: List[type] = [
 ]
 
 
+#: Fields that are identifiers, not secrets, yet shown masked in ``repr``/``str`` (as the CLI and the
+#: quickstarts print them): the first 4 characters and the length, e.g. ``'ASIA…(20)'``.
+#: ``to_dict()`` gives their full value (data for programs).
+MASKED_IN_REPR = {"access_key_id"}
+
+
+def _shown(name: str, value: Any) -> str:
+    if name in MASKED_IN_REPR and isinstance(value, str):
+        return repr(_native.Secret(value).masked())
+    return repr(value)
+
+
 def _field_names(cls: type) -> List[str]:
     parameters = inspect.signature(cls.__init__).parameters
     return [name for name in parameters if name != "self"]
@@ -66,7 +78,7 @@ def _install_record(cls: type) -> None:
     label = _variant_name(cls)
 
     def __repr__(self: Any) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        fields = ", ".join(f"{name}={_shown(name, getattr(self, name))}" for name in names)
         return f"{label}({fields})"
 
     def __eq__(self: Any, other: Any) -> Any:
@@ -76,7 +88,8 @@ def _install_record(cls: type) -> None:
 
     def to_dict(self: Any, reveal: bool = False) -> Dict[str, Any]:
         """The fields as plain values (nested records as dicts, enums by name), ready for
-        ``json.dumps``. Secrets are ``"***"`` unless ``reveal=True``."""
+        ``json.dumps``. Secrets are ``"***"`` unless ``reveal=True``; identifiers such as the AWS
+        access key id are given in full (``repr`` masks them)."""
         return {name: _plain(getattr(self, name), reveal) for name in names}
 
     cls.__repr__ = __repr__  # type: ignore[method-assign]

@@ -576,7 +576,7 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 /**
  * A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
- * [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
+ * `shutdown()` closes it (Python: `close()` and `with`).
  */
 public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     
@@ -587,7 +587,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func accessToken() async throws  -> RestToken
     
     /**
-     * Blocking [`Self::access_token`].
+     * The managed REST token (cached, renewed ahead of expiry), blocking the calling thread
+     * (from a library thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
     func accessTokenBlocking() throws  -> RestToken
     
@@ -597,12 +598,13 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func getPackage(packageId: Int64) async throws  -> CloudStoragePackage
     
     /**
-     * Blocking [`Self::get_package`].
+     * Gets one cloud-storage package by id, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
     func getPackageBlocking(packageId: Int64) throws  -> CloudStoragePackage
     
     /**
-     * Whether [`Self::shutdown`] was called.
+     * Whether `shutdown()` was called.
      */
     func isShutDown()  -> Bool
     
@@ -612,7 +614,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func listPackages() async throws  -> [CloudStoragePackage]
     
     /**
-     * Blocking [`Self::list_packages`].
+     * Lists every cloud-storage package, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
     func listPackagesBlocking() throws  -> [CloudStoragePackage]
     
@@ -623,7 +626,9 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func loginAccount(projectId: String, account: String, accountToken: Secret) async throws  -> LoginResult
     
     /**
-     * Blocking [`Self::login_account`].
+     * Logs a third-party account in and returns its token and IoT credentials, blocking the
+     * calling thread (from a library thread, such as inside a callback, it fails with
+     * `WouldDeadlock`).
      */
     func loginAccountBlocking(projectId: String, account: String, accountToken: Secret) throws  -> LoginResult
     
@@ -635,7 +640,9 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func openPackage(request: OpenPackageRequest) async throws  -> String
     
     /**
-     * Blocking [`Self::open_package`].
+     * Opens (buys) a package and returns the order id, blocking the calling thread. Never
+     * repeated once it may have reached the server. From a library thread (such as inside a
+     * callback) it fails with `WouldDeadlock`.
      */
     func openPackageBlocking(request: OpenPackageRequest) throws  -> String
     
@@ -646,7 +653,8 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func registerAccount(projectId: String, account: String) async throws  -> RegisteredAccount
     
     /**
-     * Blocking [`Self::register_account`].
+     * Registers a third-party account, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
     func registerAccountBlocking(projectId: String, account: String) throws  -> RegisteredAccount
     
@@ -657,14 +665,15 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
     func removeAccount(projectId: String, account: String, accountToken: Secret) async throws 
     
     /**
-     * Blocking [`Self::remove_account`].
+     * Removes a third-party account, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
     func removeAccountBlocking(projectId: String, account: String, accountToken: Secret) throws 
     
     /**
      * Closes the client: its cached token and pooled connections are dropped (once the IoT
      * providers made from it are gone too) and every later call fails with `Shutdown` ("the
-     * client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
+     * client is closed"). Calls in flight finish. Idempotent; `stats()` keeps giving the
      * counters as they were. Python's `close()` and `with` call this.
      */
     func shutdown() 
@@ -678,9 +687,9 @@ public protocol AgoraLinkClientProtocol: AnyObject, Sendable {
 }
 /**
  * A client for the Agora Link REST API. Thread-safe: share one across threads and tasks.
- * [`AgoraLinkClient::shutdown`] closes it (Python: `close()` and `with`).
+ * `shutdown()` closes it (Python: `close()` and `with`).
  */
-open class AgoraLinkClient: AgoraLinkClientProtocol, @unchecked Sendable {
+open class AgoraLinkClient: AgoraLinkClientProtocol, @unchecked Sendable, CustomDebugStringConvertible {
     fileprivate let handle: UInt64
 
     /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
@@ -767,7 +776,8 @@ open func accessToken()async throws  -> RestToken  {
 }
     
     /**
-     * Blocking [`Self::access_token`].
+     * The managed REST token (cached, renewed ahead of expiry), blocking the calling thread
+     * (from a library thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
 open func accessTokenBlocking()throws  -> RestToken  {
     return try  FfiConverterTypeRestToken_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -799,7 +809,8 @@ open func getPackage(packageId: Int64)async throws  -> CloudStoragePackage  {
 }
     
     /**
-     * Blocking [`Self::get_package`].
+     * Gets one cloud-storage package by id, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
 open func getPackageBlocking(packageId: Int64)throws  -> CloudStoragePackage  {
     return try  FfiConverterTypeCloudStoragePackage_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -812,7 +823,7 @@ open func getPackageBlocking(packageId: Int64)throws  -> CloudStoragePackage  {
 }
     
     /**
-     * Whether [`Self::shutdown`] was called.
+     * Whether `shutdown()` was called.
      */
 open func isShutDown() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -844,7 +855,8 @@ open func listPackages()async throws  -> [CloudStoragePackage]  {
 }
     
     /**
-     * Blocking [`Self::list_packages`].
+     * Lists every cloud-storage package, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
 open func listPackagesBlocking()throws  -> [CloudStoragePackage]  {
     return try  FfiConverterSequenceTypeCloudStoragePackage.lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -877,7 +889,9 @@ open func loginAccount(projectId: String, account: String, accountToken: Secret)
 }
     
     /**
-     * Blocking [`Self::login_account`].
+     * Logs a third-party account in and returns its token and IoT credentials, blocking the
+     * calling thread (from a library thread, such as inside a callback, it fails with
+     * `WouldDeadlock`).
      */
 open func loginAccountBlocking(projectId: String, account: String, accountToken: Secret)throws  -> LoginResult  {
     return try  FfiConverterTypeLoginResult_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -914,7 +928,9 @@ open func openPackage(request: OpenPackageRequest)async throws  -> String  {
 }
     
     /**
-     * Blocking [`Self::open_package`].
+     * Opens (buys) a package and returns the order id, blocking the calling thread. Never
+     * repeated once it may have reached the server. From a library thread (such as inside a
+     * callback) it fails with `WouldDeadlock`.
      */
 open func openPackageBlocking(request: OpenPackageRequest)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -948,7 +964,8 @@ open func registerAccount(projectId: String, account: String)async throws  -> Re
 }
     
     /**
-     * Blocking [`Self::register_account`].
+     * Registers a third-party account, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
 open func registerAccountBlocking(projectId: String, account: String)throws  -> RegisteredAccount  {
     return try  FfiConverterTypeRegisteredAccount_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -983,7 +1000,8 @@ open func removeAccount(projectId: String, account: String, accountToken: Secret
 }
     
     /**
-     * Blocking [`Self::remove_account`].
+     * Removes a third-party account, blocking the calling thread (from a library
+     * thread, such as inside a callback, it fails with `WouldDeadlock`).
      */
 open func removeAccountBlocking(projectId: String, account: String, accountToken: Secret)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
@@ -999,7 +1017,7 @@ open func removeAccountBlocking(projectId: String, account: String, accountToken
     /**
      * Closes the client: its cached token and pooled connections are dropped (once the IoT
      * providers made from it are gone too) and every later call fails with `Shutdown` ("the
-     * client is closed"). Calls in flight finish. Idempotent; [`Self::stats`] keeps giving the
+     * client is closed"). Calls in flight finish. Idempotent; `stats()` keeps giving the
      * counters as they were. Python's `close()` and `with` call this.
      */
 open func shutdown()  {try! rustCall() {
@@ -1025,6 +1043,17 @@ open func stats() -> ClientStats  {
     
 
     
+// The local Rust `Debug` implementation.
+public var debugDescription: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_agora_link_fn_method_agoralinkclient_uniffi_trait_debug(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+    )
+}
 }
 
 
@@ -1102,7 +1131,8 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     
     /**
      * Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
-     * from [`default_failover_settings`]. Invalid values give `InvalidArgument`.
+     * from the defaults (`default_failover_settings()`, in Kotlin and Swift
+     * `defaultFailoverSettings()`). Invalid values give `InvalidArgument`.
      */
     func setFailover(settings: FailoverSettings) throws 
     
@@ -1128,10 +1158,11 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     /**
      * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
      * `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
-     * `None` goes back to the default: the environment as curl reads it (`https_proxy`,
-     * `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
-     * HTTP and pinned hosts never go through a proxy. The URL is a [`Secret`] (it may carry
-     * credentials); an unusable one fails the client's constructor with `CONFIG`.
+     * No URL (null, nil, None) goes back to the default: the environment as curl reads it
+     * (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`).
+     * Loopback hosts, plain HTTP and pinned hosts never go through a proxy. The URL is a
+     * `Secret` (it may carry credentials); an unusable one fails the client's constructor with
+     * `Config`.
      */
     func setProxy(proxyUrl: Secret?) 
     
@@ -1142,8 +1173,8 @@ public protocol AgoraLinkConfigProtocol: AnyObject, Sendable {
     func setRequestTimeoutMs(timeoutMs: Int64) throws 
     
     /**
-     * Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
-     * failures (pinned endpoints, hermetic tests).
+     * Resolves only the hosts given an address with `add_resolve` (`addResolve`); others fail
+     * at once as DNS failures (pinned endpoints, hermetic tests).
      */
     func setResolveOverridesOnly(enabled: Bool) 
     
@@ -1198,7 +1229,7 @@ open class AgoraLinkConfig: AgoraLinkConfigProtocol, @unchecked Sendable, Custom
     }
     /**
      * A configuration for `region` with the client id and secret Agora issued; the grant is
-     * client credentials until [`Self::set_password_grant`].
+     * client credentials until the password grant is set.
      */
 public convenience init(region: Region, clientId: String, clientSecret: Secret) {
     let handle =
@@ -1277,7 +1308,8 @@ open func setConnectTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(F
     
     /**
      * Sets the failover policy (domain switching, back-off, deadline, host cool-down); start
-     * from [`default_failover_settings`]. Invalid values give `InvalidArgument`.
+     * from the defaults (`default_failover_settings()`, in Kotlin and Swift
+     * `defaultFailoverSettings()`). Invalid values give `InvalidArgument`.
      */
 open func setFailover(settings: FailoverSettings)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
@@ -1332,10 +1364,11 @@ open func setPoolIdleTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(
     /**
      * Sends requests through this HTTP proxy (`http://[user:password@]host:port`,
      * `https://…` or `host:port`), like curl's `--proxy`; HTTPS goes through `CONNECT`.
-     * `None` goes back to the default: the environment as curl reads it (`https_proxy`,
-     * `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`). Loopback hosts, plain
-     * HTTP and pinned hosts never go through a proxy. The URL is a [`Secret`] (it may carry
-     * credentials); an unusable one fails the client's constructor with `CONFIG`.
+     * No URL (null, nil, None) goes back to the default: the environment as curl reads it
+     * (`https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`, `NO_PROXY`).
+     * Loopback hosts, plain HTTP and pinned hosts never go through a proxy. The URL is a
+     * `Secret` (it may carry credentials); an unusable one fails the client's constructor with
+     * `Config`.
      */
 open func setProxy(proxyUrl: Secret?)  {try! rustCall() {
         uniffiCallStatus in
@@ -1360,8 +1393,8 @@ open func setRequestTimeoutMs(timeoutMs: Int64)throws   {try rustCallWithError(F
 }
     
     /**
-     * Resolves only the hosts given with [`Self::add_resolve`]; others fail at once as DNS
-     * failures (pinned endpoints, hermetic tests).
+     * Resolves only the hosts given an address with `add_resolve` (`addResolve`); others fail
+     * at once as DNS failures (pinned endpoints, hermetic tests).
      */
 open func setResolveOverridesOnly(enabled: Bool)  {try! rustCall() {
         uniffiCallStatus in
@@ -1682,7 +1715,8 @@ public protocol IotProviderProtocol: AnyObject, Sendable {
     func mqttUrl() async throws  -> Secret
     
     /**
-     * [`Self::mqtt_url`], blocking.
+     * A presigned MQTT URL made now with fresh credentials, blocking the calling thread (from a
+     * library thread, such as inside a listener, it fails with `WouldDeadlock`).
      */
     func mqttUrlBlocking() throws  -> Secret
     
@@ -1698,7 +1732,8 @@ public protocol IotProviderProtocol: AnyObject, Sendable {
     func source()  -> IotCredentialSource
     
     /**
-     * Replaces the credentials with a new login's `gy_token` (after `LoginRequired`).
+     * Replaces the credentials with a new login's `gy_token` (`gyToken`), after the
+     * login-required event.
      */
     func updateCredentials(credentials: IotCredentials) throws 
     
@@ -1748,7 +1783,8 @@ open class IotProvider: IotProviderProtocol, @unchecked Sendable {
     }
     /**
      * A provider for `credentials` (a login's `gy_token`), renewing through `client`.
-     * `cognito_endpoint`: `None` for the region's Cognito (plain http only to loopback).
+     * `cognito_endpoint`: absent (null, nil, None) for the region's Cognito (plain http only
+     * to loopback).
      */
 public convenience init(client: AgoraLinkClient, credentials: IotCredentials, cognitoEndpoint: String?, listener: IotEventListener?)throws  {
     let handle =
@@ -1822,7 +1858,8 @@ open func mqttUrl()async throws  -> Secret  {
 }
     
     /**
-     * [`Self::mqtt_url`], blocking.
+     * A presigned MQTT URL made now with fresh credentials, blocking the calling thread (from a
+     * library thread, such as inside a listener, it fails with `WouldDeadlock`).
      */
 open func mqttUrlBlocking()throws  -> Secret  {
     return try  FfiConverterTypeSecret_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -1859,7 +1896,8 @@ open func source() -> IotCredentialSource  {
 }
     
     /**
-     * Replaces the credentials with a new login's `gy_token` (after `LoginRequired`).
+     * Replaces the credentials with a new login's `gy_token` (`gyToken`), after the
+     * login-required event.
      */
 open func updateCredentials(credentials: IotCredentials)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
@@ -2131,8 +2169,8 @@ public func FfiConverterTypeLogListener_lower(_ value: LogListener) -> UInt64 {
 
 
 /**
- * A secret (token, key, password). Its string forms are `***`; [`Secret::reveal`] gives the
- * value. Zeroized when the last reference goes.
+ * A secret (token, key, password). Its string forms are `***`; `reveal()` gives the value,
+ * `masked()` a fingerprint for display. Zeroized when the last reference goes.
  */
 public protocol SecretProtocol: AnyObject, Sendable {
     
@@ -2148,8 +2186,8 @@ public protocol SecretProtocol: AnyObject, Sendable {
     
 }
 /**
- * A secret (token, key, password). Its string forms are `***`; [`Secret::reveal`] gives the
- * value. Zeroized when the last reference goes.
+ * A secret (token, key, password). Its string forms are `***`; `reveal()` gives the value,
+ * `masked()` a fingerprint for display. Zeroized when the last reference goes.
  */
 open class Secret: SecretProtocol, @unchecked Sendable, CustomDebugStringConvertible, CustomStringConvertible {
     fileprivate let handle: UInt64
@@ -2638,7 +2676,8 @@ public func FfiConverterTypeFailedAttempt_lower(_ value: FailedAttempt) -> RustB
 
 
 /**
- * The failover policy; start from [`default_failover_settings`].
+ * The failover policy; start from the defaults (`default_failover_settings()`, in Kotlin and
+ * Swift `defaultFailoverSettings()`).
  */
 public struct FailoverSettings: Equatable, Hashable {
     /**
@@ -2646,7 +2685,7 @@ public struct FailoverSettings: Equatable, Hashable {
      */
     public var enabled: Bool
     /**
-     * Where the business server runs; `None` derives it from the region.
+     * Where the business server runs; absent (null, nil, None) derives it from the region.
      */
     public var serverSite: ServerSite?
     /**
@@ -2690,7 +2729,7 @@ public struct FailoverSettings: Equatable, Hashable {
          * `false`: one attempt on the primary host.
          */enabled: Bool, 
         /**
-         * Where the business server runs; `None` derives it from the region.
+         * Where the business server runs; absent (null, nil, None) derives it from the region.
          */serverSite: ServerSite?, 
         /**
          * Spec step 2: the same host once more.
@@ -3723,7 +3762,7 @@ public func FfiConverterTypeAgoraLinkError_lower(_ value: AgoraLinkError) -> Rus
 
 
 /**
- * What kind of failure an [`AgoraLinkError`] is.
+ * What kind of failure an error of the SDK is: its `kind`.
  */
 
 public enum FailureKind: Equatable, Hashable {
@@ -4156,7 +4195,8 @@ public enum IotEvent: Equatable, Hashable {
          */reason: String
     )
     /**
-     * The account must log in again: call `update_credentials` with the new login's `gy_token`.
+     * The account must log in again: give the new login's IoT credentials (`gy_token`,
+     * `gyToken`) to the provider's `update_credentials` (`updateCredentials`).
      */
     case loginRequired
 
@@ -5034,8 +5074,8 @@ public func defaultFailoverSettings() -> FailoverSettings  {
 }
 /**
  * Presigns `wss://<endpoint>/mqtt` (SigV4, service `iotdevicegateway`, the session token
- * appended unsigned). `region`: `None` reads it from the endpoint. `time_ms`: the signing
- * time (ms since the Unix epoch), `None` for now. The URL is a secret.
+ * appended unsigned). `region`: absent (null, nil, None) reads it from the endpoint. `time_ms`:
+ * the signing time (ms since the Unix epoch), absent for now. The URL is a secret.
  */
 public func presignMqttUrl(endpoint: String, region: String?, accessKeyId: String, secretAccessKey: Secret, sessionToken: Secret?, timeMs: Int64?)throws  -> Secret  {
     return try  FfiConverterTypeSecret_lift(try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
@@ -5060,10 +5100,10 @@ public func clearLogListener()  {try! rustCall() {
 }
 }
 /**
- * Changes the lowest level forwarded to the installed listener (`None`: none, until the next
- * call). Records below it are dropped before they are formatted, at the cost of one atomic
- * load: a host keeps this in step with its own logger's level (the Python package does, for
- * the `agora_link` logger). No effect without a listener.
+ * Changes the lowest level forwarded to the installed listener (absent, that is null, nil or
+ * None: none, until the next call). Records below it are dropped before they are formatted,
+ * at the cost of one atomic load: a host keeps this in step with its own logger's level (the
+ * Python package does, for the `agora_link` logger). No effect without a listener.
  */
 public func setLogLevel(minLevel: LogLevel?)  {try! rustCall() {
         uniffiCallStatus in
@@ -5073,9 +5113,10 @@ public func setLogLevel(minLevel: LogLevel?)  {try! rustCall() {
 }
 }
 /**
- * Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`, replacing any previous
- * listener. The first call installs a process-wide `tracing` subscriber; if the host process
- * already has one, this fails with `Config` (use that subscriber instead).
+ * Sends the SDK's log records (targets `agora_link::*`) at `min_level` and above to `listener`,
+ * replacing any previous listener. The first call installs a process-wide `tracing`
+ * subscriber; if the host process already has one, this fails with `Config` (use that
+ * subscriber instead).
  */
 public func setLogListener(listener: LogListener, minLevel: LogLevel)throws   {try rustCallWithError(FfiConverterTypeAgoraLinkError_lift) {
         uniffiCallStatus in
@@ -5113,64 +5154,64 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_func_default_failover_settings() != 18715) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_func_presign_mqtt_url() != 2170) {
+    if (uniffi_agora_link_checksum_func_presign_mqtt_url() != 5795) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_func_clear_log_listener() != 7451) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_func_set_log_level() != 48482) {
+    if (uniffi_agora_link_checksum_func_set_log_level() != 58671) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_func_set_log_listener() != 38459) {
+    if (uniffi_agora_link_checksum_func_set_log_listener() != 25575) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_access_token() != 56740) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_access_token_blocking() != 48228) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_access_token_blocking() != 60822) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_get_package() != 11680) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_get_package_blocking() != 43087) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_get_package_blocking() != 51371) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_is_shut_down() != 7826) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_is_shut_down() != 4605) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages() != 62417) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages_blocking() != 48841) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_list_packages_blocking() != 62978) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_login_account() != 46219) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_login_account_blocking() != 25943) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_login_account_blocking() != 52523) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_open_package() != 49801) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_open_package_blocking() != 43534) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_open_package_blocking() != 3028) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_register_account() != 28660) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_register_account_blocking() != 51117) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_register_account_blocking() != 14077) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account() != 38823) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocking() != 48445) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_remove_account_blocking() != 32655) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkclient_shutdown() != 54222) {
+    if (uniffi_agora_link_checksum_method_agoralinkclient_shutdown() != 26731) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkclient_stats() != 65505) {
@@ -5188,7 +5229,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_connect_timeout_ms() != 4198) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_failover() != 58504) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_failover() != 23082) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_no_proxy() != 38093) {
@@ -5200,13 +5241,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_pool_idle_timeout_ms() != 20081) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_proxy() != 60934) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_proxy() != 30445) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_request_timeout_ms() != 55863) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_resolve_overrides_only() != 35973) {
+    if (uniffi_agora_link_checksum_method_agoralinkconfig_set_resolve_overrides_only() != 33718) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_agoralinkconfig_set_user_agent() != 37928) {
@@ -5224,7 +5265,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url() != 12737) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url_blocking() != 28706) {
+    if (uniffi_agora_link_checksum_method_iotprovider_mqtt_url_blocking() != 47846) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_iotprovider_refused() != 57811) {
@@ -5233,7 +5274,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_method_iotprovider_source() != 43663) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_method_iotprovider_update_credentials() != 17433) {
+    if (uniffi_agora_link_checksum_method_iotprovider_update_credentials() != 49058) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_method_loglistener_log() != 56553) {
@@ -5248,10 +5289,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_agora_link_checksum_constructor_agoralinkclient_new() != 27596) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_constructor_agoralinkconfig_new() != 4440) {
+    if (uniffi_agora_link_checksum_constructor_agoralinkconfig_new() != 27114) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_agora_link_checksum_constructor_iotprovider_new() != 46848) {
+    if (uniffi_agora_link_checksum_constructor_iotprovider_new() != 28225) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_agora_link_checksum_constructor_secret_new() != 25838) {

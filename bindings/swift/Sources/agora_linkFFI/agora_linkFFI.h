@@ -375,6 +375,11 @@ void uniffi_agora_link_fn_method_agoralinkclient_shutdown(uint64_t ptr, RustCall
 RustBuffer uniffi_agora_link_fn_method_agoralinkclient_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_UNIFFI_TRAIT_DEBUG
+#define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_METHOD_AGORALINKCLIENT_UNIFFI_TRAIT_DEBUG
+RustBuffer uniffi_agora_link_fn_method_agoralinkclient_uniffi_trait_debug(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_AGORALINKCONFIG
 #define UNIFFI_FFIDEF_UNIFFI_AGORA_LINK_FN_CLONE_AGORALINKCONFIG
 uint64_t uniffi_agora_link_fn_clone_agoralinkconfig(uint64_t handle, RustCallStatus *_Nonnull out_status

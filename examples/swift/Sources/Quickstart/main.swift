@@ -99,13 +99,15 @@ func run() async throws {
     let project = env("AGORA_LINK_PROJECT_ID") ?? "swift-quickstart"
     let name = env("AGORA_LINK_ACCOUNT") ?? "swift-quickstart-\(Int(Date().timeIntervalSince1970 * 1000))"
     let account = try await client.registerAccount(projectId: project, account: name)
-    print("2. registered \(name): userId \(account.userId), token \(account.token)")
+    print("2. registered \(name): userId \(account.userId), token \(account.token.masked())")
 
     let login = try await client.loginAccount(projectId: project, account: name, accountToken: account.token)
     let iot = login.gyToken
     let left = Double(iot.sessionExpirationMs) / 1000 - Date().timeIntervalSince1970
+    // Every credential printed the same way: its first 4 characters and its length (the access key
+    // id is an identifier, not a secret, but is shown masked too).
     print("3. MQTT client id \(iot.identityId) at \(iot.endpoint) (\(iot.region)); "
-        + "keys \(iot.accessKeyId)/\(iot.secretKey.masked()) expire in \(Int(left)) s")
+        + "keys \(Secret(iot.accessKeyId).masked())/\(iot.secretKey.masked()) expire in \(Int(left)) s")
 
     let (provider, _) = try IotProvider.makeWithEvents(
         client: client, credentials: iot, cognitoEndpoint: sandboxUrl)

@@ -40,10 +40,13 @@ fun main() = runBlocking {
             val project = env["AGORA_LINK_PROJECT_ID"] ?: "kt-quickstart"
             val account = env["AGORA_LINK_ACCOUNT"] ?: "kt-quickstart-${System.currentTimeMillis()}"
             val registered = client.registerAccount(project, account)
-            println("2. registered $account: userId ${registered.userId}, token ${registered.token}")
+            println("2. registered $account: userId ${registered.userId}, token ${registered.token.masked()}")
             val iot = client.loginAccount(project, account, registered.token).gyToken
             val left = (iot.sessionExpirationMs - System.currentTimeMillis()) / 1000
-            println("3. MQTT client id ${iot.identityId} at ${iot.endpoint}; keys ${iot.accessKeyId}/${iot.secretKey} expire in $left s")
+            // Every credential printed the same way: its first 4 characters and its length (the access key
+            // id is an identifier, not a secret, but is shown masked too).
+            val accessKeyId = Secret(iot.accessKeyId).use { it.masked() }
+            println("3. MQTT client id ${iot.identityId} at ${iot.endpoint}; keys $accessKeyId/${iot.secretKey.masked()} expire in $left s")
             val packages = client.listPackages()
             println("4. ${packages.size} packages: " + packages.joinToString { "#${it.id} ${it.name}" })
             if (sandbox != null || env["AGORA_LINK_QUICKSTART_OPEN"] == "yes") {

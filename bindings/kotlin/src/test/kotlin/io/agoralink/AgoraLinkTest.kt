@@ -110,7 +110,33 @@ class AgoraLinkTest {
                 assertFalse(shown.contains(secret.reveal()), "a secret leaked into toString()")
             }
             assertEquals("***", Secret("hunter2").toString())
+            assertTrue(login.gyToken.toString().contains("accessKeyId=" + Secret(login.gyToken.accessKeyId).masked()))
         }
+    }
+
+    @Test
+    fun configsClientsAndIotCredentialsPrintOneLineWithoutSecrets() {
+        val config = AgoraLinkConfig(Region.CHINA, "client-id-abc", Secret("topsecret-value-0123"))
+        config.setPasswordGrant("alice", Secret("pa55word-value-4567"))
+        config.setBaseUrl("http://127.0.0.1:8080")
+        assertEquals("AgoraLinkConfig(region=Region.CHINA, client_id=\"client-id-abc\", client_secret=***, " +
+            "username=\"alice\", password=***, base_url=\"http://127.0.0.1:8080\")", config.toString())
+        AgoraLinkClient(config).use { client ->
+            assertEquals("AgoraLinkClient(region=Region.CHINA, api_base=\"http://127.0.0.1:8080/agoralink/cn/api\", " +
+                "state=open)", client.toString())
+            client.shutdown()
+            assertTrue(client.toString().endsWith("state=closed)"))
+        }
+        val credentials = IotCredentials("host", "cn-north-1", "acct", 3600L, 1L, Secret("granwin-token-value-0000"),
+            "ident", "cn-north-1:id", "cn-north-1:pool", Secret("cognito-token-value-0000"), "ASIA0123456789ABCDEF",
+            Secret("secret-key-value-00000000"), Secret("session-token-value-0000"), 2L)
+        val shown = credentials.toString()
+        assertTrue(shown.startsWith("IotCredentials(endpoint=host, ") && shown.endsWith(", sessionExpirationMs=2)"), shown)
+        assertTrue(shown.contains("accessKeyId=ASIA…(20), secretKey=***"), shown)
+        for (hidden in listOf("ASIA0123456789ABCDEF", "granwin-token", "cognito-token", "secret-key-value", "session-token-value")) {
+            assertFalse(shown.contains(hidden), "$hidden in $shown")
+        }
+        assertEquals("ASIA0123456789ABCDEF", credentials.accessKeyId)
     }
 
     @Test
