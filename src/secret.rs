@@ -55,13 +55,19 @@ impl SecretString {
     /// A display form that shows at most the first 4 characters of a long secret, e.g. `ASIA…(20)`;
     /// secrets shorter than 12 characters are shown as `***` only.
     pub fn masked(&self) -> String {
-        let count = self.0.chars().count();
-        if count < 12 {
-            "***".to_owned()
-        } else {
-            let head: String = self.0.chars().take(4).collect();
-            format!("{head}…({count})")
-        }
+        masked(&self.0)
+    }
+}
+
+/// The display form of [`SecretString::masked`] for a value that is not held as a secret, such
+/// as an AWS access key id (an identifier, printed masked wherever a person reads it).
+pub fn masked(value: &str) -> String {
+    let count = value.chars().count();
+    if count < 12 {
+        "***".to_owned()
+    } else {
+        let head: String = value.chars().take(4).collect();
+        format!("{head}…({count})")
     }
 }
 

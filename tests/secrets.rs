@@ -67,6 +67,10 @@ fn the_full_flow_leaks_no_secret_to_logs_or_debug_output() {
         debug_output += &format!("{account:?}\n");
         let login = client.login_account("p", "alice", &account.token).await.unwrap();
         debug_output += &format!("{login:?}\n{login:#?}\n");
+        // The access key id is an identifier, masked wherever a person reads it (docs/bindings.md).
+        let key_id = &login.gy_token.proof.access_key_id;
+        assert!(!debug_output.contains(key_id.as_str()), "{debug_output}");
+        assert!(debug_output.contains(&agora_link::secret::masked(key_id)));
         client.list_packages().await.unwrap();
         client
             .open_package(&OpenPackageRequest {

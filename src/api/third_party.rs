@@ -71,7 +71,8 @@ pub struct IdentityPool {
 }
 
 /// `gyToken.proof`: temporary AWS credentials for a SigV4-signed MQTT-over-WebSocket connection.
-#[derive(Debug, Clone, Serialize)]
+/// Its `Debug` form masks the access key id (`ASIA…(20)`) and never shows the keys' secrets.
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AwsProof {
     /// `accessKeyId`.
@@ -83,6 +84,17 @@ pub struct AwsProof {
     /// `sessionExpiration`: when the credentials expire (sent as ms since the Unix epoch).
     #[serde(serialize_with = "serialize_epoch_ms")]
     pub session_expiration: SystemTime,
+}
+
+impl std::fmt::Debug for AwsProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProof")
+            .field("access_key_id", &crate::secret::masked(&self.access_key_id))
+            .field("secret_key", &self.secret_key)
+            .field("session_token", &self.session_token)
+            .field("session_expiration", &self.session_expiration)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,9 @@ use ring::{digest, hmac};
 /// The SHA-256 of the empty string, hex: the payload hash of a presigned GET.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// How the session token of temporary credentials enters the URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the session token of temporary credentials enters the URL. Its `Debug` form shows the
+/// variant, never the token.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SessionToken<'a> {
     /// No session token (long-term credentials).
     None,
@@ -23,8 +24,19 @@ pub enum SessionToken<'a> {
     Signed(&'a str),
 }
 
-/// Everything a presigned URL depends on.
-#[derive(Debug, Clone, Copy)]
+impl std::fmt::Debug for SessionToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "None",
+            Self::AppendedUnsigned(_) => "AppendedUnsigned(***)",
+            Self::Signed(_) => "Signed(***)",
+        })
+    }
+}
+
+/// Everything a presigned URL depends on. Its `Debug` form masks the access key id and never
+/// shows the secret access key or the session token.
+#[derive(Clone, Copy)]
 pub struct PresignParams<'a> {
     /// The host, without a port when it is the scheme's default (`xxxx.iot.us-east-1.amazonaws.com`).
     pub host: &'a str,
@@ -44,6 +56,22 @@ pub struct PresignParams<'a> {
     pub time: SystemTime,
     /// `X-Amz-Expires`, when wanted (whole seconds).
     pub expires: Option<Duration>,
+}
+
+impl std::fmt::Debug for PresignParams<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresignParams")
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("service", &self.service)
+            .field("region", &self.region)
+            .field("access_key_id", &crate::secret::masked(self.access_key_id))
+            .field("secret_access_key", &format_args!("***"))
+            .field("session_token", &self.session_token)
+            .field("time", &self.time)
+            .field("expires", &self.expires)
+            .finish()
+    }
 }
 
 /// Formats `time` as SigV4's `YYYYMMDDTHHMMSSZ` (UTC).
@@ -252,6 +280,31 @@ mod tests {
             ..params
         });
         assert!(!signed.contains(signature));
+    }
+
+    #[test]
+    fn debug_forms_show_no_secret_and_mask_the_access_key_id() {
+        let params = PresignParams {
+            host: "data.iot.us-east-1.amazonaws.com",
+            path: "/mqtt",
+            service: "iotdata",
+            region: "us-east-1",
+            access_key_id: "TRUSTMETHISIDISFAKE0",
+            secret_access_key: "trustMeThisSecretKeyIsSoFakeAaBbCc00Dd11",
+            session_token: SessionToken::AppendedUnsigned("the-session-token"),
+            time: at("20170628T204845Z"),
+            expires: None,
+        };
+        for text in [
+            format!("{params:?}"),
+            format!("{params:#?}"),
+            format!("{:?}", SessionToken::Signed("the-session-token")),
+        ] {
+            assert!(!text.contains("TRUSTMETHISIDISFAKE0"), "{text}");
+            assert!(!text.contains("SecretKeyIsSoFake"), "{text}");
+            assert!(!text.contains("the-session-token"), "{text}");
+        }
+        assert!(format!("{params:?}").contains("TRUS…(20)"));
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl From<crate::RegisteredAccount> for RegisteredAccount {
 }
 
 /// `gyToken`: the AWS IoT credentials for MQTT over WebSocket.
-#[derive(Debug, uniffi::Record)]
+#[derive(uniffi::Record)]
 pub struct IotCredentials {
     /// `endpoint`: the AWS IoT host.
     pub endpoint: String,
@@ -210,6 +210,28 @@ pub struct IotCredentials {
     pub session_token: Arc<Secret>,
     /// `proof.sessionExpiration`: when the keys expire, ms since the Unix epoch.
     pub session_expiration_ms: i64,
+}
+
+// The access key id masked (`ASIA…(20)`), the secrets as `***` (docs/bindings.md, what is masked).
+impl fmt::Debug for IotCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IotCredentials")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("account", &self.account)
+            .field("expiration_s", &self.expiration_s)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("granwin_token", &self.granwin_token)
+            .field("identifier", &self.identifier)
+            .field("identity_id", &self.identity_id)
+            .field("identity_pool_id", &self.identity_pool_id)
+            .field("cognito_token", &self.cognito_token)
+            .field("access_key_id", &crate::secret::masked(&self.access_key_id))
+            .field("secret_key", &self.secret_key)
+            .field("session_token", &self.session_token)
+            .field("session_expiration_ms", &self.session_expiration_ms)
+            .finish()
+    }
 }
 
 /// The result of a login.
