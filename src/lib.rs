@@ -29,6 +29,9 @@
 //! [`api`] (endpoints and models per API group), [`client`].
 
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, Cargo.toml's `[package.metadata.docs.rs]`): each item that a feature
+// gates is shown with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api;
 pub mod auth;

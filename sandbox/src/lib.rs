@@ -43,6 +43,11 @@ mod squid;
 mod state;
 
 pub use agora_link_server_guard::{GuardStats, Limits};
+
+/// The README's example (the crate's page on crates.io), compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use broker::Mosquitto;
 pub use fault_proxy::{ConnectionBytes, FaultProxy, Strike, StrikeKind, StrikePoint};
 pub use faults::MAX_FAULT_RULES;

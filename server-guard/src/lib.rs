@@ -17,6 +17,8 @@
 //! Cleartext HTTP/2 (h2c) is not served: a plaintext connection speaks HTTP/1.1 only.
 
 #![warn(missing_docs)]
+// docs.rs: items of the `tls` feature are shown with it (`[package.metadata.docs.rs]`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod io;
