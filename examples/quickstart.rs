@@ -29,8 +29,23 @@ fn until(instant: SystemTime) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The error's Display form: what failed and why (never a secret).
+            eprintln!("quickstart: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let use_sandbox = env("AGORA_LINK_ENDPOINT").is_none() && env("AGORA_LINK_CLIENT_ID").is_none();
+    // Settings first, so that a wrong one is named before anything starts.
+    let region: Region = env("AGORA_LINK_REGION")
+        .unwrap_or_else(|| "cn".into())
+        .parse()?;
     // The embedded sandbox lives as long as this binding.
     let sandbox = if use_sandbox {
         let sandbox = agora_link_sandbox::Sandbox::builder().start().await?;
@@ -39,9 +54,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
-    let region: Region = env("AGORA_LINK_REGION")
-        .unwrap_or_else(|| "cn".into())
-        .parse()?;
     let mut builder = match &sandbox {
         Some(sandbox) => ClientConfig::builder(
             region,
@@ -56,8 +68,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let mut builder = ClientConfig::builder(
                 region,
-                env("AGORA_LINK_CLIENT_ID").ok_or("AGORA_LINK_CLIENT_ID is not set")?,
-                env("AGORA_LINK_CLIENT_SECRET").ok_or("AGORA_LINK_CLIENT_SECRET is not set")?,
+                env("AGORA_LINK_CLIENT_ID").ok_or("AGORA_LINK_CLIENT_ID is not set or empty")?,
+                env("AGORA_LINK_CLIENT_SECRET")
+                    .ok_or("AGORA_LINK_CLIENT_SECRET is not set or empty")?,
             );
             if let (Some(user), Some(password)) =
                 (env("AGORA_LINK_USERNAME"), env("AGORA_LINK_PASSWORD"))

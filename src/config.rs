@@ -214,6 +214,7 @@ impl ClientConfigBuilder {
     /// with the region, the client id, the user name, the base URL when set and the proxy when
     /// set; the client secret, the password, the proxy URL and any user info of the base URL as
     /// `***`.
+    #[cfg(feature = "uniffi")]
     pub(crate) fn summarize(&self, name: &str) -> String {
         let region = match self.region {
             Region::China => "Region.CHINA",

@@ -5,6 +5,8 @@
 #ifndef AGORA_LINK_EXAMPLE_ENV_H
 #define AGORA_LINK_EXAMPLE_ENV_H
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,18 +91,41 @@ static inline agora_link_config *config_from_env(void) {
  * The library runtime as a firmware host sizes it, from AGORA_LINK_WORKER_THREADS (default 2)
  * and AGORA_LINK_THREAD_STACK_BYTES (default 0: 2 MiB). Before the first call. 0 on success.
  */
+/* The decimal number in the variable `name` (its text `text`) into *out: 0, or -1 (reported,
+ * naming the variable) when the text is not a whole number from 0 to `max`. */
+static inline int number_from_env(const char *name, const char *text, unsigned long long max,
+                                  unsigned long long *out) {
+    char *end = NULL;
+    unsigned long long value;
+    errno = 0;
+    value = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || errno != 0 || end == NULL || *end != '\0' || value > max) {
+        fprintf(stderr, "%s=\"%s\" is not a whole number from 0 to %llu\n", name, text, max);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
 static inline int runtime_from_env(void) {
     const char *workers = getenv("AGORA_LINK_WORKER_THREADS");
     const char *stack = getenv("AGORA_LINK_THREAD_STACK_BYTES");
     enum agora_link_result result;
+    unsigned long long value = 0;
     if (workers != NULL && workers[0] != '\0') {
-        result = agora_link_set_worker_threads((uint32_t)strtoul(workers, NULL, 10));
+        if (number_from_env("AGORA_LINK_WORKER_THREADS", workers, UINT32_MAX, &value) != 0) {
+            return -1;
+        }
+        result = agora_link_set_worker_threads((uint32_t)value);
         if (result != AGORA_LINK_OK) {
             return report("agora_link_set_worker_threads", result, NULL);
         }
     }
     if (stack != NULL && stack[0] != '\0') {
-        result = agora_link_set_thread_stack_size((size_t)strtoull(stack, NULL, 10));
+        if (number_from_env("AGORA_LINK_THREAD_STACK_BYTES", stack, SIZE_MAX, &value) != 0) {
+            return -1;
+        }
+        result = agora_link_set_thread_stack_size((size_t)value);
         if (result != AGORA_LINK_OK) {
             return report("agora_link_set_thread_stack_size", result, NULL);
         }

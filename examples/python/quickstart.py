@@ -2,8 +2,10 @@
 
     python examples/python/quickstart.py
 
-With no AGORA_LINK_* variables it starts the sandbox binary (target/release/agora-link-sandbox,
-built with `cargo build --release -p agora-link-sandbox`) and runs against it; with
+With no AGORA_LINK_* variables it starts a sandbox and runs against it: the binary named by
+AGORA_LINK_SANDBOX, else the checkout's release build (under $CARGO_TARGET_DIR when set, built with
+`cargo build --release -p agora-link-sandbox` when missing), else `agora-link-sandbox` on PATH
+(`cargo install agora-link-sandbox`); with
 AGORA_LINK_ENDPOINT / AGORA_LINK_CLIENT_ID / ... set, against that deployment instead
 (AGORA_LINK_QUICKSTART_OPEN=yes to really open a package there).
 """
@@ -13,20 +15,38 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
+import shutil
 import subprocess
+import sys
 import time
 
 import agora_link
 from agora_link import AgoraLinkError, OpenPackageRequest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent  # the checkout, for its sandbox build
+
+
+def sandbox_binary() -> str:
+    """The sandbox to start (see the module's docstring); exits with one line when there is none."""
+    if os.environ.get("AGORA_LINK_SANDBOX"):
+        return os.environ["AGORA_LINK_SANDBOX"]
+    target = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute one replaces ROOT
+    binary = target / "release" / "agora-link-sandbox"
+    if binary.exists():
+        return str(binary)
+    if shutil.which("agora-link-sandbox"):
+        return "agora-link-sandbox"
+    if (ROOT / "sandbox" / "Cargo.toml").exists() and shutil.which("cargo"):
+        print("building the sandbox: cargo build --release -p agora-link-sandbox (minutes the first time)")
+        built = subprocess.run(["cargo", "build", "--release", "-p", "agora-link-sandbox"], cwd=ROOT)
+        if built.returncode == 0 and binary.exists():
+            return str(binary)
+    sys.exit("quickstart: no sandbox to start: set AGORA_LINK_SANDBOX to an agora-link-sandbox binary "
+             "(cargo install agora-link-sandbox), or AGORA_LINK_ENDPOINT and your credentials")
 
 
 def start_sandbox() -> subprocess.Popen:
-    binary = ROOT / "target" / "release" / "agora-link-sandbox"
-    if not binary.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "agora-link-sandbox"], cwd=ROOT, check=True)
-    process = subprocess.Popen([str(binary), "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sandbox_binary(), "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     os.environ.update(
         AGORA_LINK_ENDPOINT=process.stdout.readline().split()[-1],

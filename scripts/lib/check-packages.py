@@ -38,14 +38,14 @@ def sdist(path: Path) -> None:
     with tarfile.open(path) as archive:
         members = {m.name.split("/", 1)[1]: m for m in archive.getmembers() if m.isfile() and "/" in m.name}
     required = ["pyproject.toml", "PKG-INFO", "LICENSE", "Cargo.toml", "Cargo.lock", "build.rs",
-                "uniffi.toml", "src/lib.rs", "src/uniffi_api/mod.rs", "docs/python.md",
+                "src/lib.rs", "src/uniffi_api/mod.rs", "docs/python.md",
                 "python/agora_link/__init__.py", "python/agora_link/py.typed",
                 "sandbox/Cargo.toml", "server-guard/Cargo.toml"]
     for name in required:
         if name not in members:
             fail(f"{path.name} lacks {name}")
     forbidden = re.compile(r"^(\.ci/|scripts/|bindings/|include/|tests/|cmake/|fuzz/|examples/(c|cpp|kotlin|python|swift)/|"
-                           r"cli/|provisioning/|target/|\.venv/|Package\.swift$|\.git)")
+                           r"cli/|provisioning/|target/|\.venv/|Package\.swift$|uniffi\.toml$|\.git)")
     unwanted = sorted(name for name in members if forbidden.match(name))
     if unwanted:
         fail(f"{path.name} holds files a wheel build does not need: {', '.join(unwanted[:8])}")

@@ -247,9 +247,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn aws_iot_sdk_vector() {
-        let params = PresignParams {
+    /// The AWS IoT Device SDK's presigning vector (fake keys), without a session token.
+    fn iot_sdk_vector_params() -> PresignParams<'static> {
+        PresignParams {
             host: "data.iot.us-east-1.amazonaws.com",
             path: "/mqtt",
             service: "iotdata",
@@ -259,7 +259,12 @@ mod tests {
             session_token: SessionToken::None,
             time: at("20170628T204845Z"),
             expires: Some(Duration::from_secs(86_400)),
-        };
+        }
+    }
+
+    #[test]
+    fn aws_iot_sdk_vector() {
+        let params = iot_sdk_vector_params();
         let signature = "b79a4d7e31ccbf96b22d93cce1b500b9ee611ec966159547e140ae32e4dcebed";
         let query = presign_query(&params);
         assert!(
@@ -285,15 +290,9 @@ mod tests {
     #[test]
     fn debug_forms_show_no_secret_and_mask_the_access_key_id() {
         let params = PresignParams {
-            host: "data.iot.us-east-1.amazonaws.com",
-            path: "/mqtt",
-            service: "iotdata",
-            region: "us-east-1",
-            access_key_id: "TRUSTMETHISIDISFAKE0",
-            secret_access_key: "trustMeThisSecretKeyIsSoFakeAaBbCc00Dd11",
             session_token: SessionToken::AppendedUnsigned("the-session-token"),
-            time: at("20170628T204845Z"),
             expires: None,
+            ..iot_sdk_vector_params()
         };
         for text in [
             format!("{params:?}"),

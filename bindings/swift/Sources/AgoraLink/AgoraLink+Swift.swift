@@ -12,7 +12,7 @@ extension AgoraLinkError {
     ///
     /// ```swift
     /// do { try await client.loginAccount(projectId: p, account: a, accountToken: t) }
-    /// catch AgoraLinkError.auth { /* credentials or token refused */ }
+    /// catch AgoraLinkError.auth { /* client credentials refused (a REST-token grant or a 401) */ }
     /// catch AgoraLinkError.network, AgoraLinkError.timeout { /* try again later */ }
     /// catch let error as AgoraLinkError { print(error.localizedDescription, error.serverCode ?? 0) }
     /// ```

@@ -1,6 +1,7 @@
 // Quickstart from Kotlin with suspend calls: token -> register -> login -> packages -> open.
-// With no AGORA_LINK_* variables it starts the sandbox binary (target/release/agora-link-sandbox,
-// built with `cargo build --release -p agora-link-sandbox` when missing);
+// With no AGORA_LINK_* variables it starts a sandbox: the binary named by AGORA_LINK_SANDBOX, else
+// the checkout's release build (under $CARGO_TARGET_DIR when set; built with
+// `cargo build --release -p agora-link-sandbox` when missing);
 // otherwise it uses AGORA_LINK_ENDPOINT, AGORA_LINK_CLIENT_ID, AGORA_LINK_CLIENT_SECRET,
 // AGORA_LINK_USERNAME, AGORA_LINK_PASSWORD, AGORA_LINK_PROJECT_ID and AGORA_LINK_ACCOUNT.
 import io.agoralink.AgoraLinkClient
@@ -66,14 +67,29 @@ fun main() = runBlocking {
     }
 }
 
-/** The sandbox binary of the repository at [root], built with cargo first when it is missing. */
+/**
+ * The sandbox to start: `AGORA_LINK_SANDBOX` when set, else the release build of the repository at
+ * [root] (in `$CARGO_TARGET_DIR` when set), built with cargo first when it is missing.
+ */
 fun sandboxBinary(root: String): String {
-    val binary = File(root, "target/release/agora-link-sandbox")
+    System.getenv("AGORA_LINK_SANDBOX")?.takeIf { it.isNotEmpty() }?.let { return it }
+    val target = System.getenv("CARGO_TARGET_DIR")?.takeIf { it.isNotEmpty() }
+        ?.let { File(it).let { dir -> if (dir.isAbsolute) dir else File(root, it) } }
+        ?: File(root, "target")
+    val binary = File(target, "release/agora-link-sandbox")
     if (!binary.exists()) {
         println("building the sandbox: cargo build --release -p agora-link-sandbox (about 3 minutes on 2 cores)")
-        val status = ProcessBuilder("cargo", "build", "--release", "-p", "agora-link-sandbox")
-            .directory(File(root)).inheritIO().start().waitFor()
-        check(status == 0 && binary.exists()) { "cargo build of the sandbox failed (exit status $status)" }
+        val status = try {
+            ProcessBuilder("cargo", "build", "--release", "-p", "agora-link-sandbox")
+                .directory(File(root)).inheritIO().start().waitFor()
+        } catch (error: java.io.IOException) {
+            -1 // no cargo on PATH
+        }
+        if (status != 0 || !binary.exists()) {
+            System.err.println("quickstart: no sandbox to start (cargo build exit status $status): set " +
+                "AGORA_LINK_SANDBOX to an agora-link-sandbox binary, or AGORA_LINK_ENDPOINT and your credentials")
+            exitProcess(1)
+        }
     }
     return binary.path
 }
