@@ -28,8 +28,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent  # the checkout, fo
 
 def sandbox_binary() -> str:
     """The sandbox to start (see the module's docstring); exits with one line when there is none."""
-    if os.environ.get("AGORA_LINK_SANDBOX"):
-        return os.environ["AGORA_LINK_SANDBOX"]
+    named = os.environ.get("AGORA_LINK_SANDBOX")
+    if named:
+        if not os.access(named, os.X_OK) or os.path.isdir(named):
+            sys.exit(f"quickstart: AGORA_LINK_SANDBOX={named} is not an executable file")
+        return named
     target = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute one replaces ROOT
     binary = target / "release" / "agora-link-sandbox"
     if binary.exists():

@@ -72,7 +72,11 @@ fun main() = runBlocking {
  * [root] (in `$CARGO_TARGET_DIR` when set), built with cargo first when it is missing.
  */
 fun sandboxBinary(root: String): String {
-    System.getenv("AGORA_LINK_SANDBOX")?.takeIf { it.isNotEmpty() }?.let { return it }
+    System.getenv("AGORA_LINK_SANDBOX")?.takeIf { it.isNotEmpty() }?.let { named ->
+        if (File(named).canExecute()) return named
+        System.err.println("quickstart: AGORA_LINK_SANDBOX=$named is not an executable file")
+        exitProcess(1)
+    }
     val target = System.getenv("CARGO_TARGET_DIR")?.takeIf { it.isNotEmpty() }
         ?.let { File(it).let { dir -> if (dir.isAbsolute) dir else File(root, it) } }
         ?: File(root, "target")
