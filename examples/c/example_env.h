@@ -87,10 +87,6 @@ static inline agora_link_config *config_from_env(void) {
     return config;
 }
 
-/*
- * The library runtime as a firmware host sizes it, from AGORA_LINK_WORKER_THREADS (default 2)
- * and AGORA_LINK_THREAD_STACK_BYTES (default 0: 2 MiB). Before the first call. 0 on success.
- */
 /* The decimal number in the variable `name` (its text `text`) into *out: 0, or -1 (reported,
  * naming the variable) when the text is not a whole number from 0 to `max`. */
 static inline int number_from_env(const char *name, const char *text, unsigned long long max,
@@ -107,6 +103,10 @@ static inline int number_from_env(const char *name, const char *text, unsigned l
     return 0;
 }
 
+/*
+ * The library runtime as a firmware host sizes it, from AGORA_LINK_WORKER_THREADS (default 2)
+ * and AGORA_LINK_THREAD_STACK_BYTES (default 0: 2 MiB). Before the first call. 0 on success.
+ */
 static inline int runtime_from_env(void) {
     const char *workers = getenv("AGORA_LINK_WORKER_THREADS");
     const char *stack = getenv("AGORA_LINK_THREAD_STACK_BYTES");
