@@ -134,9 +134,12 @@ fn kind(tokens: &[Token], i: usize) -> Option<&Kind> {
     tokens.get(i).map(|t| &t.kind)
 }
 
+/// A leaf of a use tree: its path segments and its `as` alias.
+type Leaf = (Vec<String>, Option<String>);
+
 /// Parses a use tree (or the tail of an expression path) from `i`: each leaf path with its
 /// alias, and the index of the first token after the tree.
-fn parse_tree(tokens: &[Token], mut i: usize) -> (Vec<(Vec<String>, Option<String>)>, usize) {
+fn parse_tree(tokens: &[Token], mut i: usize) -> (Vec<Leaf>, usize) {
     let mut segments = Vec::new();
     loop {
         match kind(tokens, i) {
