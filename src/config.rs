@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::{Error, Result};
-use crate::failover::FailoverPolicy;
+use crate::policy::{FailoverPolicy, ServerLocation};
 use crate::secret::SecretString;
 
 /// Whether this build carries the Mozilla roots (`bundled-roots` feature, from `webpki-roots`):
@@ -31,6 +31,24 @@ pub enum Region {
     China,
     /// North America: `https://api.agora.io/agoralink/na/api`.
     NorthAmerica,
+}
+
+impl FailoverPolicy {
+    /// Where the business server runs for `region`: the policy's own setting, or else the
+    /// region's (spec step 1).
+    pub(crate) fn location(&self, region: Region) -> ServerLocation {
+        self.server_location
+            .unwrap_or_else(|| ServerLocation::for_region(region))
+    }
+}
+
+impl ServerLocation {
+    fn for_region(region: Region) -> Self {
+        match region {
+            Region::China => ServerLocation::MainlandChina,
+            Region::NorthAmerica => ServerLocation::Elsewhere,
+        }
+    }
 }
 
 impl Region {

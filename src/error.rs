@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::api::Endpoint;
-use crate::failover::{Attempt, Attempts};
+use crate::attempt::{Attempt, Attempts};
+use crate::endpoint::Endpoint;
 
 /// The result type of every fallible call in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

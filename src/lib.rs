@@ -34,17 +34,21 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api;
+mod attempt;
 pub mod auth;
 #[cfg(feature = "capi")]
 pub mod capi;
 pub mod client;
+mod clock;
 pub mod config;
+mod endpoint;
 pub mod error;
 pub mod failover;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod iot;
+mod policy;
 pub mod runtime;
 pub mod secret;
 mod transport;

@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::envelope::{now_epoch_ms, EnvelopeHeader, RequestEnvelope};
 use super::wire::from_epoch_ms;
-use super::Endpoint;
-use crate::client::Client;
 use crate::error::{Error, Result};
 
 /// A cloud-storage package, as `getAll` and `getById` return it (every field of the spec).
@@ -76,7 +74,8 @@ pub struct OpenPackageRequest {
 }
 
 impl OpenPackageRequest {
-    fn validate(&self) -> Result<()> {
+    /// Checks the request before it is sent. Errors: [`Error::InvalidArgument`].
+    pub(crate) fn validate(&self) -> Result<()> {
         for (name, value) in [
             ("appId", &self.app_id),
             ("userId", &self.user_id),
@@ -115,40 +114,10 @@ impl OrderIdWire {
     }
 }
 
-impl Client {
-    /// Lists every cloud-storage package (`getAll`).
-    pub async fn list_packages(&self) -> Result<Vec<CloudStoragePackage>> {
-        self.call_enveloped(Endpoint::PackagesGetAll, |trace_id| {
-            envelope(trace_id, None::<()>)
-        })
-        .await
-    }
-
-    /// Gets one cloud-storage package by id (`getById`).
-    pub async fn get_package(&self, package_id: i64) -> Result<CloudStoragePackage> {
-        self.call_enveloped(Endpoint::PackagesGetById, |trace_id| {
-            envelope(trace_id, Some(package_id))
-        })
-        .await
-    }
-
-    /// Opens (buys) a cloud-storage package (`open`) and returns the id of the opened package.
-    ///
-    /// This call is a purchase: it is never repeated by the client once the request may have
-    /// reached the server. It is repeated once only after an authentication failure (HTTP 401 or
-    /// code 401), which the server reports before acting on the request.
-    pub async fn open_package(&self, request: &OpenPackageRequest) -> Result<String> {
-        request.validate()?;
-        let id: OrderIdWire = self
-            .call_enveloped(Endpoint::OrderOpen, |trace_id| {
-                envelope(trace_id, Some(request))
-            })
-            .await?;
-        Ok(id.into_id())
-    }
-}
-
-fn envelope<P: Serialize>(trace_id: &str, payload: Option<P>) -> Result<Vec<u8>> {
+/// The cloud-storage request envelope around `payload` (`getAll` has none), with `trace_id` and
+/// the current time in its header. Errors: a payload that cannot be encoded
+/// ([`Error::InvalidArgument`]).
+pub(crate) fn envelope<P: Serialize>(trace_id: &str, payload: Option<P>) -> Result<Vec<u8>> {
     serde_json::to_vec(&RequestEnvelope {
         header: EnvelopeHeader {
             trace_id,

@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::token::{RestToken, TokenWire};
 use super::wire::{from_epoch_ms, serialize_epoch_ms, serialize_secs};
-use super::Endpoint;
-use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 
@@ -181,67 +179,56 @@ fn encode(body: &AccountBody<'_>) -> Result<Vec<u8>> {
         .map_err(|e| Error::InvalidArgument(format!("cannot encode the request: {e}")))
 }
 
-impl Client {
-    /// Registers a third-party account in a project (`register`). Not idempotent.
-    pub async fn register_account(
-        &self,
-        project_id: &str,
-        account: &str,
-    ) -> Result<RegisteredAccount> {
-        require("projectId", project_id)?;
-        require("thirdPartyAccount", account)?;
-        let body = encode(&AccountBody {
-            client_id: None,
-            client_secret: None,
-            project_id,
-            third_party_account: account,
-            token: None,
-        })?;
-        self.call(Endpoint::ThirdPartyRegister, body).await
-    }
+/// The body of `register`: the project and the account name. Errors: an empty `project_id` or
+/// `account` ([`Error::InvalidArgument`]).
+pub(crate) fn register_body(project_id: &str, account: &str) -> Result<Vec<u8>> {
+    require("projectId", project_id)?;
+    require("thirdPartyAccount", account)?;
+    encode(&AccountBody {
+        client_id: None,
+        client_secret: None,
+        project_id,
+        third_party_account: account,
+        token: None,
+    })
+}
 
-    /// Logs a third-party account in (`login`) with the token `register` returned, and returns
-    /// its Agora Link token and IoT credentials. Sends the configured client id and secret.
-    pub async fn login_account(
-        &self,
-        project_id: &str,
-        account: &str,
-        account_token: &SecretString,
-    ) -> Result<LoginResult> {
-        require("projectId", project_id)?;
-        require("thirdPartyAccount", account)?;
-        require("token", account_token.expose())?;
-        let config = self.config();
-        let body = encode(&AccountBody {
-            client_id: Some(&config.client_id),
-            client_secret: Some(config.client_secret.expose()),
-            project_id,
-            third_party_account: account,
-            token: Some(account_token.expose()),
-        })?;
-        let wire: LoginWire = self.call(Endpoint::ThirdPartyLogin, body).await?;
-        Ok(wire.into_model(SystemTime::now()))
-    }
+/// The body of `login`: the client's id and secret, the project, the account and the token
+/// `register` returned. Errors: an empty argument ([`Error::InvalidArgument`]).
+pub(crate) fn login_body(
+    client_id: &str,
+    client_secret: &SecretString,
+    project_id: &str,
+    account: &str,
+    account_token: &SecretString,
+) -> Result<Vec<u8>> {
+    require("projectId", project_id)?;
+    require("thirdPartyAccount", account)?;
+    require("token", account_token.expose())?;
+    encode(&AccountBody {
+        client_id: Some(client_id),
+        client_secret: Some(client_secret.expose()),
+        project_id,
+        third_party_account: account,
+        token: Some(account_token.expose()),
+    })
+}
 
-    /// Removes a third-party account (`removeAccount`). Not idempotent.
-    pub async fn remove_account(
-        &self,
-        project_id: &str,
-        account: &str,
-        account_token: &SecretString,
-    ) -> Result<()> {
-        require("projectId", project_id)?;
-        require("thirdPartyAccount", account)?;
-        require("token", account_token.expose())?;
-        let body = encode(&AccountBody {
-            client_id: None,
-            client_secret: None,
-            project_id,
-            third_party_account: account,
-            token: Some(account_token.expose()),
-        })?;
-        self.call::<serde::de::IgnoredAny>(Endpoint::ThirdPartyRemoveAccount, body)
-            .await
-            .map(|_| ())
-    }
+/// The body of `removeAccount`: the project, the account and its token. Errors: an empty
+/// argument ([`Error::InvalidArgument`]).
+pub(crate) fn remove_account_body(
+    project_id: &str,
+    account: &str,
+    account_token: &SecretString,
+) -> Result<Vec<u8>> {
+    require("projectId", project_id)?;
+    require("thirdPartyAccount", account)?;
+    require("token", account_token.expose())?;
+    encode(&AccountBody {
+        client_id: None,
+        client_secret: None,
+        project_id,
+        third_party_account: account,
+        token: Some(account_token.expose()),
+    })
 }

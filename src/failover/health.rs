@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{FailoverPolicy, FailureClass};
+use crate::attempt::FailureClass;
+use crate::policy::FailoverPolicy;
 
 /// Whether a host may be tried now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use reqwest::Url;
 
 use super::health::{Counters, HostHealth};
-use super::{AgoraRegion, FailoverPolicy, IpNetwork, RegionalFallback};
-use crate::api::Endpoint;
 use crate::config::ClientConfig;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::policy::validate_host;
+use crate::policy::{AgoraRegion, FailoverPolicy, IpNetwork, RegionalFallback};
 use crate::transport::Resolver;
 
 /// The spec step a host is tried in.
@@ -58,19 +59,6 @@ pub(crate) struct HostTable {
     other_primary: Option<usize>,
     regional: Regional,
     resolver: Arc<Resolver>,
-}
-
-/// Checks a `host` or `host:port` entry of an explicit host list.
-pub(crate) fn validate_host(host: &str) -> Result<()> {
-    let bad = || Error::Config(format!("{host:?} is not a host name or host:port"));
-    if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
-        return Err(bad());
-    }
-    let url = Url::parse(&format!("https://{host}/")).map_err(|_| bad())?;
-    if url.host_str().is_none() {
-        return Err(bad());
-    }
-    Ok(())
 }
 
 impl HostTable {
@@ -223,7 +211,7 @@ fn host_entry(base: &Url, name: &str) -> Result<HostEntry> {
     }
     let urls = Endpoint::ALL
         .iter()
-        .map(|endpoint| crate::client::endpoint_url(&url, *endpoint))
+        .map(|endpoint| endpoint_url(&url, *endpoint))
         .collect::<Result<Vec<_>>>()?;
     Ok(HostEntry {
         name: name.to_owned(),
@@ -243,4 +231,10 @@ fn explicit_port(name: &str) -> Option<u16> {
         return None;
     }
     port.parse().ok()
+}
+
+/// The URL of `endpoint` on the host whose API base is `base`.
+fn endpoint_url(base: &Url, endpoint: Endpoint) -> Result<Url> {
+    let joined = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path());
+    Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL {joined:?}: {e}")))
 }

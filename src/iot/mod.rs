@@ -9,7 +9,6 @@
 //! * [`IotCredentialProvider`]: refresh ahead of expiry from `proof`, then Cognito
 //!   `GetCredentialsForIdentity`, then a fresh login through the app's callback.
 
-mod clock;
 pub(crate) mod cognito;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
@@ -18,7 +17,7 @@ pub mod sigv4;
 
 use std::time::{Duration, SystemTime};
 
-pub use clock::Clock;
+pub use crate::clock::Clock;
 pub use provider::{
     CredentialSource, IotCredentialProvider, IotCredentialProviderBuilder, ProviderEvent,
     ReloginCallback,

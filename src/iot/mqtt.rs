@@ -418,7 +418,7 @@ fn backoff(options: &IotMqttOptions, failures: u32) -> Duration {
         .saturating_mul(1u32 << doublings)
         .min(options.max_backoff);
     // ±20 % jitter.
-    base.mul_f64(0.8 + 0.4 * crate::transport::random_unit())
+    base.mul_f64(0.8 + 0.4 * crate::policy::random_unit())
 }
 
 #[cfg(test)]

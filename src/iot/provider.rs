@@ -131,7 +131,7 @@ pub(crate) fn jittered_refresh_at(credentials: &AwsProof, now: SystemTime) -> Sy
         .unwrap_or_default();
     let margin = refresh_margin(lifetime);
     // Up to 20 % more margin, so that many devices do not refresh in step.
-    let jitter = margin.mul_f64(0.2 * crate::transport::random_unit());
+    let jitter = margin.mul_f64(0.2 * crate::policy::random_unit());
     credentials
         .session_expiration
         .checked_sub(margin + jitter)

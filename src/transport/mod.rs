@@ -9,7 +9,6 @@ mod tls;
 pub(crate) use resolver::Resolver;
 
 use std::error::Error as StdError;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,10 +17,10 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Url;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::api::Endpoint;
+use crate::attempt::Attempt;
 use crate::config::ClientConfig;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result, TransportErrorKind};
-use crate::failover::{Admission, Attempt, ClientStats, FailureClass, HostTable, Step};
 use crate::secret::SecretString;
 
 /// A response read in full: status and body (at most the configured number of bytes).
@@ -54,15 +53,9 @@ pub(crate) fn wipe(buffer: Bytes) {
     }
 }
 
-/// What one request may do: its deadline and whether a possibly delivered request may be resent.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RequestBudget {
-    pub deadline: Instant,
-    pub allow_resend: bool,
-}
-
-/// Sends JSON requests over one connection pool, following the failover plan of
-/// [`crate::failover`]. Cheap to share: everything is behind `Arc`s.
+/// Sends one HTTP exchange at a time to a URL it is given, over one connection pool; the plan of
+/// hosts and retries around it is [`crate::failover`]'s. Cheap to share: everything is behind
+/// `Arc`s.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpTransport {
     /// Pooled connections, kept idle for the configured `pool_idle_timeout`.
@@ -73,7 +66,9 @@ pub(crate) struct HttpTransport {
     fresh: reqwest::Client,
     max_response_bytes: usize,
     request_timeout: Duration,
-    hosts: Arc<HostTable>,
+    /// The resolver of both pools, which also records where each host last resolved (for the
+    /// failover plan's regional step).
+    resolver: Arc<Resolver>,
     /// The TLS configuration (roots, ring), also used for WebSocket connections to AWS IoT.
     tls: Arc<rustls::ClientConfig>,
     /// The runtime that drives this transport's connections: the multi-thread tokio runtime
@@ -87,7 +82,7 @@ pub(crate) struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// Builds the connection pool and the host table for `config`.
+    /// Builds the connection pools, the resolver and the proxy policy for `config`.
     pub fn new(config: &ClientConfig) -> Result<Self> {
         let tls = tls::client_tls_config(config)?;
         let resolver = Arc::new(Resolver::new(
@@ -126,7 +121,6 @@ impl HttpTransport {
         };
         let http = builder(256)?;
         let fresh = builder(0)?;
-        let hosts = Arc::new(HostTable::new(config, resolver)?);
         // A current-thread runtime only runs while someone blocks on it: connections driven by
         // it would stall when used from elsewhere. Only a multi-thread runtime can be home.
         let home = Handle::try_current()
@@ -138,57 +132,22 @@ impl HttpTransport {
             proxies,
             max_response_bytes: config.max_response_bytes,
             request_timeout: config.request_timeout,
-            hosts,
+            resolver,
             tls,
             home,
             generation: crate::runtime::fork_generation(),
         })
     }
 
-    /// The URL of `endpoint` on the primary host.
-    pub fn primary_url(&self, endpoint: Endpoint) -> &Url {
-        self.hosts.url(0, endpoint)
-    }
-
-    /// The overall deadline of a call starting now, unless the caller set one.
-    pub fn default_call_deadline(&self) -> Duration {
-        self.hosts.policy.call_deadline
-    }
-
-    /// A snapshot of the request counters and host health.
-    pub fn stats(&self) -> ClientStats {
-        self.hosts.counters.snapshot(self.hosts.host_health())
-    }
-
-    /// POSTs `body` (JSON) with `Authorization: <bearer>` when given, following the failover
-    /// plan within `budget`, and reads the whole answer up to the size limit. Runs on the
-    /// caller's tokio runtime, or on the library runtime when polled outside of one.
-    ///
-    /// Each attempt is bounded by one `tokio::time::timeout` (the request timeout or what is left
-    /// of the deadline) rather than reqwest's per-request timeout, which costs measurably more
-    /// per call (see the README's figures).
-    pub async fn post_json(
-        &self,
-        endpoint: Endpoint,
-        body: Bytes,
-        bearer: Option<HeaderValue>,
-        trace_id: Option<String>,
-        budget: RequestBudget,
-    ) -> Result<HttpResponse> {
-        let transport = self.clone();
-        let exchange = async move {
-            let result = transport
-                .send_with_failover(endpoint, &body, bearer, trace_id.as_deref(), budget)
-                .await;
-            wipe(body);
-            result
-        };
-        self.on_home(exchange).await
+    /// The resolver of the pools (shared with the failover plan, which reads where the primary
+    /// host resolved).
+    pub fn resolver(&self) -> Arc<Resolver> {
+        self.resolver.clone()
     }
 
     /// Runs `work` on the home runtime: inline when already there, else spawned on it and
     /// awaited (so that connections are always driven by the runtime that owns them).
-    async fn on_home<T: Send + 'static>(
+    pub async fn on_home<T: Send + 'static>(
         &self,
         work: impl std::future::Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
@@ -286,255 +245,11 @@ impl HttpTransport {
         self.request_timeout
     }
 
-    /// The plan loop: steps 1-3, then step 4 decided from where the primary resolved; host
-    /// health consulted and updated; back-off between tries; never past the deadline.
-    async fn send_with_failover(
-        &self,
-        endpoint: Endpoint,
-        body: &Bytes,
-        bearer: Option<HeaderValue>,
-        trace_id: Option<&str>,
-        budget: RequestBudget,
-    ) -> Result<HttpResponse> {
-        let table = &*self.hosts;
-        let policy = &table.policy;
-        let counters = &table.counters;
-        counters.requests.fetch_add(1, Ordering::Relaxed);
-        let may_resend = |class: FailureClass| {
-            class.before_request_sent() || endpoint.is_idempotent() || budget.allow_resend
-        };
-
-        let mut steps = table.head_steps();
-        let mut regional_added = false;
-        let mut ignore_breaker = false;
-        let mut index = 0;
-        let mut trail: Vec<Attempt> = Vec::new();
-        let mut previous: Option<(usize, FailureClass)> = None;
-        let mut primary_failure: Option<FailureClass> = None;
-        let mut delays_taken = 0usize;
-        let mut retry_after: Option<Duration> = None;
-        let mut rate_limit_repeats = 0u32;
-        let mut stale_retried = false;
-        let mut last: Option<Result<HttpResponse>> = None;
-
-        loop {
-            if index == steps.len() {
-                if !regional_added {
-                    regional_added = true;
-                    steps.extend(table.regional_steps());
-                    continue;
-                }
-                if previous.is_none() && !ignore_breaker {
-                    // Every host of the plan is cooling down: try them anyway rather than fail
-                    // without trying.
-                    ignore_breaker = true;
-                    index = 0;
-                    continue;
-                }
-                break;
-            }
-            let (step, host) = steps[index];
-            index += 1;
-            let entry = &table.hosts[host];
-            match step {
-                // Step 2 repeats a host this call just tried, unless retrying cannot help soon
-                // (a connect timeout would cost the same again; a TLS failure is deterministic).
-                Step::PrimaryAgain => match previous {
-                    Some((h, class))
-                        if h == host
-                            && !matches!(
-                                class,
-                                FailureClass::ConnectTimeout | FailureClass::Tls
-                            ) => {}
-                    _ => continue,
-                },
-                // The spec skips step 3 after a network failure (as opposed to a DNS failure)
-                // and goes to step 4; when step 4 has no host, the other primary is still
-                // better than giving up.
-                Step::OtherPrimary
-                    if primary_failure.is_some_and(FailureClass::is_network)
-                        && !table.regional_steps().is_empty() =>
-                {
-                    continue
-                }
-                _ => {}
-            }
-            let now = Instant::now();
-            let repeat_of_previous = previous.is_some_and(|(h, _)| h == host);
-            if !ignore_breaker
-                && !repeat_of_previous
-                && entry.health.admit(now, policy) == Admission::Open
-            {
-                entry.health.skipped.fetch_add(1, Ordering::Relaxed);
-                if step == Step::Primary {
-                    primary_failure = entry.health.open_failure(now);
-                }
-                trail.push(Attempt {
-                    host: entry.name.clone(),
-                    failure: FailureClass::CoolingDown,
-                    elapsed: Duration::ZERO,
-                });
-                continue;
-            }
-            let mut delay = match previous {
-                None => Duration::ZERO,
-                Some((h, class)) if h != host && class.before_request_sent() => Duration::ZERO,
-                Some(_) => {
-                    delays_taken += 1;
-                    policy.backoff_delay(delays_taken - 1, random_unit())
-                }
-            };
-            if let Some(wait) = retry_after.take() {
-                delay = delay.max(wait);
-            }
-            // A wait that reaches past the deadline (any `Retry-After`, however large) ends the
-            // call with the answer that asked for it.
-            if crate::wire_time::instant_after(now, delay).map_or(true, |at| at >= budget.deadline)
-            {
-                break;
-            }
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            if let Some((h, class)) = previous {
-                let counter = if h == host {
-                    &counters.retries
-                } else {
-                    &counters.failovers
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    endpoint = endpoint.name(),
-                    from = table.hosts[h].name.as_str(),
-                    to = entry.name.as_str(),
-                    failure = %class,
-                    step = ?step,
-                    delay_ms = delay.as_millis() as u64,
-                    trace_id,
-                    "agora link failover"
-                );
-                if let Some(observer) = &policy.observer {
-                    (observer.0)(&crate::failover::FailoverEvent {
-                        endpoint,
-                        from: table.hosts[h].name.clone(),
-                        failure: class,
-                        to: entry.name.clone(),
-                        delay,
-                    });
-                }
-            }
-            counters.attempts.fetch_add(1, Ordering::Relaxed);
-            entry.health.attempts.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
-            // One exchange with this host until the deadline, pooled or on a fresh connection.
-            let try_host = |pooled: bool| {
-                let remaining = budget.deadline.saturating_duration_since(Instant::now());
-                let url = table.url(host, endpoint);
-                self.attempt(
-                    endpoint,
-                    url,
-                    body,
-                    bearer.clone(),
-                    trace_id,
-                    remaining,
-                    pooled,
-                )
-            };
-            // A call that must not be resent never reuses a pooled connection: the server may
-            // be closing it as idle just as the request goes out, and then nobody can tell
-            // whether it read the request.
-            let (mut result, stale) = try_host(endpoint.is_idempotent()).await;
-            if stale && !stale_retried {
-                // A pooled connection the server had already closed (its idle timeout, a load
-                // balancer's): not a host failure. Asked again at once on a fresh connection.
-                stale_retried = true;
-                counters.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    endpoint = endpoint.name(),
-                    host = entry.name.as_str(),
-                    trace_id,
-                    "pooled connection closed by the server; retrying on a fresh connection"
-                );
-                result = try_host(false).await.0;
-            }
-            let class = match &result {
-                Ok(response) => match response_failure(response) {
-                    None => {
-                        entry.health.record_success();
-                        return result.map(|mut response| {
-                            response.attempts = trail;
-                            response
-                        });
-                    }
-                    Some(class) => class,
-                },
-                Err(Error::Transport { kind, .. }) => FailureClass::from_transport(*kind),
-                Err(Error::Decode { .. }) => FailureClass::ResetAfterSend,
-                Err(_) => {
-                    counters.failed_requests.fetch_add(1, Ordering::Relaxed);
-                    return result;
-                }
-            };
-            trail.push(Attempt {
-                host: entry.name.clone(),
-                failure: class,
-                elapsed: started.elapsed(),
-            });
-            if class == FailureClass::RateLimited {
-                retry_after = result.as_ref().ok().and_then(|r| r.retry_after);
-            } else if class == FailureClass::Proxy {
-                // The proxy failed, not the host: the host's health stays as it was.
-            } else {
-                entry
-                    .health
-                    .record_failure(class, Instant::now(), policy, repeat_of_previous);
-            }
-            if matches!(step, Step::Primary | Step::PrimaryAgain) {
-                primary_failure = Some(class);
-            }
-            last = Some(result);
-            if !may_resend(class) {
-                break;
-            }
-            // A rate-limited host is asked once more after `Retry-After` (the limit is the
-            // account's, so another host would not help).
-            let next_is_same = steps.get(index).is_some_and(|(_, h)| *h == host);
-            if class == FailureClass::RateLimited
-                && !next_is_same
-                && !repeat_of_previous
-                && rate_limit_repeats == 0
-            {
-                rate_limit_repeats += 1;
-                steps.insert(index, (step, host));
-            }
-            previous = Some((host, class));
-        }
-
-        counters.failed_requests.fetch_add(1, Ordering::Relaxed);
-        match last {
-            Some(Ok(mut response)) => {
-                response.attempts = trail;
-                Ok(response)
-            }
-            Some(Err(error)) => Err(error.with_attempts(trail)),
-            None => Err(Error::Transport {
-                endpoint,
-                kind: TransportErrorKind::Timeout,
-                message: format!(
-                    "the call deadline ({} ms) left no time for an attempt",
-                    policy.call_deadline.as_millis()
-                ),
-                trace_id: trace_id.map(str::to_owned),
-                attempts: crate::failover::Attempts(trail),
-            }),
-        }
-    }
-
     /// One exchange with one host, within the request timeout and what is left of the deadline,
     /// on a pooled connection or a fresh one. The flag is `true` when a pooled connection failed
     /// before any byte of an answer, as one the server had closed does (see [`stale_connection`]).
     #[allow(clippy::too_many_arguments)]
-    async fn attempt(
+    pub async fn attempt(
         &self,
         endpoint: Endpoint,
         url: &Url,
@@ -891,19 +606,6 @@ pub(crate) fn with_sent_note(kind: TransportErrorKind, mut message: String) -> S
     message
 }
 
-/// How an answer counts for the failover plan: `None` when it is final (a success, or a failure
-/// the server decided, such as a refused grant or an unknown account).
-fn response_failure(response: &HttpResponse) -> Option<FailureClass> {
-    match response.status {
-        429 => Some(FailureClass::RateLimited),
-        status @ 500..=599 => Some(FailureClass::ServerError(status)),
-        // An authentication failure is handled by the caller (renew the token, replay once).
-        401 => None,
-        _ if crate::api::envelope::is_envelope(&response.body) => None,
-        _ => Some(FailureClass::Malformed),
-    }
-}
-
 /// `Retry-After`: delta-seconds or an HTTP date.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -912,19 +614,6 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-/// A random number in [0, 1) for jitter (std's randomly keyed hasher; no RNG crate).
-pub(crate) fn random_unit() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or_default(),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn classify(error: &reqwest::Error) -> TransportErrorKind {

@@ -1,5 +1,8 @@
 //! The [`Client`]: configuration, transport and token cache behind one cheap, cloneable handle.
 
+mod cloud_storage;
+mod third_party;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -12,11 +15,12 @@ use crate::api::envelope::{decode_response, new_trace_id};
 use crate::api::token::{RestToken, TokenGrant, TokenRequestBody, TokenWire};
 use crate::api::Endpoint;
 use crate::auth::TokenManager;
+use crate::clock::Clock;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
-use crate::failover::{CallOptions, ClientStats};
+use crate::failover::{CallOptions, ClientStats, Failover, RequestBudget};
 use crate::runtime::ForkLocal;
-use crate::transport::{HttpResponse, HttpTransport, RequestBudget};
+use crate::transport::{HttpResponse, HttpTransport};
 
 /// An async client for the Agora Link REST API.
 ///
@@ -38,20 +42,22 @@ pub struct Client {
 
 struct Inner {
     config: ClientConfig,
-    transport: HttpTransport,
+    failover: Failover,
     tokens: TokenManager,
     configured_grant: TokenGrant,
-    clock: Arc<crate::iot::Clock>,
+    clock: Arc<Clock>,
 }
 
 impl Inner {
     /// The state of a client inherited across `fork()`, for the child: a new transport (pool,
     /// host table), the cached token when it can be read without waiting, the same clock.
     fn remake(inherited: &Inner) -> Option<Inner> {
-        match HttpTransport::new(&inherited.config) {
-            Ok(transport) => Some(Inner {
+        let rebuilt = HttpTransport::new(&inherited.config)
+            .and_then(|transport| Failover::new(&inherited.config, transport));
+        match rebuilt {
+            Ok(failover) => Some(Inner {
                 config: inherited.config.clone(),
-                transport,
+                failover,
                 tokens: inherited.tokens.inherit(),
                 configured_grant: inherited.configured_grant.clone(),
                 clock: inherited.clock.clone(),
@@ -75,12 +81,12 @@ impl fmt::Debug for Client {
 impl Client {
     /// Builds a client. Fails only on configuration problems (TLS roots, HTTP stack).
     pub fn new(config: ClientConfig) -> Result<Self> {
-        let transport = HttpTransport::new(&config)?;
+        let failover = Failover::new(&config, HttpTransport::new(&config)?)?;
         let configured_grant = TokenGrant::from(config.grant());
         Ok(Self {
             inner: Arc::new(ForkLocal::new(Inner {
                 config,
-                transport,
+                failover,
                 tokens: TokenManager::default(),
                 configured_grant,
                 clock: Arc::default(),
@@ -116,13 +122,13 @@ impl Client {
 
     /// The client's estimate of the server clock (from the `Date` headers of token and login
     /// answers, and of IoT gateway refusals), used for signing and for IoT expiry checks.
-    pub fn clock(&self) -> &Arc<crate::iot::Clock> {
+    pub fn clock(&self) -> &Arc<Clock> {
         &self.live().clock
     }
 
     /// The transport, for the IoT credential provider (Cognito).
     pub(crate) fn transport(&self) -> &HttpTransport {
-        &self.live().transport
+        self.live().failover.transport()
     }
 
     fn observe_date(&self, response: &HttpResponse) {
@@ -139,7 +145,7 @@ impl Client {
     /// Request counters and host health: requests, attempts, retries, failovers, and per host
     /// attempts, failures, skips and cool-down. Shared by every clone.
     pub fn stats(&self) -> ClientStats {
-        self.live().transport.stats()
+        self.live().failover.stats()
     }
 
     /// The configuration the client was built with.
@@ -149,14 +155,14 @@ impl Client {
 
     /// The full URL of `endpoint` on the primary host.
     pub fn endpoint_url(&self, endpoint: Endpoint) -> &Url {
-        self.live().transport.primary_url(endpoint)
+        self.live().failover.primary_url(endpoint)
     }
 
     fn deadline(&self) -> Instant {
         let budget = self
             .options
             .deadline
-            .unwrap_or_else(|| self.live().transport.default_call_deadline());
+            .unwrap_or_else(|| self.live().failover.default_call_deadline());
         crate::wire_time::instant_after_capped(Instant::now(), budget)
     }
 
@@ -217,7 +223,7 @@ impl Client {
         deadline: Instant,
     ) -> Result<HttpResponse> {
         self.live()
-            .transport
+            .failover
             .post_json(
                 endpoint,
                 body,
@@ -307,9 +313,4 @@ fn decoded<T: DeserializeOwned>(
             error.with_attempts(response.attempts.clone())
         }
     })
-}
-
-pub(crate) fn endpoint_url(base: &Url, endpoint: Endpoint) -> Result<Url> {
-    let joined = format!("{}{}", base.as_str().trim_end_matches('/'), endpoint.path());
-    Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL {joined:?}: {e}")))
 }
