@@ -24,9 +24,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers, from the bottom: [`config`], `transport` (HTTP, TLS, resolver), [`failover`] (host
-//! plan, back-off, deadline, host health), [`auth`] (token cache),
-//! [`api`] (endpoints and models per API group), [`client`].
+//! Layers, from the bottom: the vocabulary ([`api::Endpoint`], [`failover::FailureClass`]),
+//! [`error`], the failover policy, [`config`] and [`runtime`], [`api`] (request and response
+//! models per API group), `transport` (one HTTP exchange), [`failover`] (host plan, back-off,
+//! deadline, host health), [`auth`] (token cache), [`client`], [`iot`]; every import points down
+//! (the repository's `docs/architecture.md`, enforced by a test).
 
 #![warn(missing_docs)]
 // docs.rs (`--cfg docsrs`, Cargo.toml's `[package.metadata.docs.rs]`): each item that a feature

@@ -185,7 +185,13 @@ fn read_ident(chars: &[char], mut i: usize) -> (String, usize) {
 fn skip_string(chars: &[char], mut i: usize, line: &mut usize) -> usize {
     while let Some(c) = chars.get(i).copied() {
         match c {
-            '\\' => i += 2,
+            '\\' => {
+                // An escaped line break (a string continued on the next line) is a line too.
+                if chars.get(i + 1) == Some(&'\n') {
+                    *line += 1;
+                }
+                i += 2;
+            }
             '"' => return i + 1,
             '\n' => {
                 *line += 1;
@@ -286,9 +292,9 @@ mod tests {
 
     #[test]
     fn lines_are_counted_through_comments_and_strings() {
-        let tokens = tokenize("/* one\n two */ \"three\nfour\" five");
+        let tokens = tokenize("/* one\n two */ \"three\nfour \\\n more\" five");
         let five = tokens.iter().find(|t| t.kind == Kind::Ident("five".into()));
-        assert_eq!(five.map(|t| t.line), Some(3));
+        assert_eq!(five.map(|t| t.line), Some(4));
     }
 
     #[test]

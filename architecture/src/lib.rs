@@ -152,20 +152,36 @@ impl Scan {
     }
 }
 
-/// Reads every `.rs` file under `workspace/src_dir`. Files under `src/bin/` and the roots
-/// (`lib.rs`, `main.rs`) belong to no module; the root `lib.rs`'s `use` declarations resolve
-/// `crate::Name` paths to the module that defines the name.
+/// Reads every `.rs` file under `workspace/src_dir` and scans them ([`scan_sources`]).
 ///
 /// Errors: an unreadable directory or file.
 pub fn scan(workspace: &Path, src_dir: &Path) -> Result<Scan, String> {
     let dir = workspace.join(src_dir);
     let mut files = Vec::new();
     collect(&dir, &mut files)?;
-    files.sort();
+    let mut sources = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let relative = file
+            .strip_prefix(&dir)
+            .map_err(|e| e.to_string())?
+            .to_path_buf();
+        sources.push((relative, text));
+    }
+    Ok(scan_sources(src_dir, &sources))
+}
+
+/// Scans one crate's sources, given as (path relative to its `src/`, text). Files under `bin/`
+/// and the roots (`lib.rs`, `main.rs`) belong to no module; the root `lib.rs`'s `use`
+/// declarations resolve `crate::Name` paths to the module that defines the name. Paths in the
+/// result are `src_dir` joined with each file's relative path.
+pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
+    let mut sources: Vec<&(PathBuf, String)> = sources.iter().collect();
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
     let mut scan = Scan::default();
     let mut module_paths = Vec::new();
-    for file in &files {
-        let relative = file.strip_prefix(&dir).map_err(|e| e.to_string())?;
+    let mut root = "";
+    for (relative, text) in sources {
         let parts: Vec<String> = relative
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -181,6 +197,9 @@ pub fn scan(workspace: &Path, src_dir: &Path) -> Result<Scan, String> {
             path.pop();
         }
         if path.len() == 1 && (path[0] == "lib" || path[0] == "main") {
+            if path[0] == "lib" {
+                root = text;
+            }
             continue;
         }
         let Some(top) = path.first().cloned() else {
@@ -190,30 +209,30 @@ pub fn scan(workspace: &Path, src_dir: &Path) -> Result<Scan, String> {
             .entry(top)
             .or_default()
             .push(src_dir.join(relative));
-        module_paths.push((file.clone(), path));
+        module_paths.push((relative, text, path));
     }
-    let root = fs::read_to_string(dir.join("lib.rs")).unwrap_or_default();
-    let re_exports = imports::root_re_exports(&root);
-    for (file, path) in module_paths {
-        let source = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let re_exports = imports::root_re_exports(root);
+    for (relative, text, path) in module_paths {
         let from = path[0].clone();
-        let relative = src_dir.join(file.strip_prefix(&dir).map_err(|e| e.to_string())?);
-        for found in imports::paths(&source, &path) {
+        let file = src_dir.join(relative);
+        let mut seen = BTreeSet::new();
+        for found in imports::paths(text, &path) {
             let Some(to) = resolve(&found.path, &scan.modules, &re_exports) else {
                 continue;
             };
-            if to != from {
+            // One arrow per target per line (a grouped `use` names several items).
+            if to != from && seen.insert((found.line, to.clone())) {
                 scan.imports.push(Import {
                     from: from.clone(),
                     to,
-                    file: relative.clone(),
+                    file: file.clone(),
                     line: found.line,
                     written: found.written,
                 });
             }
         }
     }
-    Ok(scan)
+    scan
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
