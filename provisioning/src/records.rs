@@ -112,7 +112,8 @@ pub enum StoreError {
 /// and statement timeouts are shorter): past it the call is [`StoreError::Unavailable`].
 pub const STORE_DEADLINE: Duration = Duration::from_millis(1000);
 
-/// The longest a health check of the database takes ([`Store::health`]).
+/// The longest a health check of the database takes
+/// ([`Store::health`](crate::store::Store::health)).
 pub const HEALTH_DEADLINE: Duration = Duration::from_millis(500);
 
 /// How long a health check's result is reused (a load balancer probing every few ms costs one
