@@ -14,9 +14,11 @@
 #[doc(hidden)]
 pub mod fuzzing;
 mod postgres;
+mod records;
 pub mod secrets;
 pub mod server;
 pub mod signature;
 pub mod simulate;
+mod sqlite;
 pub mod store;
 pub mod text;

@@ -9,7 +9,7 @@
 //! grants too, and an activation that comes after it sees it (409).
 //!
 //! Every wait is bounded (see [`Timeouts`]): a stalled or vanished server costs a request at most
-//! [`crate::store::STORE_DEADLINE`], and a connection that did not answer in time is dropped
+//! [`crate::records::STORE_DEADLINE`], and a connection that did not answer in time is dropped
 //! from the pool rather than handed to the next request.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,10 +17,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use crate::records::{
+    CustomerSummary, Grant, GrantLicense, License, NewCustomer, StoreError, CUSTOMER_SUMMARY_SQL,
+};
 use crate::secrets::MasterKey;
-use crate::store::{CustomerSummary, Grant, GrantLicense, License, NewCustomer, StoreError};
 
-/// The timeouts of the PostgreSQL backend (all shorter than [`crate::store::STORE_DEADLINE`]).
+/// The timeouts of the PostgreSQL backend (all shorter than [`crate::records::STORE_DEADLINE`]).
 pub(crate) struct Timeouts;
 
 impl Timeouts {
@@ -507,7 +509,7 @@ impl Postgres {
     pub async fn list_customers(&self) -> Result<Vec<CustomerSummary>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(crate::store::CUSTOMER_SUMMARY_SQL, &[])
+            .query(CUSTOMER_SUMMARY_SQL, &[])
             .await
             .map_err(storage)?;
         Ok(rows

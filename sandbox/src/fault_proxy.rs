@@ -35,7 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::server::TlsIdentity;
+use crate::tls::TlsIdentity;
 
 /// Where a strike breaks the exchange. Byte offsets count plaintext bytes of one connection,
 /// from its first request byte (or first response byte).
@@ -188,7 +188,7 @@ impl FaultProxy {
     /// # Errors
     /// The identity's PEM does not parse, or no loopback port can be bound.
     pub async fn start(upstream: SocketAddr, identity: &TlsIdentity) -> std::io::Result<Self> {
-        let acceptor = crate::server::tls_acceptor_with_alpn(identity, &[b"http/1.1"])?;
+        let acceptor = crate::tls::tls_acceptor_with_alpn(identity, &[b"http/1.1"])?;
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared::default());

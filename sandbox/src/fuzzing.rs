@@ -1,7 +1,8 @@
 //! Entry points into the IoT gateway's request handling for the fuzz targets in `fuzz/`
 //! (feature `fuzzing`, off by default; hidden, not a stable API).
 
-use crate::iot::{self, AwsSession, IotRegistry};
+use crate::aws::{AwsSession, IotRegistry};
+use crate::iot;
 
 /// The access key id of the one session the fuzzed gateway knows.
 pub const ACCESS_KEY_ID: &str = "ASIAFUZZFUZZFUZZFUZZ";

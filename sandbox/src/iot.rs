@@ -1,195 +1,26 @@
-//! The IoT side of the emulated cloud: the temporary AWS credentials that `login` and Cognito
-//! issue, Cognito `GetCredentialsForIdentity`, and an AWS-IoT-style WebSocket gateway that checks
-//! the SigV4 query of the upgrade request (403 with a `Date` header when it is wrong, stale or
-//! made with expired credentials) and then bridges the connection to a real MQTT broker.
+//! The IoT gateway of the emulated cloud: an AWS-IoT-style WebSocket gateway that checks the
+//! SigV4 query of the upgrade request against the AWS sessions the state issued (403 with a
+//! `Date` header when it is wrong, stale or made with expired credentials) and then bridges the
+//! connection to a real MQTT broker. It reads and counts through the [`Shared`] state it shares
+//! with the HTTP server.
 //!
 //! The SigV4 check is written here from AWS's documentation, independently of the client's
 //! presigner, so that each checks the other.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ring::{digest, hmac};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Temporary AWS credentials issued by the sandbox.
-#[derive(Debug, Clone)]
-pub(crate) struct AwsSession {
-    pub access_key_id: String,
-    pub secret_key: String,
-    pub session_token: String,
-    pub expires_ms: i64,
-}
-
-#[derive(Debug, Clone)]
-struct Identity {
-    open_id_token: String,
-    token_expires_ms: i64,
-}
-
-/// Identities and AWS sessions, each at most [`crate::MAX_AWS_SESSIONS`] (the oldest are
-/// forgotten first).
-#[derive(Debug, Default)]
-pub(crate) struct IotRegistry {
-    identities: HashMap<String, Identity>,
-    identity_order: VecDeque<String>,
-    sessions: HashMap<String, AwsSession>,
-    session_order: VecDeque<String>,
-}
-
-/// Inserts `key`, forgetting the oldest entries first while the map is full.
-fn insert_bounded<V>(
-    map: &mut HashMap<String, V>,
-    order: &mut VecDeque<String>,
-    key: String,
-    value: V,
-) {
-    if map.insert(key.clone(), value).is_none() {
-        order.push_back(key);
-    }
-    while map.len() > crate::MAX_AWS_SESSIONS {
-        let Some(oldest) = order.pop_front() else {
-            break;
-        };
-        map.remove(&oldest);
-    }
-}
-
-impl IotRegistry {
-    pub fn register_identity(&mut self, identity_id: &str, open_id_token: &str, expires_ms: i64) {
-        insert_bounded(
-            &mut self.identities,
-            &mut self.identity_order,
-            identity_id.to_owned(),
-            Identity {
-                open_id_token: open_id_token.to_owned(),
-                token_expires_ms: expires_ms,
-            },
-        );
-    }
-
-    pub fn register_session(&mut self, session: AwsSession) {
-        insert_bounded(
-            &mut self.sessions,
-            &mut self.session_order,
-            session.access_key_id.clone(),
-            session,
-        );
-    }
-
-    #[cfg(test)]
-    pub fn session_count(&self) -> usize {
-        self.sessions.len()
-    }
-
-    #[cfg(test)]
-    pub fn identity_count(&self) -> usize {
-        self.identities.len()
-    }
-
-    #[cfg(test)]
-    pub fn has_session(&self, access_key_id: &str) -> bool {
-        self.sessions.contains_key(access_key_id)
-    }
-
-    /// Makes every AWS session expired now.
-    pub fn expire_sessions(&mut self, now_ms: i64) {
-        for session in self.sessions.values_mut() {
-            session.expires_ms = session.expires_ms.min(now_ms.saturating_sub(1));
-        }
-    }
-
-    /// Makes every OpenID token expired now (Cognito then refuses them).
-    pub fn expire_open_id_tokens(&mut self, now_ms: i64) {
-        for identity in self.identities.values_mut() {
-            identity.token_expires_ms = identity.token_expires_ms.min(now_ms.saturating_sub(1));
-        }
-    }
-
-    fn session(&self, access_key_id: &str) -> Option<&AwsSession> {
-        self.sessions.get(access_key_id)
-    }
-}
-
-/// Cognito's error body and status.
-pub(crate) struct CognitoFailure {
-    pub status: u16,
-    pub body: Value,
-}
-
-fn cognito_failure(kind: &str, message: &str) -> CognitoFailure {
-    CognitoFailure {
-        status: 400,
-        body: json!({"__type": kind, "message": message}),
-    }
-}
-
-impl crate::state::Db {
-    /// `GetCredentialsForIdentity`: `{"IdentityId", "Logins": {"<provider>": "<OpenID token>"}}`.
-    pub(crate) fn cognito_get_credentials(
-        &mut self,
-        target: Option<&str>,
-        body: &[u8],
-    ) -> Result<Value, CognitoFailure> {
-        self.stats.cognito_requests += 1;
-        if target != Some("AWSCognitoIdentityService.GetCredentialsForIdentity") {
-            return Err(cognito_failure(
-                "UnknownOperationException",
-                "unknown X-Amz-Target",
-            ));
-        }
-        let body: Value = serde_json::from_slice(body)
-            .map_err(|_| cognito_failure("SerializationException", "body is not JSON"))?;
-        let identity_id = body
-            .get("IdentityId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let Some(identity) = self.iot.identities.get(&identity_id).cloned() else {
-            return Err(cognito_failure(
-                "ResourceNotFoundException",
-                "Identity not found.",
-            ));
-        };
-        let presented = body
-            .get("Logins")
-            .and_then(Value::as_object)
-            .and_then(|logins| {
-                logins
-                    .iter()
-                    .find(|(key, _)| key.starts_with("cognito-identity."))
-                    .and_then(|(_, value)| value.as_str())
-            })
-            .unwrap_or_default();
-        if presented != identity.open_id_token {
-            return Err(cognito_failure(
-                "NotAuthorizedException",
-                "Invalid login token.",
-            ));
-        }
-        if identity.token_expires_ms <= crate::state::now_ms() {
-            return Err(cognito_failure(
-                "NotAuthorizedException",
-                "Invalid login token. Token expired.",
-            ));
-        }
-        let session = self.issue_aws_session();
-        Ok(json!({
-            "IdentityId": identity_id,
-            "Credentials": {
-                "AccessKeyId": session.access_key_id,
-                "SecretKey": session.secret_key,
-                "SessionToken": session.session_token,
-                "Expiration": session.expires_ms as f64 / 1000.0,
-            }
-        }))
-    }
-}
+use crate::aws::IotRegistry;
+use crate::shared::Shared;
+use crate::state::now_ms;
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -422,7 +253,7 @@ pub(crate) fn verify(
 /// Shared state of the gateway.
 #[derive(Debug)]
 pub(crate) struct Gateway {
-    pub shared: Arc<crate::server::Shared>,
+    pub shared: Arc<Shared>,
     pub upstream: Option<SocketAddr>,
     /// Bumped to drop every open connection (as a broker restart or network loss would).
     pub drops: tokio::sync::watch::Sender<u64>,
@@ -642,7 +473,7 @@ async fn serve_connection(
     let _serving = connection.start();
     let outcome = parse_head(&head).and_then(|parsed| {
         let db = gateway.shared.db();
-        check_upgrade(&parsed, &db.iot, &db.iot_region, crate::state::now_ms()).map(|()| parsed)
+        check_upgrade(&parsed, &db.iot, &db.iot_region, now_ms()).map(|()| parsed)
     });
     {
         let mut db = gateway.shared.db();
@@ -749,6 +580,7 @@ pub(crate) async fn run_gateway(listener: TcpListener, gateway: Arc<Gateway>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::AwsSession;
 
     #[test]
     fn amz_dates_and_the_websocket_accept_key() {

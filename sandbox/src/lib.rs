@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod aws;
 mod broker;
 mod fault_proxy;
 mod faults;
@@ -39,8 +40,10 @@ pub mod fuzzing;
 mod iot;
 mod nginx;
 mod server;
+mod shared;
 mod squid;
 mod state;
+mod tls;
 
 pub use agora_link_server_guard::{GuardStats, Limits};
 
@@ -48,23 +51,17 @@ pub use agora_link_server_guard::{GuardStats, Limits};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+pub use aws::MAX_AWS_SESSIONS;
 pub use broker::Mosquitto;
 pub use fault_proxy::{ConnectionBytes, FaultProxy, Strike, StrikeKind, StrikePoint};
 pub use faults::MAX_FAULT_RULES;
 pub use faults::{Fault, FaultAction};
 pub use nginx::Nginx;
-pub use server::{HostMode, Sandbox, SandboxBuilder, TlsIdentity};
+pub use server::{HostMode, Sandbox, SandboxBuilder};
 pub use squid::{Squid, SquidPolicy};
 pub use state::{
-    Lifetimes, Order, SandboxClient, Stats, MAX_ACCOUNTS, MAX_AWS_SESSIONS, MAX_GATEWAY_REFUSALS,
-    MAX_ORDERS, MAX_TOKENS, MAX_TRACE_ID_CHARS, OTHER_GRANTS, OTHER_PATHS,
+    Lifetimes, Order, SandboxClient, Stats, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD, DEFAULT_USERNAME, MAX_ACCOUNTS, MAX_GATEWAY_REFUSALS, MAX_ORDERS, MAX_TOKENS,
+    MAX_TRACE_ID_CHARS, OTHER_GRANTS, OTHER_PATHS,
 };
-
-/// The client id the sandbox accepts by default.
-pub const DEFAULT_CLIENT_ID: &str = "sandbox-client-id";
-/// The client secret the sandbox accepts by default.
-pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-client-secret";
-/// The password-grant user name the sandbox accepts by default.
-pub const DEFAULT_USERNAME: &str = "sandbox-user";
-/// The password-grant password the sandbox accepts by default.
-pub const DEFAULT_PASSWORD: &str = "sandbox-password";
+pub use tls::TlsIdentity;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::TlsIdentity;
+use crate::tls::TlsIdentity;
 
 /// A running nginx (the Debian package `nginx`). Dropping it stops nginx.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! The HTTP(S) server: listener, TLS, fault injection in front of the axum router, admin API.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agora_link_server_guard::{GuardStats, GuardedBody, Limits, Tracker, Transport};
@@ -15,23 +15,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::faults::{Fault, FaultAction, FaultPlan};
-use crate::state::{now_ms, Db, Failure, Lifetimes, Order, Outcome, SandboxClient, Stats};
-
-/// A certificate chain and private key (PEM) for serving HTTPS.
-#[derive(Clone)]
-pub struct TlsIdentity {
-    /// The certificate chain, leaf first, PEM.
-    pub cert_chain_pem: String,
-    /// The private key, PEM (PKCS#8, PKCS#1 or SEC1).
-    pub private_key_pem: String,
-}
-
-impl std::fmt::Debug for TlsIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsIdentity").finish_non_exhaustive()
-    }
-}
+use crate::fault_proxy::FaultProxy;
+use crate::faults::{Fault, FaultAction, MAX_FAULT_RULES};
+use crate::iot::{run_gateway, Gateway};
+use crate::shared::Shared;
+use crate::state::{
+    now_ms, Db, Failure, Lifetimes, Order, Outcome, SandboxClient, Stats, DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME,
+};
+use crate::tls::{tls_acceptor, TlsIdentity};
 
 /// Configures and starts a [`Sandbox`].
 #[derive(Debug, Clone)]
@@ -54,12 +46,9 @@ impl Default for SandboxBuilder {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             clients: vec![SandboxClient {
-                client_id: crate::DEFAULT_CLIENT_ID.into(),
-                client_secret: crate::DEFAULT_CLIENT_SECRET.into(),
-                users: vec![(
-                    crate::DEFAULT_USERNAME.into(),
-                    crate::DEFAULT_PASSWORD.into(),
-                )],
+                client_id: DEFAULT_CLIENT_ID.into(),
+                client_secret: DEFAULT_CLIENT_SECRET.into(),
+                users: vec![(DEFAULT_USERNAME.into(), DEFAULT_PASSWORD.into())],
             }],
             lifetimes: Lifetimes::default(),
             iot_region: "cn-north-1".into(),
@@ -173,16 +162,11 @@ impl SandboxBuilder {
             )
         })?;
         let address = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            db: Mutex::new(Db::new(
-                self.clients.clone(),
-                self.lifetimes.clone(),
-                self.iot_region.clone(),
-            )),
-            faults: Mutex::new(FaultPlan::default()),
-            close_reused: std::sync::atomic::AtomicBool::new(false),
-            fault_proxy: std::sync::OnceLock::new(),
-        });
+        let shared = Arc::new(Shared::new(Db::new(
+            self.clients.clone(),
+            self.lifetimes.clone(),
+            self.iot_region.clone(),
+        )));
         if self.fault_proxy {
             if acceptor.is_some() {
                 return Err(std::io::Error::new(
@@ -192,7 +176,7 @@ impl SandboxBuilder {
             }
             let (identity, ca) =
                 TlsIdentity::generate_for(&["api.sd-rtn.com", "api.agora.io", "localhost"])?;
-            let proxy = crate::FaultProxy::start(address, &identity).await?;
+            let proxy = FaultProxy::start(address, &identity).await?;
             tracing::info!(address = %proxy.address(), "fault proxy listening (TLS)");
             let _ = shared.fault_proxy.set((Arc::new(proxy), ca));
         }
@@ -204,7 +188,7 @@ impl SandboxBuilder {
             let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             let address = listener.local_addr()?;
             shared.db().iot_endpoint = Some(format!("ws://{address}"));
-            let gateway = Arc::new(crate::iot::Gateway {
+            let gateway = Arc::new(Gateway {
                 shared: shared.clone(),
                 upstream: self.iot_upstream,
                 drops: tokio::sync::watch::channel(0).0,
@@ -212,7 +196,7 @@ impl SandboxBuilder {
                 refusal_log: agora_link_server_guard::RateLimited::new(Duration::from_secs(1)),
             });
             gateway_handle = Some(gateway.clone());
-            gateway_task = Some(tokio::spawn(crate::iot::run_gateway(listener, gateway)));
+            gateway_task = Some(tokio::spawn(run_gateway(listener, gateway)));
             gateway_address = Some(address);
             tracing::info!(%address, upstream = ?self.iot_upstream, "IoT gateway listening");
         }
@@ -325,7 +309,7 @@ pub struct Sandbox {
     hosts: Vec<HostSlot>,
     gateway_task: Option<JoinHandle<()>>,
     gateway_address: Option<SocketAddr>,
-    gateway: Option<Arc<crate::iot::Gateway>>,
+    gateway: Option<Arc<Gateway>>,
 }
 
 impl Sandbox {
@@ -385,7 +369,7 @@ impl Sandbox {
         let added = self.shared.plan().add(fault);
         if !added {
             tracing::warn!(
-                max = crate::MAX_FAULT_RULES,
+                max = MAX_FAULT_RULES,
                 "fault rule refused: too many active rules"
             );
         }
@@ -546,67 +530,6 @@ impl Drop for Sandbox {
             task.abort();
         }
     }
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    db: Mutex<Db>,
-    faults: Mutex<FaultPlan>,
-    /// Close a kept-alive connection, unanswered, when a second request arrives on it.
-    close_reused: std::sync::atomic::AtomicBool,
-    /// The fault proxy in front of the main listener ([`SandboxBuilder::fault_proxy`]) and the
-    /// PEM of the CA its certificate chains to.
-    fault_proxy: std::sync::OnceLock<(Arc<crate::FaultProxy>, String)>,
-}
-
-impl Shared {
-    pub(crate) fn db(&self) -> MutexGuard<'_, Db> {
-        self.db
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn plan(&self) -> MutexGuard<'_, FaultPlan> {
-        self.faults
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl std::fmt::Debug for Db {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").finish_non_exhaustive()
-    }
-}
-
-fn tls_acceptor(identity: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcceptor> {
-    tls_acceptor_with_alpn(identity, &[b"h2", b"http/1.1"])
-}
-
-/// A TLS acceptor for `identity` offering the ALPN protocols `alpn`, in order of preference.
-pub(crate) fn tls_acceptor_with_alpn(
-    identity: &TlsIdentity,
-    alpn: &[&[u8]],
-) -> std::io::Result<tokio_rustls::TlsAcceptor> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let invalid = |what: &str, e: &dyn std::fmt::Display| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
-    };
-    let certs = CertificateDer::pem_slice_iter(identity.cert_chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid("bad certificate PEM", &e))?;
-    let key = PrivateKeyDer::from_pem_slice(identity.private_key_pem.as_bytes())
-        .map_err(|e| invalid("bad private key PEM", &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid("TLS setup", &e))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| invalid("TLS identity", &e))?;
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 async fn accept_loop(listener: TcpListener, serve: ServeContext, host: Option<Arc<str>>) {
@@ -894,7 +817,7 @@ async fn admin_add_fault(
     }
     let message = format!(
         "{} fault rules are active, the most: DELETE /_sandbox/faults first",
-        crate::MAX_FAULT_RULES
+        MAX_FAULT_RULES
     );
     (
         StatusCode::INSUFFICIENT_STORAGE,
@@ -985,42 +908,4 @@ async fn cognito(
 async fn admin_revoke(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.db().revoke_access_tokens();
     StatusCode::NO_CONTENT
-}
-
-impl TlsIdentity {
-    /// Generates a throw-away certificate authority and a server certificate it signs for
-    /// `hosts` (DNS names or IP addresses). Returns the server identity and the CA certificate
-    /// (PEM) that a client must trust. For tests and local HTTPS only.
-    pub fn generate_for(hosts: &[&str]) -> std::io::Result<(TlsIdentity, String)> {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-        };
-        let failed =
-            |e: rcgen::Error| std::io::Error::other(format!("certificate generation: {e}"));
-        let ca_key = KeyPair::generate().map_err(failed)?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "agora-link-sandbox test CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_cert = ca_params.self_signed(&ca_key).map_err(failed)?;
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().map_err(failed)?;
-        let mut leaf_params =
-            CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
-                .map_err(failed)?;
-        leaf_params.distinguished_name.push(
-            DnType::CommonName,
-            hosts.first().copied().unwrap_or("localhost"),
-        );
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(failed)?;
-        Ok((
-            TlsIdentity {
-                cert_chain_pem: leaf.pem(),
-                private_key_pem: leaf_key.serialize_pem(),
-            },
-            ca_cert.pem(),
-        ))
-    }
 }

@@ -1,10 +1,13 @@
-//! The sandbox's state: clients, tokens, accounts, the package catalogue, orders and counters.
+//! The sandbox's state ([`Db`]): clients (and the default credentials), tokens, accounts, the
+//! package catalogue, orders, counters, the AWS sessions it issues and Cognito's answers.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{json, Value};
+
+use crate::aws::{cognito_failure, AwsSession, CognitoFailure, IotRegistry};
 
 /// A client (client id and secret) the sandbox accepts, with the users of its password grant.
 #[derive(Debug, Clone)]
@@ -16,6 +19,15 @@ pub struct SandboxClient {
     /// `(username, password)` pairs accepted by the password grant.
     pub users: Vec<(String, String)>,
 }
+
+/// The client id the sandbox accepts by default.
+pub const DEFAULT_CLIENT_ID: &str = "sandbox-client-id";
+/// The client secret the sandbox accepts by default.
+pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-client-secret";
+/// The password-grant user name the sandbox accepts by default.
+pub const DEFAULT_USERNAME: &str = "sandbox-user";
+/// The password-grant password the sandbox accepts by default.
+pub const DEFAULT_PASSWORD: &str = "sandbox-password";
 
 /// Lifetimes the sandbox gives what it issues.
 #[derive(Debug, Clone)]
@@ -141,11 +153,6 @@ pub const MAX_ORDERS: usize = 10_000;
 /// The most third-party accounts the sandbox holds; `register` beyond that is refused (HTTP
 /// 507, code 507) until accounts are removed.
 pub const MAX_ACCOUNTS: usize = 100_000;
-
-/// The most temporary AWS credentials (and, separately, Cognito identities) the sandbox
-/// remembers; issuing one more forgets the oldest, which the IoT gateway and Cognito then
-/// refuse as unknown.
-pub const MAX_AWS_SESSIONS: usize = 10_000;
 
 /// `now` plus `lifetime`, or (for lifetimes too long to represent) about a century from now.
 pub(crate) fn instant_after(lifetime: Duration) -> Instant {
@@ -274,7 +281,7 @@ pub(crate) struct Db {
     pub stats: Stats,
     trace_ids: VecDeque<String>,
     next_user: u64,
-    pub iot: crate::iot::IotRegistry,
+    pub iot: IotRegistry,
     /// The IoT endpoint `login` returns instead of a made-up AWS host (the gateway's address).
     pub iot_endpoint: Option<String>,
 }
@@ -808,8 +815,8 @@ impl Db {
     }
 
     /// Issues temporary AWS credentials, accepted by the IoT gateway until they expire.
-    pub(crate) fn issue_aws_session(&mut self) -> crate::iot::AwsSession {
-        let session = crate::iot::AwsSession {
+    pub(crate) fn issue_aws_session(&mut self) -> AwsSession {
+        let session = AwsSession {
             access_key_id: format!("ASIA{}", random_from(UPPER_ALNUM, 16)),
             secret_key: random_from(BASE64, 40),
             session_token: format!("FwoDYXdzE{}", random_from(BASE64, 300)),
@@ -819,6 +826,32 @@ impl Db {
         session
     }
 
+    /// `GetCredentialsForIdentity`: `{"IdentityId", "Logins": {"<provider>": "<OpenID token>"}}`.
+    pub(crate) fn cognito_get_credentials(
+        &mut self,
+        target: Option<&str>,
+        body: &[u8],
+    ) -> Result<Value, CognitoFailure> {
+        self.stats.cognito_requests += 1;
+        let (identity_id, token_expires_ms) = self.iot.cognito_identity(target, body)?;
+        if token_expires_ms <= now_ms() {
+            return Err(cognito_failure(
+                "NotAuthorizedException",
+                "Invalid login token. Token expired.",
+            ));
+        }
+        let session = self.issue_aws_session();
+        Ok(json!({
+            "IdentityId": identity_id,
+            "Credentials": {
+                "AccessKeyId": session.access_key_id,
+                "SecretKey": session.secret_key,
+                "SessionToken": session.session_token,
+                "Expiration": session.expires_ms as f64 / 1000.0,
+            }
+        }))
+    }
+
     pub(crate) fn remove_account(&mut self, body: &Value) -> Outcome {
         let (key, _) = self.checked_account(body)?;
         self.accounts.remove(&key);
@@ -826,9 +859,16 @@ impl Db {
     }
 }
 
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::MAX_AWS_SESSIONS;
 
     #[test]
     fn remembered_tokens_and_refusals_are_bounded() {

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::body::{BoxError, GuardedBody};
 use crate::io::TrackedIo;
 use crate::log::RateLimited;
-use crate::tracker::{Activity, Admission, GuardStats, Tracker, Verdict};
+use crate::tracker::{watchdog, Activity, Admission, End, GuardStats, Tracker};
 
 /// How connections are spoken to.
 #[derive(Clone)]
@@ -317,35 +317,6 @@ where
 {
     fn start(&self, conn: Pin<&mut hyper::server::conn::http2::Connection<I, S, E>>) {
         conn.graceful_shutdown();
-    }
-}
-
-/// Why the watchdog ended a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum End {
-    /// Shed by the tracker.
-    Shed,
-    /// Idle or slow past its deadline.
-    Overdue,
-}
-
-/// Completes when the connection is to be closed: shed by the tracker, or idle or slow too long.
-pub(crate) async fn watchdog(admission: &Admission, tracker: &Tracker) -> End {
-    loop {
-        match tracker.verdict(&admission.activity) {
-            Verdict::KeepUntil(at) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(tracker.instant_at(at)) => {}
-                    // A head started: its deadline may be sooner.
-                    () = admission.activity.changed.notified() => {}
-                    () = admission.kill.notified() => return End::Shed,
-                }
-            }
-            verdict => {
-                tracker.count_closed(verdict);
-                return End::Overdue;
-            }
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The open connections: what each is doing, the cap, shedding, and the counters.
+//! The open connections: what each is doing, the cap, shedding, the counters, and the watchdog
+//! that closes a connection when it is shed or past its deadline.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -197,7 +198,7 @@ impl RawConnection {
     /// Completes when the connection is to be closed: shed to make room, or past its head or
     /// idle deadline.
     pub async fn closed(&self) {
-        let _ = crate::serve::watchdog(&self.admission, &self.admission.tracker).await;
+        let _ = watchdog(&self.admission, &self.admission.tracker).await;
     }
 }
 
@@ -470,6 +471,36 @@ impl Activity {
         self.idle_since.store(tracker.now_ms(), Ordering::Release);
         self.head_since.store(0, Ordering::Release);
         self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why the watchdog ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Shed by the tracker.
+    Shed,
+    /// Idle or slow past its deadline.
+    Overdue,
+}
+
+/// Completes when the connection is to be closed: shed by the tracker, or idle or slow too long.
+/// The serving loop races it against each connection; [`RawConnection::closed`] awaits it.
+pub(crate) async fn watchdog(admission: &Admission, tracker: &Tracker) -> End {
+    loop {
+        match tracker.verdict(&admission.activity) {
+            Verdict::KeepUntil(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(tracker.instant_at(at)) => {}
+                    // A head started: its deadline may be sooner.
+                    () = admission.activity.changed.notified() => {}
+                    () = admission.kill.notified() => return End::Shed,
+                }
+            }
+            verdict => {
+                tracker.count_closed(verdict);
+                return End::Overdue;
+            }
+        }
     }
 }
 
