@@ -4,7 +4,8 @@
 //! The plan of every call follows the spec:
 //!
 //! 1. the primary host: `api.sd-rtn.com` when the business server is in mainland China,
-//!    `api.agora.io` elsewhere ([`ServerLocation`], by default taken from the [`Region`]);
+//!    `api.agora.io` elsewhere ([`ServerLocation`], by default taken from the
+//!    [`Region`](crate::config::Region));
 //! 2. the same host once more;
 //! 3. the other primary host, skipped when the primary failed with a network error rather than a
 //!    DNS failure (as the spec advises) — unless step 4 has no host to offer;
