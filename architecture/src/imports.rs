@@ -28,15 +28,23 @@ pub struct ReExport {
 /// Every path in `source` that is written from the crate root (`crate::`, `$crate::`) or
 /// relative to a module (`super::`, `self::`), resolved against `module` (the file's module
 /// path, e.g. `["api", "third_party"]`; empty for the crate root). Paths inside inline `mod`
-/// blocks are resolved from that block.
+/// blocks are resolved from that block; a path in a string of an attribute (serde's
+/// `with = "crate::…"`) counts like one in code; the crate root or an ancestor module named on
+/// its own (`use crate as c;`, `use super as s;`, `extern crate self as me;`) is an empty path
+/// from that ancestor (`[]` for the root).
 pub fn paths(source: &str, module: &[String]) -> Vec<PathUse> {
     let tokens = tokenize(source);
     let mut found = Vec::new();
     // Inline modules: (name, the brace depth inside their block).
     let mut inline: Vec<(String, usize)> = Vec::new();
     let mut depth = 0usize;
+    // The bracket depth at which the attribute being read closes, if inside one.
+    let mut attribute: Option<usize> = None;
+    let mut brackets = 0usize;
     let mut i = 0;
     while i < tokens.len() {
+        let mut here: Vec<String> = module.to_vec();
+        here.extend(inline.iter().map(|(name, _)| name.clone()));
         match &tokens[i].kind {
             Kind::OpenBrace => depth += 1,
             Kind::CloseBrace => {
@@ -44,6 +52,31 @@ pub fn paths(source: &str, module: &[String]) -> Vec<PathUse> {
                     inline.pop();
                 }
                 depth = depth.saturating_sub(1);
+            }
+            Kind::Pound => {
+                let open = match kind(&tokens, i + 1) {
+                    Some(Kind::Bang) => i + 2,
+                    _ => i + 1,
+                };
+                if attribute.is_none() && kind(&tokens, open) == Some(&Kind::OpenBracket) {
+                    attribute = Some(brackets);
+                }
+            }
+            Kind::OpenBracket => brackets += 1,
+            Kind::CloseBracket => {
+                brackets = brackets.saturating_sub(1);
+                if attribute == Some(brackets) {
+                    attribute = None;
+                }
+            }
+            Kind::Str(text) if attribute.is_some() => {
+                let inner = tokenize(text);
+                let line = tokens[i].line;
+                for mut path in paths_in(&inner, &here) {
+                    path.line = line;
+                    path.written = format!("\"{text}\"");
+                    found.push(path);
+                }
             }
             Kind::Ident(word) if word == "mod" => {
                 if let (Some(Kind::Ident(name)), Some(Kind::OpenBrace)) =
@@ -54,48 +87,118 @@ pub fn paths(source: &str, module: &[String]) -> Vec<PathUse> {
             }
             _ => {}
         }
-        let after_sep = i > 0 && tokens[i - 1].kind == Kind::PathSep;
-        if let (Kind::Ident(word), Some(Kind::PathSep)) = (&tokens[i].kind, kind(&tokens, i + 1)) {
-            if !after_sep {
-                let mut here: Vec<String> = module.to_vec();
-                here.extend(inline.iter().map(|(name, _)| name.clone()));
-                let base = match word.as_str() {
-                    "crate" | "$crate" => Some((Vec::new(), i + 2)),
-                    "self" => Some((here, i + 2)),
-                    "super" => {
-                        let mut j = i;
-                        let mut base = here;
-                        let mut ok = true;
-                        while tokens.get(j).map(|t| &t.kind) == Some(&Kind::Ident("super".into()))
-                            && kind(&tokens, j + 1) == Some(&Kind::PathSep)
-                        {
-                            ok &= base.pop().is_some();
-                            j += 2;
-                        }
-                        ok.then_some((base, j))
-                    }
-                    _ => None,
-                };
-                if let Some((base, start)) = base {
-                    let (trees, end) = parse_tree(&tokens, start);
-                    let written = render(&tokens[i..end.min(tokens.len())]);
-                    for (tail, _) in trees {
-                        let mut path = base.clone();
-                        path.extend(tail);
-                        found.push(PathUse {
-                            line: tokens[i].line,
-                            path,
-                            written: written.clone(),
-                        });
-                    }
-                    i = end.max(i + 1);
-                    continue;
-                }
-            }
+        if let Some((path_uses, end)) = path_at(&tokens, i, &here) {
+            found.extend(path_uses);
+            i = end.max(i + 1);
+            continue;
         }
         i += 1;
     }
     found
+}
+
+/// Every path in a token list with no module blocks of its own (a string's contents).
+fn paths_in(tokens: &[Token], here: &[String]) -> Vec<PathUse> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if let Some((path_uses, end)) = path_at(tokens, i, here) {
+            found.extend(path_uses);
+            i = end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// The path that starts at token `i`, if one does (`crate`, `$crate`, `self` or `super`
+/// beginning a path, not continuing one), resolved from the module `here`; with the index of
+/// the first token after it.
+fn path_at(tokens: &[Token], i: usize, here: &[String]) -> Option<(Vec<PathUse>, usize)> {
+    let Kind::Ident(word) = &tokens[i].kind else {
+        return None;
+    };
+    if i > 0 && tokens[i - 1].kind == Kind::PathSep {
+        return None;
+    }
+    let next = kind(tokens, i + 1);
+    let names_itself = |k: Option<&Kind>| {
+        matches!(k, Some(Kind::Semi | Kind::Comma | Kind::CloseBrace))
+            || k == Some(&Kind::Ident("as".into()))
+    };
+    let root_itself = |end: usize| {
+        let written = render(&tokens[i..end.min(tokens.len())]);
+        Some((
+            vec![PathUse {
+                line: tokens[i].line,
+                path: Vec::new(),
+                written,
+            }],
+            end,
+        ))
+    };
+    let (mut base, mut j) = match word.as_str() {
+        "crate" | "$crate" if next == Some(&Kind::PathSep) => (Vec::new(), i + 2),
+        // `use crate as c;`
+        "crate" | "$crate" if names_itself(next) && !after_visibility(tokens, i) => {
+            return root_itself(i + 1);
+        }
+        // `extern crate self as me;`
+        "crate"
+            if i > 0
+                && tokens[i - 1].kind == Kind::Ident("extern".into())
+                && next == Some(&Kind::Ident("self".into())) =>
+        {
+            return root_itself(i + 2);
+        }
+        "self" if next == Some(&Kind::PathSep) => (here.to_vec(), i + 2),
+        "super" if next == Some(&Kind::PathSep) || names_itself(next) => (here.to_vec(), i),
+        _ => return None,
+    };
+    // `super::` segments (also after `self::`): each goes one module up; a chain may end on
+    // `super` itself (`use super::super as root;`), which names that ancestor.
+    while tokens.get(j).map(|t| &t.kind) == Some(&Kind::Ident("super".into())) {
+        base.pop()?;
+        if kind(tokens, j + 1) == Some(&Kind::PathSep) {
+            j += 2;
+        } else if names_itself(kind(tokens, j + 1)) {
+            let written = render(&tokens[i..j + 1]);
+            let line = tokens[i].line;
+            return Some((
+                vec![PathUse {
+                    line,
+                    path: base,
+                    written,
+                }],
+                j + 1,
+            ));
+        } else {
+            return None;
+        }
+    }
+    let (trees, end) = parse_tree(tokens, j, 0);
+    let written = render(&tokens[i..end.min(tokens.len())]);
+    let uses = trees
+        .into_iter()
+        .map(|(tail, _)| {
+            let mut path = base.clone();
+            path.extend(tail);
+            PathUse {
+                line: tokens[i].line,
+                path,
+                written: written.clone(),
+            }
+        })
+        .collect();
+    Some((uses, end))
+}
+
+/// `true` for the `crate` of `pub(crate)` and `pub(in crate…)`.
+fn after_visibility(tokens: &[Token], i: usize) -> bool {
+    i > 0
+        && matches!(&tokens[i - 1].kind, Kind::Other | Kind::Ident(_))
+        && !matches!(&tokens[i - 1].kind, Kind::Ident(w) if w == "use")
 }
 
 /// The `pub use` declarations at the top level of a crate root (`lib.rs`), which make
@@ -110,7 +213,7 @@ pub fn root_re_exports(source: &str) -> Vec<ReExport> {
             Kind::OpenBrace => depth += 1,
             Kind::CloseBrace => depth = depth.saturating_sub(1),
             Kind::Ident(word) if word == "use" && depth == 0 => {
-                let (trees, end) = parse_tree(&tokens, i + 1);
+                let (trees, end) = parse_tree(&tokens, i + 1, 0);
                 for (mut path, alias) in trees {
                     if matches!(path.first().map(String::as_str), Some("crate" | "self")) {
                         path.remove(0);
@@ -130,6 +233,39 @@ pub fn root_re_exports(source: &str) -> Vec<ReExport> {
     out
 }
 
+/// The constructs that would hide code or imports from a check that reads files by their place:
+/// `#[path = …]` (a module from anywhere), `include!` (code from anywhere) and `#[macro_use]` on
+/// a module (its macros used without a path). Each with its line and a name for messages.
+pub fn hidden_sources(source: &str) -> Vec<(usize, String)> {
+    let tokens = tokenize(source);
+    let mut out = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let Kind::Ident(word) = &token.kind else {
+            continue;
+        };
+        let in_attribute =
+            i >= 2 && tokens[i - 1].kind == Kind::OpenBracket && tokens[i - 2].kind == Kind::Pound;
+        match word.as_str() {
+            "path" if in_attribute => out.push((token.line, "`#[path]`".to_string())),
+            "macro_use" if in_attribute => {
+                // `#[macro_use] extern crate x;` names an outside crate: only modules count.
+                let target = tokens[i + 1..]
+                    .iter()
+                    .map(|t| &t.kind)
+                    .find(|k| matches!(k, Kind::Ident(w) if w == "mod" || w == "extern"));
+                if target == Some(&Kind::Ident("mod".into())) {
+                    out.push((token.line, "`#[macro_use]` on a module".to_string()));
+                }
+            }
+            "include" if kind(&tokens, i + 1) == Some(&Kind::Bang) => {
+                out.push((token.line, "`include!`".to_string()))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn kind(tokens: &[Token], i: usize) -> Option<&Kind> {
     tokens.get(i).map(|t| &t.kind)
 }
@@ -139,8 +275,12 @@ type Leaf = (Vec<String>, Option<String>);
 
 /// Parses a use tree (or the tail of an expression path) from `i`: each leaf path with its
 /// alias, and the index of the first token after the tree.
-fn parse_tree(tokens: &[Token], mut i: usize) -> (Vec<Leaf>, usize) {
+fn parse_tree(tokens: &[Token], mut i: usize, nesting: usize) -> (Vec<Leaf>, usize) {
     let mut segments = Vec::new();
+    // Deeper than any real use tree: stop rather than exhaust the stack.
+    if nesting > 64 {
+        return (vec![(segments, None)], i);
+    }
     loop {
         match kind(tokens, i) {
             Some(Kind::Ident(word)) if word != "as" => {
@@ -172,18 +312,25 @@ fn parse_tree(tokens: &[Token], mut i: usize) -> (Vec<Leaf>, usize) {
                         Some(Kind::CloseBrace) => return (out, i + 1),
                         Some(Kind::Comma) => i += 1,
                         _ => {
-                            let (trees, next) = parse_tree(tokens, i);
+                            let (trees, next) = parse_tree(tokens, i, nesting + 1);
                             for (tail, alias) in trees {
                                 let mut path = segments.clone();
                                 path.extend(tail);
                                 out.push((path, alias));
                             }
-                            // Skip anything the tree grammar does not cover, up to the next item.
+                            // Skip anything the tree grammar does not cover, up to the next item
+                            // (balanced: a brace group inside is skipped whole).
                             i = next.max(i + 1);
-                            while !matches!(
-                                kind(tokens, i),
-                                None | Some(Kind::Comma | Kind::CloseBrace)
-                            ) {
+                            let mut open = 0usize;
+                            loop {
+                                match kind(tokens, i) {
+                                    None => break,
+                                    Some(Kind::OpenBrace) => open += 1,
+                                    Some(Kind::CloseBrace) if open == 0 => break,
+                                    Some(Kind::CloseBrace) => open -= 1,
+                                    Some(Kind::Comma) if open == 0 => break,
+                                    _ => {}
+                                }
                                 i += 1;
                             }
                         }
@@ -213,6 +360,9 @@ fn render(tokens: &[Token]) -> String {
             Kind::Star => out.push('*'),
             _ => out.push('…'),
         }
+    }
+    while let Some(stripped) = out.strip_suffix("::") {
+        out.truncate(stripped.len());
     }
     if out.chars().count() > 100 {
         let short: String = out.chars().take(97).collect();

@@ -34,7 +34,12 @@ pub enum Kind {
     OpenBracket,
     /// `]`
     CloseBracket,
-    /// Any other character, or a literal.
+    /// `!`
+    Bang,
+    /// A string literal `"…"`: its text between the quotes, escapes as written (a path in an
+    /// attribute, such as serde's `with = "crate::…"`, is read from it).
+    Str(String),
+    /// Any other character, or another literal.
     Other,
 }
 
@@ -89,8 +94,11 @@ pub fn tokenize(source: &str) -> Vec<Token> {
                 }
             }
             '"' => {
-                i = skip_string(&chars, i + 1, &mut line);
-                push(&mut tokens, Kind::Other);
+                let start = i + 1;
+                i = skip_string(&chars, start, &mut line);
+                let end = i.saturating_sub(1).max(start);
+                let text: String = chars.get(start..end).unwrap_or_default().iter().collect();
+                push(&mut tokens, Kind::Str(text));
             }
             'b' | 'c' if at(i + 1) == Some('"') => {
                 i = skip_string(&chars, i + 2, &mut line);
@@ -156,6 +164,7 @@ pub fn tokenize(source: &str) -> Vec<Token> {
                     '#' => Kind::Pound,
                     '[' => Kind::OpenBracket,
                     ']' => Kind::CloseBracket,
+                    '!' => Kind::Bang,
                     _ => Kind::Other,
                 };
                 push(&mut tokens, kind);

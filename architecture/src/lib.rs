@@ -132,6 +132,9 @@ pub struct Scan {
     pub modules: BTreeMap<String, Vec<PathBuf>>,
     /// Every import from one top-level module to another (the root's own are left out).
     pub imports: Vec<Import>,
+    /// Constructs that hide code or imports from the check (`#[path]`, `include!`,
+    /// `#[macro_use] mod`), with their file and line, in any file (the roots included).
+    pub hidden: Vec<(PathBuf, usize, String)>,
 }
 
 impl Scan {
@@ -181,7 +184,7 @@ pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
     let mut scan = Scan::default();
     let mut module_paths = Vec::new();
     let mut root = "";
-    for (relative, text) in sources {
+    for &(relative, text) in &sources {
         let parts: Vec<String> = relative
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -217,19 +220,23 @@ pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
         let file = src_dir.join(relative);
         let mut seen = BTreeSet::new();
         for found in imports::paths(text, &path) {
-            let Some(to) = resolve(&found.path, &scan.modules, &re_exports) else {
-                continue;
-            };
-            // One arrow per target per line (a grouped `use` names several items).
-            if to != from && seen.insert((found.line, to.clone())) {
-                scan.imports.push(Import {
-                    from: from.clone(),
-                    to,
-                    file: file.clone(),
-                    line: found.line,
-                    written: found.written,
-                });
+            for to in resolve(&found.path, &scan.modules, &re_exports) {
+                // One arrow per target per line (a grouped `use` names several items).
+                if to != from && seen.insert((found.line, to.clone())) {
+                    scan.imports.push(Import {
+                        from: from.clone(),
+                        to,
+                        file: file.clone(),
+                        line: found.line,
+                        written: found.written.clone(),
+                    });
+                }
             }
+        }
+    }
+    for (relative, text) in &sources {
+        for (line, what) in imports::hidden_sources(text) {
+            scan.hidden.push((src_dir.join(relative), line, what));
         }
     }
     scan
@@ -248,23 +255,36 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// The top-level module a path from the crate root names: the module itself, the module a
-/// root `use` points the name to, or [`ROOT`] for anything else the root defines.
+/// The top-level modules a path from the crate root names: the module itself; the modules a
+/// root `use` takes the name from (each of them, when `cfg`-gated declarations give it more
+/// than one); or [`ROOT`] for the root itself and anything else the root defines.
 fn resolve(
     path: &[String],
     modules: &BTreeMap<String, Vec<PathBuf>>,
     re_exports: &[imports::ReExport],
-) -> Option<String> {
-    let first = path.first()?;
+) -> Vec<String> {
+    let Some(first) = path.first() else {
+        return vec![ROOT.to_string()];
+    };
     if modules.contains_key(first) {
-        return Some(first.clone());
+        return vec![first.clone()];
     }
-    if let Some(export) = re_exports.iter().find(|r| &r.name == first) {
-        if let Some(target) = export.path.first().filter(|t| modules.contains_key(*t)) {
-            return Some(target.clone());
-        }
+    let mut targets: Vec<String> = re_exports
+        .iter()
+        .filter(|r| &r.name == first)
+        .map(
+            |r| match r.path.first().filter(|t| modules.contains_key(*t)) {
+                Some(target) => target.clone(),
+                None => ROOT.to_string(),
+            },
+        )
+        .collect();
+    targets.sort();
+    targets.dedup();
+    if targets.is_empty() {
+        targets.push(ROOT.to_string());
     }
-    Some(ROOT.to_string())
+    targets
 }
 
 /// A broken rule, with the file and line where it can be fixed.
@@ -306,8 +326,9 @@ pub fn check_crate(scan: &Scan, layers: &CrateLayers, doc: &str) -> Vec<Violatio
         let at = format!("{}:{}", import.file.display(), import.line);
         if import.to == ROOT {
             out.push(Violation(format!(
-                "{at}: `{}` imports `{}`, an item of the crate root; the root is the facade above \
-                 every layer: import the item from the module that defines it",
+                "{at}: `{}` imports `{}`, which names the crate root or an item defined there; the \
+                 root is the facade above every layer: import the item from the module that \
+                 defines it",
                 import.from, import.written
             )));
             continue;
@@ -334,11 +355,35 @@ pub fn check_crate(scan: &Scan, layers: &CrateLayers, doc: &str) -> Vec<Violatio
             )));
         }
     }
-    for circle in circles(&scan.graph()) {
+    for (file, line, what) in &scan.hidden {
         out.push(Violation(format!(
-            "{}: the modules {} import each other in a circle (each reaches every other)",
+            "{}:{line}: {what} hides code or imports from the layer check: move the file into \
+             its module's folder, or import the macro by its path",
+            file.display()
+        )));
+    }
+    for circle in circles(&scan.graph()) {
+        // The arrows inside the circle, each with the first place it is written.
+        let mut arrows: Vec<&Import> = Vec::new();
+        for import in &scan.imports {
+            let inside = circle.contains(&import.from) && circle.contains(&import.to);
+            if inside
+                && !arrows
+                    .iter()
+                    .any(|a| a.from == import.from && a.to == import.to)
+            {
+                arrows.push(import);
+            }
+        }
+        let arrows: Vec<String> = arrows
+            .iter()
+            .map(|i| format!("{} → {} ({}:{})", i.from, i.to, i.file.display(), i.line))
+            .collect();
+        out.push(Violation(format!(
+            "{}: the modules {} import each other in a circle (each reaches every other): {}",
             layers.name,
-            circle.join(", ")
+            circle.join(", "),
+            arrows.join("; ")
         )));
     }
     out

@@ -30,21 +30,34 @@ fn the_workspace_follows_its_declared_layers() {
     assert!(violations.is_empty(), "\n{}", messages(&violations));
 }
 
+/// Every member of the workspace (root Cargo.toml) whose `src/` has modules has a block.
 #[test]
 fn every_crate_with_modules_is_declared() {
-    let names: BTreeSet<String> = declared().into_iter().map(|c| c.name).collect();
-    for name in [
-        "agora-link",
-        "agora-link-sandbox",
-        "agora-link-server-guard",
-        "agora-link-provisioning",
-        "agora-link-cli",
-    ] {
+    let manifest = fs::read_to_string(workspace().join("Cargo.toml")).expect("Cargo.toml");
+    let members_line = manifest
+        .lines()
+        .find(|l| l.starts_with("members = ["))
+        .expect("a members line");
+    let declared: BTreeSet<PathBuf> = declared().into_iter().map(|c| c.src).collect();
+    let mut with_modules = 0;
+    for member in members_line.split('"').skip(1).step_by(2) {
+        let src = Path::new(member).join("src");
+        let src = src.strip_prefix("./").unwrap_or(&src).to_path_buf();
+        let found = scan(&workspace(), &src).expect("scan a member");
+        if found.modules.is_empty() {
+            continue;
+        }
+        with_modules += 1;
         assert!(
-            names.contains(name),
-            "{name} has no layers block in {DOC}: {names:?}"
+            declared.contains(&src),
+            "{} has modules but no layers block in {DOC}",
+            src.display()
         );
     }
+    assert!(
+        with_modules >= 6,
+        "only {with_modules} members with modules"
+    );
 }
 
 /// A crate in memory: its `layers` block and its files; returns the violations.
@@ -200,7 +213,10 @@ fn root_items_and_root_re_exports() {
             "pub struct B; pub fn f() {}\nconst X: u8 = crate::ROOT_ITEM;\n",
         ),
     ));
-    assert!(v.contains("an item of the crate root"), "{v}");
+    assert!(
+        v.contains("names the crate root or an item defined there"),
+        "{v}"
+    );
     // A name the root re-exports resolves to its module (`Facade` is `top`'s).
     let v = one(fixture(
         LAYERS,
@@ -210,6 +226,120 @@ fn root_items_and_root_re_exports() {
         ),
     ));
     assert!(v.contains("`top` (layer \"top\") is above"), "{v}");
+}
+
+#[test]
+fn naming_the_root_or_an_ancestor_on_its_own_is_an_import_of_it() {
+    // Each aliases the crate root, through which any module can then be reached.
+    for text in [
+        "use crate as c;\npub struct B; pub fn f() { let _ = c::top::Facade; }",
+        "use super as s;\npub struct B; pub fn f() {}",
+        "extern crate self as me;\npub struct B; pub fn f() {}",
+        "use crate::{self as c};\npub struct B; pub fn f() {}",
+    ] {
+        let files = with("bottom.rs", Box::leak(text.to_string().into_boxed_str()));
+        let v = one(fixture(LAYERS, &files));
+        assert!(
+            v.starts_with("src/bottom.rs:1:") && v.contains("names the crate root"),
+            "{text}: {v}"
+        );
+    }
+    // From a folder module's file, `super::super` is the root; `super` is its own module.
+    let mut files = base();
+    files.retain(|(p, _)| *p != "bottom.rs");
+    files.push((
+        "bottom/mod.rs",
+        "mod inner;\npub struct B;\npub fn f() {}\n",
+    ));
+    files.push((
+        "bottom/inner.rs",
+        "use super as own;\nuse super::super as root;\n",
+    ));
+    let v = one(fixture(LAYERS, &files));
+    assert!(v.starts_with("src/bottom/inner.rs:2:"), "{v}");
+}
+
+#[test]
+fn self_then_super_attribute_strings_and_cfg_re_exports_resolve() {
+    // `self::super::` climbs like `super::`.
+    let v = one(fixture(
+        LAYERS,
+        &with(
+            "bottom.rs",
+            "pub struct B; pub fn f() {}\nfn g() { self::super::top::Facade; }\n",
+        ),
+    ));
+    assert!(v.contains("imports `self::super::top::Facade`"), "{v}");
+    // A path in an attribute's string (serde's `with`) is an import; one inside the module is not.
+    let text = "pub struct B; pub fn f() {}\n#[derive(serde::Serialize)]\nstruct S {\n    #[serde(serialize_with = \"crate::top::ser\")]\n    a: u8,\n    #[serde(serialize_with = \"self::ser\")]\n    b: u8,\n}\n";
+    let v = one(fixture(
+        LAYERS,
+        &with("bottom.rs", Box::leak(text.to_string().into_boxed_str())),
+    ));
+    assert!(
+        v.starts_with("src/bottom.rs:4: `bottom` imports `\"crate::top::ser\"`"),
+        "{v}"
+    );
+    // A name the root re-exports from two modules under different `cfg`s counts as both.
+    let mut files = base();
+    files[0].1 = "mod top; mod middle; mod peer; mod bottom;\n#[cfg(feature = \"x\")]\npub use bottom::B as Thing;\n#[cfg(not(feature = \"x\"))]\npub use top::Facade as Thing;\n";
+    for entry in files.iter_mut() {
+        if entry.0 == "middle.rs" {
+            entry.1 = "use crate::Thing;\npub struct M;\n";
+        }
+    }
+    let v = one(fixture(LAYERS, &files));
+    assert!(v.contains("`top` (layer \"top\") is above `middle`"), "{v}");
+}
+
+#[test]
+fn path_attributes_include_and_macro_use_modules_are_refused() {
+    for (text, what) in [
+        (
+            "#[path = \"../top/evil.rs\"]\nmod evil;\npub struct B; pub fn f() {}",
+            "`#[path]`",
+        ),
+        (
+            "include!(\"evil.in\");\npub struct B; pub fn f() {}",
+            "`include!`",
+        ),
+        (
+            "#[macro_use]\nmod helpers { }\npub struct B; pub fn f() {}",
+            "`#[macro_use]` on a module",
+        ),
+    ] {
+        let v = one(fixture(
+            LAYERS,
+            &with("bottom.rs", Box::leak(text.to_string().into_boxed_str())),
+        ));
+        assert!(
+            v.starts_with("src/bottom.rs:") && v.contains(what),
+            "{text}: {v}"
+        );
+    }
+    // The roots too; `#[macro_use] extern crate` names another crate and passes.
+    let mut files = base();
+    files[0].1 = "#[macro_use]\nextern crate serde;\n#[macro_use]\nmod top; mod middle; mod peer; mod bottom;\n";
+    let v = one(fixture(LAYERS, &files));
+    assert!(v.starts_with("src/lib.rs:3:"), "{v}");
+}
+
+#[test]
+fn odd_token_soup_neither_hides_an_import_nor_overflows() {
+    // A brace group inside a `use`-like tree of a dead macro does not end the module early.
+    let text = "pub struct B; pub fn f() {}\nmod m {\n    macro_rules! z { () => { self::{ a b {} } } }\n    use super::super::top::Facade;\n}\n";
+    let v = one(fixture(
+        LAYERS,
+        &with("bottom.rs", Box::leak(text.to_string().into_boxed_str())),
+    ));
+    assert!(v.starts_with("src/bottom.rs:4:"), "{v}");
+    // 10,000 nested groups: a bounded parse, no stack overflow.
+    let deep = format!(
+        "use crate::{}top::Facade{};\npub struct B; pub fn f() {{}}",
+        "{".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let _ = fixture(LAYERS, &with("bottom.rs", Box::leak(deep.into_boxed_str())));
 }
 
 #[test]
