@@ -182,15 +182,7 @@ fn encode(body: &AccountBody<'_>) -> Result<Vec<u8>> {
 /// The body of `register`: the project and the account name. Errors: an empty `project_id` or
 /// `account` ([`Error::InvalidArgument`]).
 pub(crate) fn register_body(project_id: &str, account: &str) -> Result<Vec<u8>> {
-    require("projectId", project_id)?;
-    require("thirdPartyAccount", account)?;
-    encode(&AccountBody {
-        client_id: None,
-        client_secret: None,
-        project_id,
-        third_party_account: account,
-        token: None,
-    })
+    account_body(project_id, account, None, None)
 }
 
 /// The body of `login`: the client's id and secret, the project, the account and the token
@@ -202,16 +194,12 @@ pub(crate) fn login_body(
     account: &str,
     account_token: &SecretString,
 ) -> Result<Vec<u8>> {
-    require("projectId", project_id)?;
-    require("thirdPartyAccount", account)?;
-    require("token", account_token.expose())?;
-    encode(&AccountBody {
-        client_id: Some(client_id),
-        client_secret: Some(client_secret.expose()),
+    account_body(
         project_id,
-        third_party_account: account,
-        token: Some(account_token.expose()),
-    })
+        account,
+        Some(account_token),
+        Some((client_id, client_secret)),
+    )
 }
 
 /// The body of `removeAccount`: the project, the account and its token. Errors: an empty
@@ -221,14 +209,26 @@ pub(crate) fn remove_account_body(
     account: &str,
     account_token: &SecretString,
 ) -> Result<Vec<u8>> {
+    account_body(project_id, account, Some(account_token), None)
+}
+
+/// The body the three account calls share: each argument checked before anything is encoded.
+fn account_body(
+    project_id: &str,
+    account: &str,
+    account_token: Option<&SecretString>,
+    client: Option<(&str, &SecretString)>,
+) -> Result<Vec<u8>> {
     require("projectId", project_id)?;
     require("thirdPartyAccount", account)?;
-    require("token", account_token.expose())?;
+    if let Some(token) = account_token {
+        require("token", token.expose())?;
+    }
     encode(&AccountBody {
-        client_id: None,
-        client_secret: None,
+        client_id: client.map(|(id, _)| id),
+        client_secret: client.map(|(_, secret)| secret.expose()),
         project_id,
         third_party_account: account,
-        token: Some(account_token.expose()),
+        token: account_token.map(SecretString::expose),
     })
 }
