@@ -141,7 +141,7 @@ fn path_at(tokens: &[Token], i: usize, here: &[String]) -> Option<(Vec<PathUse>,
     let (mut base, mut j) = match word.as_str() {
         "crate" | "$crate" if next == Some(&Kind::PathSep) => (Vec::new(), i + 2),
         // `use crate as c;`
-        "crate" | "$crate" if names_itself(next) && !after_visibility(tokens, i) => {
+        "crate" | "$crate" if names_itself(next) => {
             return root_itself(i + 1);
         }
         // `extern crate self as me;`
@@ -192,13 +192,6 @@ fn path_at(tokens: &[Token], i: usize, here: &[String]) -> Option<(Vec<PathUse>,
         })
         .collect();
     Some((uses, end))
-}
-
-/// `true` for the `crate` of `pub(crate)` and `pub(in crate…)`.
-fn after_visibility(tokens: &[Token], i: usize) -> bool {
-    i > 0
-        && matches!(&tokens[i - 1].kind, Kind::Other | Kind::Ident(_))
-        && !matches!(&tokens[i - 1].kind, Kind::Ident(w) if w == "use")
 }
 
 /// The `pub use` declarations at the top level of a crate root (`lib.rs`), which make

@@ -2,16 +2,20 @@
 //!
 //! Each crate's top-level modules (each file or folder under `src/`, the crate root aside) are
 //! ordered in layers by a ```` ```layers ```` block of `docs/architecture.md`. [`check`] reads
-//! every `crate::…`, `$crate::…`, `super::…` and `self::…` path of every file, resolves it to the
-//! top-level module it names, and reports:
+//! every `crate::…`, `$crate::…`, `super::…`, `self::…` and `self::super::…` path of every file
+//! (in code and in the strings of attributes), resolves it to the top-level module it names, and
+//! reports:
 //! - an import of a module on the same layer or a higher one (an arrow that does not point down);
-//! - an import of an item defined in the crate root (the root is the facade, above every layer);
+//! - an import of the crate root itself (`use crate as c;`, `extern crate self as me;`) or of an
+//!   item defined there (the root is the facade, above every layer);
 //! - a module that no layer names, or a layer that names a module which does not exist;
-//! - a circle among top-level modules (which the first rule already rules out, reported apart
-//!   because it is the shape that matters most).
+//! - `#[path]`, `include!` and `#[macro_use]` on a module, which would hide code from the check;
+//! - a circle among top-level modules (which the first rule already rules out, reported apart,
+//!   with its arrows, because it is the shape that matters most).
 //!
 //! The crate root (`lib.rs`, `main.rs`) may import anything: it declares the modules and
-//! re-exports the public API. Paths in comments and strings are not imports.
+//! re-exports the public API. Paths in comments and in strings outside attributes are not
+//! imports.
 //!
 //! The block's format: `[crate-name] path/to/src` starts a crate; then one line per layer, the
 //! top layer first, each an optional `label:` and the modules of that layer; `#` starts a comment.
