@@ -33,32 +33,43 @@ pub struct ReExport {
 /// its own (`use crate as c;`, `use super as s;`, `extern crate self as me;`) is an empty path
 /// from that ancestor (`[]` for the root).
 pub fn paths(source: &str, module: &[String]) -> Vec<PathUse> {
+    paths_of(&tokenize(source), module)
+}
+
+/// A file read once: its paths ([`paths`]) and what would hide code from the check
+/// ([`hidden_sources`]).
+pub fn read(source: &str, module: &[String]) -> (Vec<PathUse>, Vec<(usize, String)>) {
     let tokens = tokenize(source);
+    (paths_of(&tokens, module), hidden_of(&tokens))
+}
+
+fn paths_of(tokens: &[Token], module: &[String]) -> Vec<PathUse> {
     let mut found = Vec::new();
-    // Inline modules: (name, the brace depth inside their block).
-    let mut inline: Vec<(String, usize)> = Vec::new();
+    // The module the current token is in: the file's, then each inline `mod` block's name; with
+    // the brace depth inside each of those blocks.
+    let mut here: Vec<String> = module.to_vec();
+    let mut inline_depths: Vec<usize> = Vec::new();
     let mut depth = 0usize;
     // The bracket depth at which the attribute being read closes, if inside one.
     let mut attribute: Option<usize> = None;
     let mut brackets = 0usize;
     let mut i = 0;
     while i < tokens.len() {
-        let mut here: Vec<String> = module.to_vec();
-        here.extend(inline.iter().map(|(name, _)| name.clone()));
         match &tokens[i].kind {
             Kind::OpenBrace => depth += 1,
             Kind::CloseBrace => {
-                if inline.last().is_some_and(|(_, d)| *d == depth) {
-                    inline.pop();
+                if inline_depths.last() == Some(&depth) {
+                    inline_depths.pop();
+                    here.pop();
                 }
                 depth = depth.saturating_sub(1);
             }
             Kind::Pound => {
-                let open = match kind(&tokens, i + 1) {
+                let open = match kind(tokens, i + 1) {
                     Some(Kind::Bang) => i + 2,
                     _ => i + 1,
                 };
-                if attribute.is_none() && kind(&tokens, open) == Some(&Kind::OpenBracket) {
+                if attribute.is_none() && kind(tokens, open) == Some(&Kind::OpenBracket) {
                     attribute = Some(brackets);
                 }
             }
@@ -80,14 +91,15 @@ pub fn paths(source: &str, module: &[String]) -> Vec<PathUse> {
             }
             Kind::Ident(word) if word == "mod" => {
                 if let (Some(Kind::Ident(name)), Some(Kind::OpenBrace)) =
-                    (kind(&tokens, i + 1), kind(&tokens, i + 2))
+                    (kind(tokens, i + 1), kind(tokens, i + 2))
                 {
-                    inline.push((name.clone(), depth + 1));
+                    inline_depths.push(depth + 1);
+                    here.push(name.clone());
                 }
             }
             _ => {}
         }
-        if let Some((path_uses, end)) = path_at(&tokens, i, &here) {
+        if let Some((path_uses, end)) = path_at(tokens, i, &here) {
             found.extend(path_uses);
             i = end.max(i + 1);
             continue;
@@ -230,7 +242,10 @@ pub fn root_re_exports(source: &str) -> Vec<ReExport> {
 /// `#[path = …]` (a module from anywhere), `include!` (code from anywhere) and `#[macro_use]` on
 /// a module (its macros used without a path). Each with its line and a name for messages.
 pub fn hidden_sources(source: &str) -> Vec<(usize, String)> {
-    let tokens = tokenize(source);
+    hidden_of(&tokenize(source))
+}
+
+fn hidden_of(tokens: &[Token]) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
         let Kind::Ident(word) = &token.kind else {
@@ -250,7 +265,7 @@ pub fn hidden_sources(source: &str) -> Vec<(usize, String)> {
                     out.push((token.line, "`#[macro_use]` on a module".to_string()));
                 }
             }
-            "include" if kind(&tokens, i + 1) == Some(&Kind::Bang) => {
+            "include" if kind(tokens, i + 1) == Some(&Kind::Bang) => {
                 out.push((token.line, "`include!`".to_string()))
             }
             _ => {}

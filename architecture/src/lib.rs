@@ -194,6 +194,7 @@ pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
         if parts.first().map(String::as_str) == Some("bin") {
+            hidden_in(&mut scan, src_dir, relative, text);
             continue;
         }
         let mut path: Vec<String> = parts
@@ -207,6 +208,7 @@ pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
             if path[0] == "lib" {
                 root = text;
             }
+            hidden_in(&mut scan, src_dir, relative, text);
             continue;
         }
         let Some(top) = path.first().cloned() else {
@@ -223,7 +225,11 @@ pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
         let from = path[0].clone();
         let file = src_dir.join(relative);
         let mut seen = BTreeSet::new();
-        for found in imports::paths(text, &path) {
+        let (found_paths, hidden) = imports::read(text, &path);
+        for (line, what) in hidden {
+            scan.hidden.push((file.clone(), line, what));
+        }
+        for found in found_paths {
             for to in resolve(&found.path, &scan.modules, &re_exports) {
                 // One arrow per target per line (a grouped `use` names several items).
                 if to != from && seen.insert((found.line, to.clone())) {
@@ -238,12 +244,15 @@ pub fn scan_sources(src_dir: &Path, sources: &[(PathBuf, String)]) -> Scan {
             }
         }
     }
-    for (relative, text) in &sources {
-        for (line, what) in imports::hidden_sources(text) {
-            scan.hidden.push((src_dir.join(relative), line, what));
-        }
-    }
     scan
+}
+
+/// Records what would hide code from the check in a file that belongs to no module (a root, or a
+/// binary under `bin/`).
+fn hidden_in(scan: &mut Scan, src_dir: &Path, relative: &Path, text: &str) {
+    for (line, what) in imports::hidden_sources(text) {
+        scan.hidden.push((src_dir.join(relative), line, what));
+    }
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {

@@ -61,12 +61,12 @@ fn every_crate_with_modules_is_declared() {
 }
 
 /// A crate in memory: its `layers` block and its files; returns the violations.
-fn fixture(layers: &str, files: &[(&str, &str)]) -> Vec<String> {
+fn fixture(layers: &str, files: &[(&str, String)]) -> Vec<String> {
     let doc = format!("```layers\n[fixture] src\n{layers}\n```\n");
     let crates = parse_layers(&doc).expect("fixture layers");
     let sources: Vec<(PathBuf, String)> = files
         .iter()
-        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .map(|(p, t)| (PathBuf::from(p), t.clone()))
         .collect();
     let found = scan_sources(Path::new("src"), &sources);
     check_crate(&found, &crates[0], "the fixture")
@@ -86,25 +86,39 @@ fn arrows(violations: Vec<String>) -> Vec<String> {
 /// `peer` beside `middle`.
 const LAYERS: &str = "top\nmiddle peer\nbottom";
 
-fn base() -> Vec<(&'static str, &'static str)> {
-    vec![
+fn base() -> Vec<(&'static str, String)> {
+    [
         ("lib.rs", "mod top; mod middle; mod peer; mod bottom;\npub use top::Facade;\npub const ROOT_ITEM: u8 = 1;\n"),
         ("top.rs", "use crate::middle::M;\nuse crate::bottom::B;\npub struct Facade;\n"),
         ("middle.rs", "use crate::bottom::B;\npub struct M;\n"),
         ("peer.rs", "pub fn p() { crate::bottom::f() }\n"),
         ("bottom.rs", "pub struct B;\npub fn f() {}\n"),
     ]
+    .into_iter()
+    .map(|(p, t)| (p, t.to_string()))
+    .collect()
 }
 
-fn with(file: &'static str, text: &'static str) -> Vec<(&'static str, &'static str)> {
+/// The base fixture with `file` holding `text` (added when it is not one of the base's).
+fn with(file: &'static str, text: &str) -> Vec<(&'static str, String)> {
     let mut files = base();
-    for entry in files.iter_mut() {
-        if entry.0 == file {
-            entry.1 = text;
-            return files;
-        }
+    match files.iter_mut().find(|entry| entry.0 == file) {
+        Some(entry) => entry.1 = text.to_string(),
+        None => files.push((file, text.to_string())),
     }
-    files.push((file, text));
+    files
+}
+
+/// The base fixture with `bottom` a folder module: `bottom/mod.rs` declaring `inner`, and
+/// `bottom/inner.rs` holding `inner`.
+fn with_bottom_folder(inner: &str) -> Vec<(&'static str, String)> {
+    let mut files = base();
+    files.retain(|(p, _)| *p != "bottom.rs");
+    files.push((
+        "bottom/mod.rs",
+        "mod inner;\npub struct B;\npub fn f() {}\n".to_string(),
+    ));
+    files.push(("bottom/inner.rs", inner.to_string()));
     files
 }
 
@@ -162,7 +176,7 @@ fn expression_paths_macro_paths_and_grouped_uses_count() {
             "crate::{middle::{M}, top::{self, Facade}}",
         ),
     ] {
-        let files = with("bottom.rs", Box::leak(text.to_string().into_boxed_str()));
+        let files = with("bottom.rs", text);
         let found = arrows(fixture(LAYERS, &files));
         assert!(!found.is_empty(), "{text}: nothing found");
         assert!(
@@ -180,16 +194,7 @@ fn expression_paths_macro_paths_and_grouped_uses_count() {
 #[test]
 fn super_and_inline_modules_resolve_from_where_they_are_written() {
     // A folder module's file reaching a higher sibling through `super::super`.
-    let mut files = base();
-    files.retain(|(p, _)| *p != "bottom.rs");
-    files.push((
-        "bottom/mod.rs",
-        "mod inner;\npub struct B;\npub fn f() {}\n",
-    ));
-    files.push((
-        "bottom/inner.rs",
-        "use super::B;\nuse super::super::middle::M;\n",
-    ));
+    let files = with_bottom_folder("use super::B;\nuse super::super::middle::M;\n");
     let v = one(fixture(LAYERS, &files));
     assert!(
         v.starts_with("src/bottom/inner.rs:2: `bottom` imports `super::super::middle::M`"),
@@ -237,7 +242,7 @@ fn naming_the_root_or_an_ancestor_on_its_own_is_an_import_of_it() {
         "extern crate self as me;\npub struct B; pub fn f() {}",
         "use crate::{self as c};\npub struct B; pub fn f() {}",
     ] {
-        let files = with("bottom.rs", Box::leak(text.to_string().into_boxed_str()));
+        let files = with("bottom.rs", text);
         let v = one(fixture(LAYERS, &files));
         assert!(
             v.starts_with("src/bottom.rs:1:") && v.contains("names the crate root"),
@@ -245,16 +250,7 @@ fn naming_the_root_or_an_ancestor_on_its_own_is_an_import_of_it() {
         );
     }
     // From a folder module's file, `super::super` is the root; `super` is its own module.
-    let mut files = base();
-    files.retain(|(p, _)| *p != "bottom.rs");
-    files.push((
-        "bottom/mod.rs",
-        "mod inner;\npub struct B;\npub fn f() {}\n",
-    ));
-    files.push((
-        "bottom/inner.rs",
-        "use super as own;\nuse super::super as root;\n",
-    ));
+    let files = with_bottom_folder("use super as own;\nuse super::super as root;\n");
     let v = one(fixture(LAYERS, &files));
     assert!(v.starts_with("src/bottom/inner.rs:2:"), "{v}");
 }
@@ -272,20 +268,17 @@ fn self_then_super_attribute_strings_and_cfg_re_exports_resolve() {
     assert!(v.contains("imports `self::super::top::Facade`"), "{v}");
     // A path in an attribute's string (serde's `with`) is an import; one inside the module is not.
     let text = "pub struct B; pub fn f() {}\n#[derive(serde::Serialize)]\nstruct S {\n    #[serde(serialize_with = \"crate::top::ser\")]\n    a: u8,\n    #[serde(serialize_with = \"self::ser\")]\n    b: u8,\n}\n";
-    let v = one(fixture(
-        LAYERS,
-        &with("bottom.rs", Box::leak(text.to_string().into_boxed_str())),
-    ));
+    let v = one(fixture(LAYERS, &with("bottom.rs", text)));
     assert!(
         v.starts_with("src/bottom.rs:4: `bottom` imports `\"crate::top::ser\"`"),
         "{v}"
     );
     // A name the root re-exports from two modules under different `cfg`s counts as both.
     let mut files = base();
-    files[0].1 = "mod top; mod middle; mod peer; mod bottom;\n#[cfg(feature = \"x\")]\npub use bottom::B as Thing;\n#[cfg(not(feature = \"x\"))]\npub use top::Facade as Thing;\n";
+    files[0].1 = "mod top; mod middle; mod peer; mod bottom;\n#[cfg(feature = \"x\")]\npub use bottom::B as Thing;\n#[cfg(not(feature = \"x\"))]\npub use top::Facade as Thing;\n".to_string();
     for entry in files.iter_mut() {
         if entry.0 == "middle.rs" {
-            entry.1 = "use crate::Thing;\npub struct M;\n";
+            entry.1 = "use crate::Thing;\npub struct M;\n".to_string();
         }
     }
     let v = one(fixture(LAYERS, &files));
@@ -308,10 +301,7 @@ fn path_attributes_include_and_macro_use_modules_are_refused() {
             "`#[macro_use]` on a module",
         ),
     ] {
-        let v = one(fixture(
-            LAYERS,
-            &with("bottom.rs", Box::leak(text.to_string().into_boxed_str())),
-        ));
+        let v = one(fixture(LAYERS, &with("bottom.rs", text)));
         assert!(
             v.starts_with("src/bottom.rs:") && v.contains(what),
             "{text}: {v}"
@@ -319,7 +309,7 @@ fn path_attributes_include_and_macro_use_modules_are_refused() {
     }
     // The roots too; `#[macro_use] extern crate` names another crate and passes.
     let mut files = base();
-    files[0].1 = "#[macro_use]\nextern crate serde;\n#[macro_use]\nmod top; mod middle; mod peer; mod bottom;\n";
+    files[0].1 = "#[macro_use]\nextern crate serde;\n#[macro_use]\nmod top; mod middle; mod peer; mod bottom;\n".to_string();
     let v = one(fixture(LAYERS, &files));
     assert!(v.starts_with("src/lib.rs:3:"), "{v}");
 }
@@ -328,10 +318,7 @@ fn path_attributes_include_and_macro_use_modules_are_refused() {
 fn odd_token_soup_neither_hides_an_import_nor_overflows() {
     // A brace group inside a `use`-like tree of a dead macro does not end the module early.
     let text = "pub struct B; pub fn f() {}\nmod m {\n    macro_rules! z { () => { self::{ a b {} } } }\n    use super::super::top::Facade;\n}\n";
-    let v = one(fixture(
-        LAYERS,
-        &with("bottom.rs", Box::leak(text.to_string().into_boxed_str())),
-    ));
+    let v = one(fixture(LAYERS, &with("bottom.rs", text)));
     assert!(v.starts_with("src/bottom.rs:4:"), "{v}");
     // 10,000 nested groups: a bounded parse, no stack overflow.
     let deep = format!(
@@ -339,7 +326,7 @@ fn odd_token_soup_neither_hides_an_import_nor_overflows() {
         "{".repeat(10_000),
         "}".repeat(10_000)
     );
-    let _ = fixture(LAYERS, &with("bottom.rs", Box::leak(deep.into_boxed_str())));
+    let _ = fixture(LAYERS, &with("bottom.rs", &deep));
 }
 
 #[test]
