@@ -135,3 +135,83 @@ fn signatures_match_the_aws_sigv4_crate() {
         }
     }
 }
+
+/// The signing key is cached per (secret, date, region, service) for the process: a long mixed
+/// sequence of presignings that revisits, and nearly repeats, every one of those inputs (a secret
+/// one character longer or with its last character changed, the same day an hour apart, midnight
+/// and the second before it, another region or service, more credentials than the cache holds)
+/// must sign each exactly as the `aws-sigv4` crate does, from one thread and from several.
+#[test]
+fn cached_signing_keys_never_cross_their_inputs() {
+    let base = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let secrets: Vec<String> = vec![
+        base.to_owned(),
+        format!("{base}A"),
+        base[..base.len() - 1].to_owned(),
+        format!("{}X", &base[..base.len() - 1]),
+        format!("X{}", &base[1..]),
+        "short".to_owned(),
+        "another/secret+key=".to_owned(),
+    ];
+    let midnight = 1_765_065_600; // 2025-12-07T00:00:00Z
+    let times = [
+        midnight - 1,
+        midnight,
+        midnight + 1,
+        midnight + 3600,
+        midnight + 86_399,
+        midnight + 86_400,
+        midnight + 40 * 86_400,
+    ];
+    let regions = ["cn-north-1", "cn-northwest-1", "us-east-1"];
+    let services = ["iotdevicegateway", "iotdata"];
+    let run = |seed: u64, count: usize| {
+        let mut rng = Rng(seed);
+        for step in 0..count {
+            // Mostly a few recent inputs (the cache's hits), sometimes anything.
+            let pick = |rng: &mut Rng, len: usize| {
+                if rng.next() % 4 == 0 {
+                    (rng.next() % len as u64) as usize
+                } else {
+                    (rng.next() % 2) as usize
+                }
+            };
+            let secret = &secrets[pick(&mut rng, secrets.len())];
+            let time = UNIX_EPOCH + Duration::from_secs(times[pick(&mut rng, times.len())]);
+            let region = regions[pick(&mut rng, regions.len())];
+            let service = services[pick(&mut rng, services.len())];
+            let token = rng.text(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+                40,
+            );
+            let signed_token = rng.next() % 2 == 0;
+            let params = PresignParams {
+                host: "a1b2c3-ats.iot.cn-north-1.amazonaws.com.cn",
+                path: "/mqtt",
+                service,
+                region,
+                access_key_id: "ASIAQ37MU3YMSQFYRXKP",
+                secret_access_key: secret,
+                session_token: if signed_token {
+                    SessionToken::Signed(&token)
+                } else {
+                    SessionToken::AppendedUnsigned(&token)
+                },
+                time,
+                expires: Some(Duration::from_secs(3600)),
+            };
+            let ours = presign_query(&params);
+            assert_eq!(
+                signature_of(&ours),
+                reference(&params, Some(&token), signed_token),
+                "seed {seed} step {step}: secret {secret:?}, {time:?}, {region}, {service}"
+            );
+        }
+    };
+    run(1, 1500);
+    std::thread::scope(|scope| {
+        for seed in 2..6 {
+            scope.spawn(move || run(seed, 400));
+        }
+    });
+}

@@ -90,6 +90,32 @@ pub fn amz_date(time: SystemTime) -> String {
     )
 }
 
+/// [`amz_date`] into a stack buffer: `YYYYMMDDTHHMMSSZ`, ASCII. Years past 9999 keep their last
+/// four digits (a signing time that far out is refused by AWS anyway).
+fn amz_date_bytes(time: SystemTime) -> [u8; 16] {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // `seconds / 86_400` is below 2^47: it fits an i64.
+    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(i64::MAX / 2));
+    let mut out = *b"00000000T000000Z";
+    let digits = |out: &mut [u8], mut value: u64| {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    digits(&mut out[0..4], year.rem_euclid(10_000) as u64);
+    digits(&mut out[4..6], u64::from(month));
+    digits(&mut out[6..8], u64::from(day));
+    digits(&mut out[9..11], rest / 3600);
+    digits(&mut out[11..13], (rest % 3600) / 60);
+    digits(&mut out[13..15], rest % 60);
+    out
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -104,14 +130,42 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+
+/// RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`), by byte value.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        byte += 1;
+    }
+    table
+};
+
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, the rest `%XX` (upper case).
 pub fn uri_encode(text: &str, out: &mut String) {
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            let _ = write!(out, "%{byte:02X}");
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if UNRESERVED[usize::from(byte)] {
+            continue;
         }
+        // A run of unreserved characters is copied whole. Only a non-empty run is sliced: it is
+        // ASCII, so both its ends are char boundaries (`run` may sit inside a multi-byte
+        // character whose bytes are all being escaped).
+        if run < index {
+            out.push_str(&text[run..index]);
+        }
+        out.push('%');
+        out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_UPPER[usize::from(byte & 15)]));
+        run = index + 1;
+    }
+    if run < bytes.len() {
+        out.push_str(&text[run..]);
     }
 }
 
@@ -122,10 +176,12 @@ fn encoded(text: &str) -> String {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
+/// Lowercase hex of a 32-byte digest, on the stack.
+fn hex32(bytes: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_LOWER[usize::from(byte >> 4)];
+        pair[1] = HEX_LOWER[usize::from(byte & 15)];
     }
     out
 }
@@ -134,19 +190,128 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> hmac::Tag {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
 }
 
+/// The SigV4 signing key of one (secret access key, date, region, service), derived with four
+/// HMACs, as an HMAC key ready to sign a string to sign.
+fn derive_signing_key(
+    secret_access_key: &str,
+    date: &[u8],
+    region: &str,
+    service: &str,
+) -> hmac::Key {
+    let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(4 + secret_access_key.len()));
+    secret.extend_from_slice(b"AWS4");
+    secret.extend_from_slice(secret_access_key.as_bytes());
+    let key = hmac_sha256(&secret, date);
+    let key = hmac_sha256(key.as_ref(), region.as_bytes());
+    let key = hmac_sha256(key.as_ref(), service.as_bytes());
+    let key = hmac_sha256(key.as_ref(), b"aws4_request");
+    hmac::Key::new(hmac::HMAC_SHA256, key.as_ref())
+}
+
+/// Signing keys derived recently, so that presigning again with the same credentials on the same
+/// day (every reconnect of every MQTT connection) costs two hashes instead of six HMACs: a
+/// signing key depends only on the secret, the date, the region and the service (AWS's "derive
+/// the signing key" step, which AWS itself suggests caching).
+///
+/// A few entries (a process may sign for several accounts); the oldest is replaced. An entry
+/// holds a copy of the secret access key to match on (wiped when dropped, as the derived key's
+/// heap block is under `wipe-on-free`). The lock is only tried: a thread that finds it taken,
+/// or a child process forked while another thread held it, derives the key without the cache.
+mod key_cache {
+    use std::sync::Mutex;
+
+    use ring::hmac;
+
+    const ENTRIES: usize = 4;
+
+    struct Entry {
+        secret: zeroize::Zeroizing<Box<str>>,
+        date: [u8; 8],
+        region: Box<str>,
+        service: Box<str>,
+        key: hmac::Key,
+    }
+
+    struct Cache {
+        entries: [Option<Box<Entry>>; ENTRIES],
+        next: usize,
+    }
+
+    static CACHE: Mutex<Cache> = Mutex::new(Cache {
+        entries: [None, None, None, None],
+        next: 0,
+    });
+
+    /// The signing key for these inputs, from the cache or derived (and then cached).
+    pub(super) fn signing_key(
+        secret: &str,
+        date: &[u8; 8],
+        region: &str,
+        service: &str,
+    ) -> hmac::Key {
+        let Ok(mut cache) = CACHE.try_lock() else {
+            return super::derive_signing_key(secret, date, region, service);
+        };
+        let found = cache.entries.iter().flatten().find(|entry| {
+            entry.date == *date
+                && *entry.region == *region
+                && *entry.service == *service
+                && entry.secret.as_bytes() == secret.as_bytes()
+        });
+        if let Some(entry) = found {
+            return entry.key.clone();
+        }
+        let key = super::derive_signing_key(secret, date, region, service);
+        let slot = cache.next % ENTRIES;
+        cache.next = (slot + 1) % ENTRIES;
+        cache.entries[slot] = Some(Box::new(Entry {
+            secret: zeroize::Zeroizing::new(secret.into()),
+            date: *date,
+            region: region.into(),
+            service: service.into(),
+            key: key.clone(),
+        }));
+        key
+    }
+}
+
 /// The query string of a presigned URL: the canonical query, `X-Amz-Signature`, then (for
 /// [`SessionToken::AppendedUnsigned`]) `X-Amz-Security-Token`.
+///
+/// The signing key of (secret, date, region, service) is cached for the process (a few entries):
+/// presigning again on the same UTC day hashes the canonical request and the string to sign
+/// only. The canonical request and the string to sign are hashed as they are produced, never
+/// built as strings.
 pub fn presign_query(params: &PresignParams<'_>) -> String {
-    let date_time = amz_date(params.time);
-    let date = &date_time[..8];
-    let scope = format!("{date}/{}/{}/aws4_request", params.region, params.service);
+    let date_time = amz_date_bytes(params.time);
+    // ASCII (digits, `T`, `Z`).
+    let date_time_str = std::str::from_utf8(&date_time).unwrap_or_default();
+    let mut date = [0u8; 8];
+    date.copy_from_slice(&date_time[..8]);
+    let date_str = &date_time_str[..8];
+
+    let token_len = match params.session_token {
+        SessionToken::None => 0,
+        SessionToken::AppendedUnsigned(token) | SessionToken::Signed(token) => token.len(),
+    };
     // Canonical query: parameter names sorted (X-Amz-Algorithm < Credential < Date < Expires <
     // Security-Token < SignedHeaders, which is also byte order).
-    let mut query = String::with_capacity(512);
+    let mut query = String::with_capacity(
+        320 + params.access_key_id.len()
+            + params.region.len()
+            + params.service.len()
+            + token_len * 3,
+    );
     query.push_str("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
-    uri_encode(&format!("{}/{scope}", params.access_key_id), &mut query);
-    query.push_str("&X-Amz-Date=");
-    query.push_str(&date_time);
+    uri_encode(params.access_key_id, &mut query);
+    query.push_str("%2F");
+    query.push_str(date_str);
+    query.push_str("%2F");
+    uri_encode(params.region, &mut query);
+    query.push_str("%2F");
+    uri_encode(params.service, &mut query);
+    query.push_str("%2Faws4_request&X-Amz-Date=");
+    query.push_str(date_time_str);
     if let Some(expires) = params.expires {
         let _ = write!(query, "&X-Amz-Expires={}", expires.as_secs());
     }
@@ -156,25 +321,49 @@ pub fn presign_query(params: &PresignParams<'_>) -> String {
     }
     query.push_str("&X-Amz-SignedHeaders=host");
 
-    let canonical_request = format!(
-        "GET\n{}\n{query}\nhost:{}\n\nhost\n{EMPTY_SHA256}",
-        params.path, params.host
-    );
-    let request_hash = hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref());
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{request_hash}");
+    // The canonical request, hashed piece by piece.
+    let mut canonical = digest::Context::new(&digest::SHA256);
+    for piece in [
+        "GET\n",
+        params.path,
+        "\n",
+        &query,
+        "\nhost:",
+        params.host,
+        "\n\nhost\n",
+        EMPTY_SHA256,
+    ] {
+        canonical.update(piece.as_bytes());
+    }
+    let request_hash = hex32(canonical.finish().as_ref());
 
-    let mut secret = Vec::with_capacity(4 + params.secret_access_key.len());
-    secret.extend_from_slice(b"AWS4");
-    secret.extend_from_slice(params.secret_access_key.as_bytes());
-    let key = hmac_sha256(&secret, date.as_bytes());
-    zeroize::Zeroize::zeroize(&mut secret);
-    let key = hmac_sha256(key.as_ref(), params.region.as_bytes());
-    let key = hmac_sha256(key.as_ref(), params.service.as_bytes());
-    let key = hmac_sha256(key.as_ref(), b"aws4_request");
-    let signature = hmac_sha256(key.as_ref(), string_to_sign.as_bytes());
+    // The string to sign, signed piece by piece.
+    let key = key_cache::signing_key(
+        params.secret_access_key,
+        &date,
+        params.region,
+        params.service,
+    );
+    let mut signer = hmac::Context::with_key(&key);
+    for piece in [
+        b"AWS4-HMAC-SHA256\n".as_slice(),
+        &date_time,
+        b"\n",
+        &date,
+        b"/",
+        params.region.as_bytes(),
+        b"/",
+        params.service.as_bytes(),
+        b"/aws4_request\n",
+        &request_hash,
+    ] {
+        signer.update(piece);
+    }
+    let signature = hex32(signer.sign().as_ref());
 
     query.push_str("&X-Amz-Signature=");
-    query.push_str(&hex(signature.as_ref()));
+    // Lowercase hex digits.
+    query.push_str(std::str::from_utf8(&signature).unwrap_or_default());
     if let SessionToken::AppendedUnsigned(token) = params.session_token {
         query.push_str("&X-Amz-Security-Token=");
         uri_encode(token, &mut query);
@@ -350,6 +539,41 @@ mod tests {
             ("x.iot", None),
         ] {
             assert_eq!(region_from_endpoint(endpoint), region, "{endpoint}");
+        }
+    }
+
+    /// Every arrangement of unreserved ASCII, reserved ASCII and 2-, 3- and 4-byte characters
+    /// (escaped runs that start and end inside multi-byte characters) against a byte-by-byte
+    /// reference.
+    #[test]
+    fn uri_encoding_matches_a_byte_by_byte_reference() {
+        fn reference(text: &str) -> String {
+            text.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        }
+        let pieces = [
+            "a", "Z", "9", "-", "~", " ", "/", "+", "=", "%", "\u{0}", "é", "€", "😀", "\u{7f}",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..400 {
+            let mut text = String::new();
+            for _ in 0..len % 40 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            assert_eq!(encoded(&text), reference(&text), "{text:?}");
+        }
+        for piece in pieces {
+            assert_eq!(encoded(piece), reference(piece), "{piece:?}");
         }
     }
 
