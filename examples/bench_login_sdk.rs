@@ -18,7 +18,13 @@ use agora_link_sandbox::{
 
 const PROJECT: &str = "bench";
 
-async fn logins(client: &Client, account: &str, token: &Arc<SecretString>, total: usize, concurrency: usize) {
+async fn logins(
+    client: &Client,
+    account: &str,
+    token: &Arc<SecretString>,
+    total: usize,
+    concurrency: usize,
+) {
     let per_task = total / concurrency.max(1);
     let tasks: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
@@ -47,7 +53,11 @@ async fn main() {
         std::process::exit(2);
     };
     let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4000);
-    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64).max(1);
+    let concurrency: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(64)
+        .max(1);
     let config = ClientConfig::builder(Region::China, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
         .password_grant(DEFAULT_USERNAME, DEFAULT_PASSWORD)
         .base_url(&base)

@@ -25,6 +25,54 @@ static long status_kib(const char *field) {
     return kib;
 }
 
+/*
+ * With SOAK_MAPPINGS=1 in the environment: the resident KiB of each mapped file, of the heap, of
+ * the main stack and of the anonymous mappings together (thread stacks among them), summed from
+ * /proc/self/smaps, on stderr, one line each, unsorted.
+ */
+static void print_mappings(void) {
+    FILE *smaps = fopen("/proc/self/smaps", "r");
+    char line[512];
+    char names[64][160];
+    long kib[64];
+    int count = 0, current = -1;
+    while (smaps != NULL && fgets(line, sizeof line, smaps) != NULL) {
+        unsigned long start, end;
+        int consumed = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s%n", &start, &end, &consumed) == 2 && consumed > 0) {
+            char *name = line + consumed;
+            while (*name == ' ') {
+                name++;
+            }
+            name[strcspn(name, "\n")] = '\0';
+            if (*name == '\0') {
+                name = "[anonymous]";
+            }
+            current = -1;
+            for (int i = 0; i < count; i++) {
+                if (strcmp(names[i], name) == 0) {
+                    current = i;
+                }
+            }
+            if (current < 0 && count < 64) {
+                snprintf(names[count], sizeof names[count], "%s", name);
+                kib[count] = 0;
+                current = count++;
+            }
+        } else if (current >= 0 && strncmp(line, "Rss:", 4) == 0) {
+            kib[current] += strtol(line + 4, NULL, 10);
+        }
+    }
+    if (smaps != NULL) {
+        fclose(smaps);
+    }
+    for (int i = 0; i < count; i++) {
+        if (kib[i] > 0) {
+            fprintf(stderr, "%8ld KiB  %s\n", kib[i], names[i]);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     long calls = argc > 1 ? strtol(argv[1], NULL, 10) : 10000;
     agora_link_client *client = client_from_env();
@@ -57,6 +105,10 @@ int main(int argc, char **argv) {
     long final = status_kib("VmRSS:");
     printf("soak: %ld logins; RSS after %ld: %ld KiB, after %ld: %ld KiB (growth %ld KiB), peak %ld KiB\n",
            calls, calls / 10, baseline, calls, final, final - baseline, status_kib("VmHWM:"));
+    const char *mappings = getenv("SOAK_MAPPINGS");
+    if (mappings != NULL && strcmp(mappings, "1") == 0) {
+        print_mappings();
+    }
     agora_link_account_free(account);
     agora_link_client_free(client);
     agora_link_shutdown(2000);
