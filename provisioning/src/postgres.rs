@@ -81,6 +81,48 @@ const MIGRATIONS: &[&str] = &[
         created_at BIGINT NOT NULL
     );
 ",
+    // An activation as one statement (one round trip, one transaction: see `activate`). The
+    // same steps as a transaction of separate statements, in the same order and with the same
+    // locks; each statement of a PL/pgSQL function takes a new snapshot under READ COMMITTED,
+    // so a duplicate that waited on `ON CONFLICT` then reads the winner's committed grant.
+    // `out_customer_active` is false (and the rest NULL) for a deactivated customer.
+    "
+    CREATE OR REPLACE FUNCTION agora_link_activate(
+        p_customer TEXT, p_project BIGINT, p_app_key TEXT, p_salt BYTEA, p_now BIGINT)
+    RETURNS TABLE (out_customer_id TEXT, out_project_id BIGINT, out_app_key TEXT,
+        out_secret_salt BYTEA, out_active BOOLEAN, out_created_at BIGINT,
+        out_customer_active BOOLEAN)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+        customer_active BOOLEAN;
+        g grants%ROWTYPE;
+    BEGIN
+        INSERT INTO customers (customer_id, created_at) VALUES (p_customer, p_now)
+            ON CONFLICT DO NOTHING;
+        SELECT c.active INTO customer_active FROM customers c
+            WHERE c.customer_id = p_customer FOR SHARE;
+        IF NOT customer_active THEN
+            RETURN QUERY SELECT p_customer, p_project, NULL::TEXT, NULL::BYTEA, FALSE, 0::BIGINT, FALSE;
+            RETURN;
+        END IF;
+        INSERT INTO grants (customer_id, project_id, app_key, secret_salt, active, created_at)
+            VALUES (p_customer, p_project, p_app_key, p_salt, TRUE, p_now)
+            ON CONFLICT (customer_id, project_id) DO NOTHING
+            RETURNING * INTO g;
+        IF NOT FOUND THEN
+            SELECT * INTO STRICT g FROM grants gr
+                WHERE gr.customer_id = p_customer AND gr.project_id = p_project;
+            IF NOT g.active THEN
+                UPDATE grants gr SET active = TRUE, deactivated_at = NULL
+                    WHERE gr.customer_id = p_customer AND gr.project_id = p_project
+                    RETURNING * INTO STRICT g;
+            END IF;
+        END IF;
+        RETURN QUERY SELECT g.customer_id, g.project_id, g.app_key, g.secret_salt, g.active,
+            g.created_at, TRUE;
+    END
+    $fn$;
+",
 ];
 
 fn now() -> i64 {
@@ -345,57 +387,34 @@ impl Postgres {
         .await
     }
 
+    /// Activates a project: one prepared statement in its own transaction (the function
+    /// `agora_link_activate` of the schema), so one round trip and one commit, and under load
+    /// PostgreSQL's group commit flushes the WAL once for many activations. The answer is sent
+    /// after the commit, as before.
     pub async fn activate(&self, customer_id: &str, project_id: i64) -> Result<Grant, StoreError> {
-        const COLUMNS: &str = "customer_id, project_id, app_key, secret_salt, active, created_at";
         let customer_id = customer_id.to_owned();
         let row = self
             .run(move |client| {
                 Box::pin(async move {
-                    let tx = client.transaction().await.map_err(storage)?;
-                    Self::ensure_customer(&tx, &customer_id).await?;
+                    let statement = client
+                        .prepare_cached("SELECT * FROM agora_link_activate($1, $2, $3, $4, $5)")
+                        .await
+                        .map_err(storage)?;
                     let app_key = uuid::Uuid::new_v4().simple().to_string();
                     let salt = crate::secrets::random_salt().to_vec();
-                    // The first activation inserts; a repeat (or a concurrent duplicate, once
-                    // the first one commits) finds the row and takes no row lock unless it must
-                    // reactivate it.
-                    let inserted = tx
-                        .query_opt(
-                            &format!(
-                                "INSERT INTO grants (customer_id, project_id, app_key, secret_salt, active, created_at)
-                                 VALUES ($1, $2, $3, $4, TRUE, $5) ON CONFLICT (customer_id, project_id) DO NOTHING
-                                 RETURNING {COLUMNS}"
-                            ),
+                    let row = client
+                        .query_one(
+                            &statement,
                             &[&customer_id, &project_id, &app_key, &salt, &now()],
                         )
                         .await
                         .map_err(storage)?;
-                    let row = match inserted {
-                        Some(row) => row,
-                        None => {
-                            let row = tx
-                                .query_one(
-                                    &format!("SELECT {COLUMNS} FROM grants WHERE customer_id = $1 AND project_id = $2"),
-                                    &[&customer_id, &project_id],
-                                )
-                                .await
-                                .map_err(storage)?;
-                            let active: bool = row.get(4);
-                            if active {
-                                row
-                            } else {
-                                tx.query_one(
-                                    &format!(
-                                        "UPDATE grants SET active = TRUE, deactivated_at = NULL
-                                         WHERE customer_id = $1 AND project_id = $2 RETURNING {COLUMNS}"
-                                    ),
-                                    &[&customer_id, &project_id],
-                                )
-                                .await
-                                .map_err(storage)?
-                            }
-                        }
-                    };
-                    tx.commit().await.map_err(storage)?;
+                    let customer_active: bool = row.get(6);
+                    if !customer_active {
+                        return Err(StoreError::Conflict(format!(
+                            "customer {customer_id} is deactivated"
+                        )));
+                    }
                     Ok(row)
                 })
             })
