@@ -79,7 +79,7 @@ impl BareClient {
             .await
             .unwrap();
         let value: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-        assert_eq!(value["code"], 0);
+        assert_eq!(value["code"], 0, "{value}");
         value
     }
 }

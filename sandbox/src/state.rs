@@ -63,6 +63,9 @@ impl Default for Lifetimes {
 struct IssuedToken {
     client_id: String,
     expires_at: Instant,
+    /// When it was issued or last presented: when the table is full, the tokens used least
+    /// recently are forgotten first, so that a token in use is not.
+    last_used: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -197,11 +200,20 @@ fn bound_tokens(tokens: &mut HashMap<String, IssuedToken>) {
     let now = Instant::now();
     tokens.retain(|_, token| token.expires_at > now);
     // Still full of live tokens: forget a tenth at once, so that the scan above runs once per
-    // 5,000 tokens issued rather than on each.
+    // 5,000 tokens issued rather than on each; the tenth used least recently (a load test's
+    // REST token, presented on every call, stays while the login tokens it mints go).
     let keep = MAX_TOKENS - MAX_TOKENS / 10;
     if tokens.len() > keep {
         let excess = tokens.len() - keep;
-        let forgotten: Vec<String> = tokens.keys().take(excess).cloned().collect();
+        let mut by_use: Vec<(Instant, &String)> = tokens
+            .iter()
+            .map(|(key, token)| (token.last_used, key))
+            .collect();
+        by_use.select_nth_unstable_by_key(excess - 1, |(last_used, _)| *last_used);
+        let forgotten: Vec<String> = by_use[..excess]
+            .iter()
+            .map(|(_, key)| (*key).clone())
+            .collect();
         for key in forgotten {
             tokens.remove(&key);
         }
@@ -462,6 +474,7 @@ impl Db {
             IssuedToken {
                 client_id: client_id.to_owned(),
                 expires_at: instant_after(lifetime),
+                last_used: Instant::now(),
             },
         );
         token
@@ -471,12 +484,15 @@ impl Db {
     pub(crate) fn check_bearer(&mut self, header: Option<&str>) -> Result<(), Failure> {
         let result = match header.and_then(|h| h.strip_prefix("Bearer ")) {
             None => Err("unauthorized: a Bearer token is required"),
-            Some(token) => match self.tokens.get(token.trim()) {
+            Some(token) => match self.tokens.get_mut(token.trim()) {
                 None => Err("invalid_token: the token is unknown"),
                 Some(issued) if issued.expires_at <= Instant::now() => {
                     Err("invalid_token: the token has expired")
                 }
-                Some(_) => Ok(()),
+                Some(issued) => {
+                    issued.last_used = Instant::now();
+                    Ok(())
+                }
             },
         };
         result.map_err(|msg| {
@@ -555,6 +571,7 @@ impl Db {
             IssuedToken {
                 client_id: client_id.to_owned(),
                 expires_at: instant_after(self.lifetimes.refresh_token),
+                last_used: Instant::now(),
             },
         );
         json!({
@@ -881,8 +898,24 @@ mod tests {
             Lifetimes::default(),
             "cn-north-1".into(),
         );
-        for _ in 0..MAX_TOKENS + 5_000 {
+        // Tokens presented now and then (load tests' REST tokens among the tokens their logins
+        // mint) are never the ones forgotten, wherever they sit in the table.
+        let in_use: Vec<String> = (0..64)
+            .map(|_| {
+                let data = db.token_data("c", Duration::from_secs(3600));
+                format!(
+                    "Bearer {}",
+                    data["access_token"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        for issued in 0..(MAX_TOKENS + 5_000) * 3 {
             db.token_data("c", Duration::from_secs(3600));
+            if issued % 1_000 == 0 {
+                for bearer in &in_use {
+                    assert!(db.check_bearer(Some(bearer)).is_ok(), "after {issued}");
+                }
+            }
         }
         assert!(db.tokens.len() <= MAX_TOKENS, "{}", db.tokens.len());
         assert!(db.refresh_tokens.len() <= MAX_TOKENS);
