@@ -25,7 +25,7 @@ async fn logins(
     total: usize,
     concurrency: usize,
 ) {
-    let per_task = total / concurrency.max(1);
+    let per_task = (total / concurrency.max(1)).max(1);
     let tasks: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             let (client, account, token) = (client.clone(), account.to_owned(), token.clone());
@@ -74,7 +74,7 @@ async fn main() {
     let started = Instant::now();
     logins(&client, &account, &token, total, concurrency).await;
     let seconds = started.elapsed().as_secs_f64();
-    let done = total / concurrency * concurrency;
+    let done = (total / concurrency).max(1) * concurrency;
     println!(
         "{{\"logins\": {done}, \"concurrency\": {concurrency}, \"seconds\": {seconds:.4}, \"calls_per_s\": {:.1}}}",
         done as f64 / seconds

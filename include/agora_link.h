@@ -672,6 +672,8 @@ enum agora_link_result agora_link_set_thread_stack_size(size_t bytes);
  * are cancelled (their callbacks receive `AGORA_LINK_ERROR_CANCELLED`, possibly on the calling
  * thread), and worker threads get up to `timeout_ms` to finish. Final: afterwards every call
  * returns `AGORA_LINK_ERROR_SHUTDOWN`. A second call is a no-op returning `AGORA_LINK_OK`.
+ * It also drops the SigV4 signing keys that presigning caches, so that no key derived from a
+ * secret stays in memory.
  * Called from a library thread (inside a callback) it returns
  * `AGORA_LINK_ERROR_WOULD_DEADLOCK`. Free handles before or after; both are safe.
  */

@@ -85,7 +85,8 @@ const MIGRATIONS: &[&str] = &[
     // same steps as a transaction of separate statements, in the same order and with the same
     // locks; each statement of a PL/pgSQL function takes a new snapshot under READ COMMITTED,
     // so a duplicate that waited on `ON CONFLICT` then reads the winner's committed grant.
-    // `out_customer_active` is false (and the rest NULL) for a deactivated customer.
+    // `out_customer_active` is false for a deactivated customer (the grant's columns are then
+    // NULL, FALSE and 0, and not read).
     "
     CREATE OR REPLACE FUNCTION agora_link_activate(
         p_customer TEXT, p_project BIGINT, p_app_key TEXT, p_salt BYTEA, p_now BIGINT)
@@ -101,7 +102,7 @@ const MIGRATIONS: &[&str] = &[
             ON CONFLICT DO NOTHING;
         SELECT c.active INTO customer_active FROM customers c
             WHERE c.customer_id = p_customer FOR SHARE;
-        IF NOT customer_active THEN
+        IF customer_active IS NOT TRUE THEN
             RETURN QUERY SELECT p_customer, p_project, NULL::TEXT, NULL::BYTEA, FALSE, 0::BIGINT, FALSE;
             RETURN;
         END IF;

@@ -366,14 +366,19 @@ pub extern "C" fn agora_link_set_thread_stack_size(bytes: usize) -> agora_link_r
 /// are cancelled (their callbacks receive `AGORA_LINK_ERROR_CANCELLED`, possibly on the calling
 /// thread), and worker threads get up to `timeout_ms` to finish. Final: afterwards every call
 /// returns `AGORA_LINK_ERROR_SHUTDOWN`. A second call is a no-op returning `AGORA_LINK_OK`.
+/// It also drops the SigV4 signing keys that presigning caches, so that no key derived from a
+/// secret stays in memory.
 /// Called from a library thread (inside a callback) it returns
 /// `AGORA_LINK_ERROR_WOULD_DEADLOCK`. Free handles before or after; both are safe.
 #[no_mangle]
 pub extern "C" fn agora_link_shutdown(timeout_ms: u32) -> agora_link_result {
     guard(ptr::null_mut(), || {
-        crate::runtime::shutdown(Duration::from_millis(u64::from(timeout_ms)))
+        let stopped = crate::runtime::shutdown(Duration::from_millis(u64::from(timeout_ms)))
             .map(|_| ())
-            .map_err(FfiError::from)
+            .map_err(FfiError::from);
+        // No SigV4 signing key derived from a secret stays in memory.
+        crate::iot::sigv4::clear_signing_key_cache();
+        stopped
     })
 }
 

@@ -98,7 +98,7 @@ fn amz_date_bytes(time: SystemTime) -> [u8; 16] {
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    // `seconds / 86_400` is below 2^47: it fits an i64.
+    // `seconds / 86_400` is below 2^48 (u64 seconds / 86,400): it fits an i64.
     let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(i64::MAX / 2));
     let mut out = *b"00000000T000000Z";
     let digits = |out: &mut [u8], mut value: u64| {
@@ -209,23 +209,30 @@ fn derive_signing_key(
 }
 
 /// Signing keys derived recently, so that presigning again with the same credentials on the same
-/// day (every reconnect of every MQTT connection) costs two hashes instead of six HMACs: a
-/// signing key depends only on the secret, the date, the region and the service (AWS's "derive
-/// the signing key" step, which AWS itself suggests caching).
+/// day (every reconnect of every MQTT connection) costs two hashes instead of five HMACs and a
+/// hash: a signing key depends only on the secret, the date, the region and the service (AWS's
+/// "derive the signing key" step, which AWS itself suggests caching).
 ///
 /// A few entries (a process may sign for several accounts); the oldest is replaced. An entry
-/// holds a copy of the secret access key to match on (wiped when dropped, as the derived key's
-/// heap block is under `wipe-on-free`). The lock is only tried: a thread that finds it taken,
-/// or a child process forked while another thread held it, derives the key without the cache.
+/// holds no copy of the secret access key: it is matched by a 128-bit keyed fingerprint of the
+/// secret (SipHash under two keys drawn at random once per process), so the cache holds nothing
+/// from which the secret can be read back or found by searching memory. The derived keys themselves are released (and their
+/// heap blocks wiped, under `wipe-on-free`) by [`clear_signing_key_cache`], which
+/// `agora_link_shutdown` and the bindings' `shutdown` call. The lock is only tried: a thread that
+/// finds it taken, or a child process forked while another thread held it, derives the key
+/// without the cache.
 mod key_cache {
-    use std::sync::Mutex;
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    use std::sync::{Mutex, OnceLock};
 
     use ring::hmac;
 
     const ENTRIES: usize = 4;
 
     struct Entry {
-        secret: zeroize::Zeroizing<Box<str>>,
+        /// The secret access key's keyed fingerprint ([`fingerprint`]).
+        fingerprint: [u64; 2],
         date: [u8; 8],
         region: Box<str>,
         service: Box<str>,
@@ -242,6 +249,14 @@ mod key_cache {
         next: 0,
     });
 
+    /// 128 bits of the secret under two SipHash keys drawn at random once per process (std's
+    /// `RandomState`): enough to tell secrets apart, nothing to read one back from.
+    fn fingerprint(secret: &str) -> [u64; 2] {
+        static KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
+        let (first, second) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
+        [first.hash_one(secret), second.hash_one(secret)]
+    }
+
     /// The signing key for these inputs, from the cache or derived (and then cached).
     pub(super) fn signing_key(
         secret: &str,
@@ -252,11 +267,12 @@ mod key_cache {
         let Ok(mut cache) = CACHE.try_lock() else {
             return super::derive_signing_key(secret, date, region, service);
         };
+        let print = fingerprint(secret);
         let found = cache.entries.iter().flatten().find(|entry| {
             entry.date == *date
                 && *entry.region == *region
                 && *entry.service == *service
-                && entry.secret.as_bytes() == secret.as_bytes()
+                && entry.fingerprint == print
         });
         if let Some(entry) = found {
             return entry.key.clone();
@@ -265,7 +281,7 @@ mod key_cache {
         let slot = cache.next % ENTRIES;
         cache.next = (slot + 1) % ENTRIES;
         cache.entries[slot] = Some(Box::new(Entry {
-            secret: zeroize::Zeroizing::new(secret.into()),
+            fingerprint: print,
             date: *date,
             region: region.into(),
             service: service.into(),
@@ -273,14 +289,31 @@ mod key_cache {
         }));
         key
     }
+
+    /// Drops every cached signing key. Waits for a presigning in progress.
+    pub(super) fn clear() {
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.entries = [None, None, None, None];
+        cache.next = 0;
+    }
+}
+
+/// Drops the signing keys [`presign_query`] keeps (a few, of recent (secret, date, region,
+/// service)), so that no key derived from a secret stays in memory; the next presigning derives
+/// its key again. `agora_link_shutdown` and the bindings' `shutdown` call it. Thread-safe.
+pub fn clear_signing_key_cache() {
+    key_cache::clear();
 }
 
 /// The query string of a presigned URL: the canonical query, `X-Amz-Signature`, then (for
 /// [`SessionToken::AppendedUnsigned`]) `X-Amz-Security-Token`.
 ///
-/// The signing key of (secret, date, region, service) is cached for the process (a few entries):
-/// presigning again on the same UTC day hashes the canonical request and the string to sign
-/// only. The canonical request and the string to sign are hashed as they are produced, never
+/// The signing key of (secret, date, region, service) is cached for the process (a few entries,
+/// matched by a keyed fingerprint of the secret, never a copy; [`clear_signing_key_cache`] drops
+/// them): presigning again on the same UTC day hashes the canonical request and the string to
+/// sign only. The canonical request and the string to sign are hashed as they are produced, never
 /// built as strings.
 pub fn presign_query(params: &PresignParams<'_>) -> String {
     let date_time = amz_date_bytes(params.time);

@@ -171,7 +171,10 @@ int main(void) {
         remember("gyToken.proof.sessionToken", view->session_token);
         char *url = NULL;
         agora_link_result presigned = agora_link_login_mqtt_url(client, login, &url, NULL);
-        /* The gateway-less sandbox hands out a made-up endpoint; presigning may refuse it. */
+        /* The gateway-less sandbox hands out a made-up endpoint; presigning may refuse it. With
+         * a gateway (scripts/test-c) it succeeds, and the SigV4 signing key cache then holds a
+         * key derived from the secret key (never the secret itself: searched for below). */
+        printf("presigned an MQTT URL: %s\n", presigned == AGORA_LINK_OK ? "yes" : "no");
         if (presigned == AGORA_LINK_OK && url) agora_link_string_free(url);
     }
     printf("%zu secrets handed out; freeing everything and shutting down\n", needle_count);
