@@ -216,11 +216,11 @@ fn derive_signing_key(
 /// A few entries (a process may sign for several accounts); the oldest is replaced. An entry
 /// holds no copy of the secret access key: it is matched by a 128-bit keyed fingerprint of the
 /// secret (SipHash under two keys drawn at random once per process), so the cache holds nothing
-/// from which the secret can be read back or found by searching memory. The derived keys themselves are released (and their
-/// heap blocks wiped, under `wipe-on-free`) by [`clear_signing_key_cache`], which
-/// `agora_link_shutdown` and the bindings' `shutdown` call. The lock is only tried: a thread that
-/// finds it taken, or a child process forked while another thread held it, derives the key
-/// without the cache.
+/// from which the secret can be read back or found by searching memory. The derived keys
+/// themselves are released (and their heap blocks wiped, under `wipe-on-free`) by
+/// [`clear_signing_key_cache`], which `agora_link_shutdown` and the bindings' `shutdown` call.
+/// The lock is only tried: a thread that finds it taken, or a child process forked while another
+/// thread held it, derives the key without the cache.
 mod key_cache {
     use std::collections::hash_map::RandomState;
     use std::hash::BuildHasher;
