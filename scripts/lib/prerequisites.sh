@@ -63,7 +63,7 @@ prerequisites_check() {
   if ! command -v rustup > /dev/null 2>&1; then
     missing+=("rustup (the Rust targets, llvm-tools and the nightly toolchain come from it)
       install: https://rustup.rs, then: rustup toolchain install nightly")
-  elif ! rustup toolchain list 2> /dev/null | grep -q '^nightly'; then
+  elif ! rustup toolchain list 2> /dev/null | grep '^nightly' > /dev/null; then
     # cargo-fuzz itself is installed by scripts/fuzz when missing.
     missing+=("the nightly toolchain (cargo +nightly fuzz, scripts/fuzz)
       install: rustup toolchain install nightly")
