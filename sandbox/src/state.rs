@@ -143,7 +143,8 @@ pub const OTHER_GRANTS: &str = "(other)";
 pub const MAX_TRACE_ID_CHARS: usize = 128;
 
 /// The most access tokens (and, separately, refresh tokens) the sandbox remembers; issuing one
-/// more first forgets the expired ones, then arbitrary ones (a tenth of them).
+/// more first forgets the expired ones, then the tenth used least recently (an access token is
+/// used when presented as a bearer token, a refresh token by the refresh grant).
 pub const MAX_TOKENS: usize = 50_000;
 
 /// The most [`Stats::gateway_refusals`] kept (the latest).
@@ -482,7 +483,12 @@ impl Db {
 
     /// Checks `Authorization: Bearer <token>`; the failure message says why (never the token).
     pub(crate) fn check_bearer(&mut self, header: Option<&str>) -> Result<(), Failure> {
-        let result = match header.and_then(|h| h.strip_prefix("Bearer ")) {
+        // RFC 7235 §2.1: the scheme is case-insensitive, then one or more spaces.
+        let token = header.and_then(|h| {
+            let (scheme, rest) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("Bearer").then_some(rest)
+        });
+        let result = match token {
             None => Err("unauthorized: a Bearer token is required"),
             Some(token) => match self.tokens.get_mut(token.trim()) {
                 None => Err("invalid_token: the token is unknown"),
@@ -548,11 +554,12 @@ impl Db {
             }
             "client_credentials" => {}
             "refresh_token" => {
+                let now = Instant::now();
                 let valid = field("refresh_token")
-                    .and_then(|t| self.refresh_tokens.get(t))
-                    .is_some_and(|r| {
-                        r.client_id == client.client_id && r.expires_at > Instant::now()
-                    });
+                    .and_then(|t| self.refresh_tokens.get_mut(t))
+                    .filter(|r| r.client_id == client.client_id && r.expires_at > now)
+                    .map(|r| r.last_used = now)
+                    .is_some();
                 if !valid {
                     return Err(Failure::new(400, 400, "invalid_grant"));
                 }
@@ -900,15 +907,25 @@ mod tests {
         );
         // Tokens presented now and then (load tests' REST tokens among the tokens their logins
         // mint) are never the ones forgotten, wherever they sit in the table.
-        let in_use: Vec<String> = (0..64)
-            .map(|_| {
+        // So are refresh tokens used now and then by the refresh grant (which does not rotate
+        // them): a client that keeps renewing with its first one.
+        let (in_use, refresh_in_use): (Vec<String>, Vec<String>) = (0..64)
+            .map(|i| {
                 let data = db.token_data("c", Duration::from_secs(3600));
-                format!(
-                    "Bearer {}",
-                    data["access_token"].as_str().unwrap_or_default()
+                // The scheme is case-insensitive (RFC 7235).
+                let scheme = ["Bearer", "bearer", "BEARER"][i % 3];
+                (
+                    format!(
+                        "{scheme} {}",
+                        data["access_token"].as_str().unwrap_or_default()
+                    ),
+                    data["refresh_token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                 )
             })
-            .collect();
+            .unzip();
         for issued in 0..(MAX_TOKENS + 5_000) * 3 {
             db.token_data("c", Duration::from_secs(3600));
             if issued % 1_000 == 0 {
@@ -916,6 +933,18 @@ mod tests {
                     assert!(db.check_bearer(Some(bearer)).is_ok(), "after {issued}");
                 }
             }
+            if issued % 5_000 == 0 {
+                for refresh in &refresh_in_use {
+                    let renewed = db.rest_token(&serde_json::json!({
+                        "grant_type": "refresh_token", "refresh_token": refresh,
+                        "client_id": "c", "client_secret": "s", "scope": "read",
+                    }));
+                    assert!(renewed.is_ok(), "refresh grant after {issued}");
+                }
+            }
+        }
+        for refused in ["Bearer", "Bearer", "Bearertoken", "Basic x", "Bear x", ""] {
+            assert!(db.check_bearer(Some(refused)).is_err(), "{refused:?}");
         }
         assert!(db.tokens.len() <= MAX_TOKENS, "{}", db.tokens.len());
         assert!(db.refresh_tokens.len() <= MAX_TOKENS);

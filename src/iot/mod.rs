@@ -60,6 +60,16 @@ fn websocket_target(endpoint: &str) -> Result<WebSocketTarget> {
     if !authority.is_ascii() {
         return Err(bad("the host must be ASCII (use its xn-- form)"));
     }
+    // Only what a host, a port or a bracketed IPv6 address is made of: the URL parser would
+    // otherwise quietly drop user info, a query or a fragment, and strip tabs and newlines.
+    if let Some(odd) = authority
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '[' | ']')))
+    {
+        return Err(bad(&format!(
+            "{odd:?} has no place in a host and port (no user info, query or fragment)"
+        )));
+    }
     let url = url::Url::parse(&format!(
         "{}://{}/",
         if secure { "wss" } else { "ws" },
@@ -106,6 +116,11 @@ pub fn presign_mqtt_url(
     let target = websocket_target(endpoint)?;
     if region.trim().is_empty() {
         return Err(Error::InvalidArgument("the AWS region is empty".into()));
+    }
+    if !sigv4::is_region_name(region) {
+        return Err(Error::InvalidArgument(format!(
+            "{region:?} is not an AWS region name (such as cn-north-1)"
+        )));
     }
     if credentials.access_key_id.is_empty() || credentials.secret_key.is_empty() {
         return Err(Error::InvalidArgument(
@@ -232,8 +247,54 @@ mod tests {
             "https://abc.iot.us-east-1.amazonaws.com",
             "wss://abc/other",
             "wss://:443",
+            // What the URL parser would quietly rewrite: a newline or tab inside the host,
+            // user info, a query, a fragment, a backslash for a slash.
+            "a\nb.iot.us-east-1.amazonaws.com",
+            "a\tb.iot.us-east-1.amazonaws.com",
+            "wss://user:pw@abc.iot.us-east-1.amazonaws.com/mqtt",
+            "attacker.example@abc.iot.us-east-1.amazonaws.com",
+            "abc.iot.us-east-1.amazonaws.com?x=1",
+            "abc.iot.us-east-1.amazonaws.com#frag",
+            "wss://abc.iot.us-east-1.amazonaws.com:443?x=1/mqtt",
+            "abc.iot.us-east-1.amazonaws.com\\mqtt",
+            "abc.iot us-east-1.amazonaws.com",
+            "abc.iot.us-east-1.amazonaws.com\0",
+            "abc.iot.us-east-1.amazonaws.com%2F",
         ] {
-            assert!(websocket_target(bad).is_err(), "{bad:?}");
+            assert!(
+                matches!(websocket_target(bad), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+        // IPv6 loopback in brackets still works.
+        let target = websocket_target("ws://[::1]:9001/mqtt").unwrap();
+        assert_eq!(target.host, "[::1]:9001");
+    }
+
+    #[test]
+    fn regions_that_are_not_aws_region_names_are_refused() {
+        let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for region in [
+            " cn-north-1",
+            "cn-north-1 ",
+            "cn-north-1\n",
+            "cn-north-1\0",
+            "x@attacker.example/",
+            "\u{5317}\u{4eac}",
+            "CN-NORTH-1",
+            "cn-north",
+            "cn--1",
+        ] {
+            let result = presign_mqtt_url(
+                "abc-ats.iot.cn-north-1.amazonaws.com.cn",
+                region,
+                &proof("token"),
+                time,
+            );
+            assert!(
+                matches!(result, Err(Error::InvalidArgument(_))),
+                "{region:?}: {result:?}"
+            );
         }
     }
 

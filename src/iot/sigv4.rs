@@ -52,9 +52,11 @@ pub struct PresignParams<'a> {
     pub secret_access_key: &'a str,
     /// The session token of temporary credentials, and how it is carried.
     pub session_token: SessionToken<'a>,
-    /// The signing time (already corrected for clock skew).
+    /// The signing time (already corrected for clock skew), formatted as [`amz_date`] does.
     pub time: SystemTime,
-    /// `X-Amz-Expires`, when wanted (whole seconds).
+    /// `X-Amz-Expires`, when wanted (whole seconds). SigV4 accepts 1 to 604,800 (7 days);
+    /// [`presign_query`] signs what it is given: check the range where the value comes from
+    /// input ([`crate::iot::presign_mqtt_url`] sends none).
     pub expires: Option<Duration>,
 }
 
@@ -74,20 +76,11 @@ impl std::fmt::Debug for PresignParams<'_> {
     }
 }
 
-/// Formats `time` as SigV4's `YYYYMMDDTHHMMSSZ` (UTC).
+/// Formats `time` as SigV4's `YYYYMMDDTHHMMSSZ` (UTC), as [`presign_query`] signs it: a time
+/// before the UNIX epoch comes out as the epoch, and years past 9999 keep their last four
+/// digits (AWS refuses a signing time that far from its own clock anyway).
 pub fn amz_date(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rest / 3600,
-        (rest % 3600) / 60,
-        rest % 60
-    )
+    String::from_utf8_lossy(&amz_date_bytes(time)).into_owned()
 }
 
 /// [`amz_date`] into a stack buffer: `YYYYMMDDTHHMMSSZ`, ASCII. Years past 9999 keep their last
@@ -467,6 +460,18 @@ mod tests {
             amz_date(UNIX_EPOCH + Duration::from_secs(1_498_682_925)),
             "20170628T204845Z"
         );
+        // The signed form and this one agree at the edges too (found by a hostile-input run).
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(amz_date(before), "19700101T000000Z");
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(amz_date(year_10000), "00000101T000000Z");
+        for time in [
+            before,
+            year_10000,
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ] {
+            assert_eq!(amz_date(time).as_bytes(), amz_date_bytes(time));
+        }
     }
 
     /// The AWS IoT Device SDK's presigning vector (fake keys), without a session token.
