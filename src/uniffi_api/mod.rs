@@ -17,6 +17,7 @@ mod failover;
 mod iot;
 mod logging;
 mod models;
+mod wake;
 
 use std::future::Future;
 use std::net::SocketAddr;

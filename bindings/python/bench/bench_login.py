@@ -1,9 +1,11 @@
 """Benchmark: N third-party logins at concurrency 64 through the Python binding (asyncio), through
 the Rust SDK itself (examples/bench_login_sdk.rs: tokio's multi-thread runtime, a process of its
 own), and through a plain Python HTTP client doing the same exchange (httpx, async), all against
-one sandbox process. Prints calls/s of each and two ratios, medians of rounds in which the three
-take turns: binding / Rust SDK (goal >= 0.8x: what the binding costs over the library it wraps)
-and binding / httpx (target >= 2x).
+one sandbox process; and the binding once more with UniFFI's own completion path (a ctypes
+callback on a library thread, what the binding used before its event-loop queue). Prints calls/s
+of each and the ratios, medians of rounds in which the four take turns: binding / Rust SDK (goal
+>= 0.8x: what the binding costs over the library it wraps), binding / httpx (target >= 2x) and
+binding / binding with UniFFI's callback.
 
     cargo build --release --example bench_login_sdk -p agora-link   # once
     python bindings/python/bench/bench_login.py [logins, default 4000] [rounds, default 3]
@@ -31,6 +33,18 @@ CONCURRENCY = 64
 PROJECT, ACCOUNT = "bench", "bench-py"
 CREDS = dict(client_id="sandbox-client-id", client_secret="sandbox-client-secret",
              username="sandbox-user", password="sandbox-password")
+
+
+async def run_binding_callback(base: str, total: int) -> float:
+    """The binding with UniFFI's own completion path (a ctypes callback on a library thread)
+    instead of the event loop's queue: what the binding did before (docs/python.md)."""
+    from agora_link import _native_glue
+
+    _native_glue._gen._uniffi_rust_call_async = _native_glue._UNIFFI_RUST_CALL_ASYNC
+    try:
+        return await run_binding(base, total)
+    finally:
+        _native_glue._gen._uniffi_rust_call_async = _native_glue._rust_call_async
 
 
 async def run_binding(base: str, total: int) -> float:
@@ -97,31 +111,37 @@ def main() -> None:
                                stderr=subprocess.DEVNULL, text=True)
     try:
         base = sandbox.stdout.readline().split()[-1]
-        binding, rust, plain, to_rust, to_httpx = [], [], [], [], []
+        binding, callback, rust, plain, to_rust, to_httpx, to_callback = [], [], [], [], [], [], []
         for round_ in range(rounds):
-            # The three take turns going first.
-            order = ["binding", "rust", "httpx"]
-            order = order[round_ % 3:] + order[:round_ % 3]
+            # The four take turns going first.
+            order = ["binding", "rust", "httpx", "callback"]
+            order = order[round_ % 4:] + order[:round_ % 4]
             rates = {}
             for name in order:
                 if name == "binding":
                     rates[name] = asyncio.run(run_binding(base, total))
+                elif name == "callback":
+                    rates[name] = asyncio.run(run_binding_callback(base, total))
                 elif name == "rust":
                     rates[name] = run_rust(base, total)
                 else:
                     rates[name] = asyncio.run(run_httpx(base, total))
             binding.append(rates["binding"])
+            callback.append(rates["callback"])
+            to_callback.append(rates["binding"] / rates["callback"])
             rust.append(rates["rust"])
             plain.append(rates["httpx"])
             to_rust.append(rates["binding"] / rates["rust"])
             to_httpx.append(rates["binding"] / rates["httpx"])
         print(f"bench_login.py: {total} logins, concurrency {CONCURRENCY}, median of {rounds} rounds, one sandbox process")
         print(f"  agora_link binding (asyncio)  {statistics.median(binding):8.0f} calls/s")
+        print(f"  binding, UniFFI's callback    {statistics.median(callback):8.0f} calls/s (the completion path before 2026-12-07)")
         print(f"  Rust SDK (tokio, same server) {statistics.median(rust):8.0f} calls/s")
         print(f"  httpx.AsyncClient             {statistics.median(plain):8.0f} calls/s")
         print(f"  binding / Rust SDK {statistics.median(to_rust):.2f}x (goal >= 0.8x)")
         print(f"  binding / httpx    {statistics.median(to_httpx):.2f}x (target >= 2x)")
-        print(json.dumps({"binding": binding, "rust": rust, "httpx": plain}))
+        print(f"  binding / binding with UniFFI's callback {statistics.median(to_callback):.2f}x")
+        print(json.dumps({"binding": binding, "callback": callback, "rust": rust, "httpx": plain}))
     finally:
         sandbox.terminate()
 

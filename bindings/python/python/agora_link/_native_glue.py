@@ -10,6 +10,15 @@ connection closed; state changes (``open_package``, ``register_account``, ``remo
 run to their end in the background, never half-sent. Other threads (which never receive
 signals) call the blocking Rust function directly.
 
+Async completions. UniFFI wakes an awaiting coroutine through a ``ctypes`` callback run on the
+library thread that finished the work: that thread then waits for the GIL while the event loop
+runs Python code, and every other call's I/O on it waits too. Instead, each event loop gets a
+queue in the library (``src/uniffi_api/wake.rs``): the library's own native function queues the
+notice and writes a byte to a socket the loop watches (``loop.add_reader``); the loop takes every
+notice at once and resolves its futures itself. No library thread enters Python for a call. A
+loop the library has no queue for (every queue taken, a loop without ``add_reader``, a loop set
+with ``uniffi_set_event_loop`` and running on another thread) keeps UniFFI's callback.
+
 Logging. Records go to the ``agora_link`` logger (a ``NullHandler`` on it, as libraries do:
 nothing prints unless the application configures logging). The SDK forwards only records at or
 above that logger's effective level, and follows changes to it (``setLevel`` on it or on an
@@ -19,10 +28,15 @@ never enters Python. ``set_log_listener`` replaces this bridge; ``clear_log_list
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import functools
+import itertools
 import logging
+import os
 import threading
-from typing import Any, Callable, Coroutine, Optional
+import weakref
+from typing import Any, Callable, Coroutine, Dict, Optional
 
 from ._native import agora_link as _gen
 
@@ -122,6 +136,137 @@ def _install_interruptible_calls() -> None:
         for name in list(vars(cls)):
             if name.endswith("_blocking") and hasattr(cls, name[: -len("_blocking")]):
                 _interruptible(cls, name)
+
+
+_POLL_READY = 0
+_SLOT_BITS = 40
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
+_NOTICES = 256
+# Slots are unique in the process (not per loop): a late notice for a finished call never
+# matches a call in flight, whichever queue it lands in.
+_SLOTS = itertools.count(1)
+
+
+class _WakeQueue:
+    """An event loop's queue of completion notices in the library: ``futures`` maps each slot
+    in flight to the future its coroutine awaits."""
+
+    __slots__ = ("id", "base", "fd", "futures", "buffer", "__weakref__")
+
+    def __init__(self, queue_id: int, fd: int) -> None:
+        self.id = queue_id
+        self.base = (queue_id - 1) << _SLOT_BITS
+        self.fd = fd
+        self.futures: Dict[int, Any] = {}
+        self.buffer = (ctypes.c_uint64 * _NOTICES)()
+
+    def drain(self) -> None:
+        """The loop's reader callback: reads the wake-up bytes, then resolves every future
+        whose notice is queued."""
+        try:
+            while len(os.read(self.fd, 4096)) == 4096:
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        drain, buffer, futures = _WAKE.drain, self.buffer, self.futures
+        while True:
+            count = drain(self.id, buffer, _NOTICES)
+            for notice in buffer[:count]:
+                future = futures.pop(notice >> 1, None)
+                if future is not None and not future.done():
+                    future.set_result(notice & 1)
+            if count < _NOTICES:
+                return
+
+
+class _WakeFunctions:
+    """The library's queue functions (``ctypes``), when it has them."""
+
+    def __init__(self, lib: Any) -> None:
+        self.new = lib.agora_link_py_wake_queue_new
+        self.new.argtypes = [ctypes.POINTER(ctypes.c_int32)]
+        self.new.restype = ctypes.c_uint32
+        self.free = lib.agora_link_py_wake_queue_free
+        self.free.argtypes = [ctypes.c_uint32]
+        self.free.restype = None
+        self.drain = lib.agora_link_py_wake_queue_drain
+        self.drain.argtypes = [ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
+        self.drain.restype = ctypes.c_size_t
+        address = ctypes.cast(lib.agora_link_py_continuation, ctypes.c_void_p).value
+        self.continuation = _gen._UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK(address)
+
+
+_WAKE: Any = None
+#: Each event loop's queue, or None for a loop that cannot watch a descriptor. Weak: a loop
+#: that is gone releases its queue (weakref.finalize).
+_QUEUES: "weakref.WeakKeyDictionary[Any, Optional[_WakeQueue]]" = weakref.WeakKeyDictionary()
+
+
+def _queue_for(loop: Any) -> Optional[_WakeQueue]:
+    if asyncio._get_running_loop() is not loop:
+        return None  # the blocking driver's _Waiter, or a loop running on another thread
+    try:
+        queue = _QUEUES[loop]
+    except KeyError:
+        pass
+    except TypeError:
+        return None  # a loop without weak references
+    else:
+        return queue
+    fd = ctypes.c_int32(-1)
+    queue_id = _WAKE.new(ctypes.byref(fd))
+    if queue_id == 0:
+        return None  # every queue taken (or being claimed): UniFFI's callback, this time
+    queue = _WakeQueue(queue_id, fd.value)
+    try:
+        loop.add_reader(fd.value, queue.drain)
+        _QUEUES[loop] = queue
+    except (NotImplementedError, TypeError, ValueError, RuntimeError):
+        _WAKE.free(queue_id)
+        try:
+            _QUEUES[loop] = None
+        except TypeError:
+            pass
+        return None
+    weakref.finalize(loop, _WAKE.free, queue_id)
+    return queue
+
+
+async def _rust_call_async(rust_future: Any, ffi_poll: Any, ffi_complete: Any, ffi_free: Any,
+                           lift_func: Any, error_ffi_converter: Any) -> Any:
+    """UniFFI's ``_uniffi_rust_call_async`` with the library's queue as the continuation."""
+    loop = _gen._uniffi_get_event_loop()
+    queue = _queue_for(loop)
+    if queue is None:
+        return await _UNIFFI_RUST_CALL_ASYNC(rust_future, ffi_poll, ffi_complete, ffi_free,
+                                             lift_func, error_ffi_converter)
+    futures, continuation, base = queue.futures, _WAKE.continuation, queue.base
+    slot = 0
+    try:
+        while True:
+            slot = next(_SLOTS) & _SLOT_MASK
+            future = loop.create_future()
+            futures[slot] = future
+            ffi_poll(rust_future, continuation, base | slot)
+            if await future == _POLL_READY:
+                break
+        return lift_func(_gen._uniffi_rust_call_with_error(error_ffi_converter, ffi_complete,
+                                                           rust_future))
+    finally:
+        futures.pop(slot, None)
+        ffi_free(rust_future)
+
+
+_UNIFFI_RUST_CALL_ASYNC = _gen._uniffi_rust_call_async
+
+
+def _install_fd_wakeups() -> None:
+    global _WAKE
+    try:
+        _WAKE = _WakeFunctions(_gen._UniffiLib)
+    except AttributeError:
+        return  # a library without the queue functions (not a Unix build)
+    _gen._uniffi_rust_call_async = _rust_call_async
 
 
 def _install_context_manager() -> None:
@@ -268,6 +413,7 @@ def clear_log_listener() -> None:
 
 
 def install() -> None:
+    _install_fd_wakeups()
     _install_interruptible_calls()
     _install_context_manager()
     _install_logging()

@@ -1,0 +1,111 @@
+"""Async completions reach the event loop through its queue in the library (a socket the loop
+watches), never through a ``ctypes`` callback on a library thread: calls in flight, cancelled
+calls, many loops at once and one after another, and the fallback to UniFFI's callback when
+every queue is taken. Every wait is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import pytest
+
+import agora_link
+from agora_link import _native_glue
+
+from conftest import make_config
+
+
+@pytest.fixture
+def fallbacks(monkeypatch):
+    """Counts the calls that went through UniFFI's own callback (and still lets them run)."""
+    counted = {"calls": 0, "threads": set()}
+    original = _native_glue._UNIFFI_RUST_CALL_ASYNC
+
+    async def counting(*args):
+        counted["calls"] += 1
+        return await original(*args)
+
+    monkeypatch.setattr(_native_glue, "_UNIFFI_RUST_CALL_ASYNC", counting)
+    return counted
+
+
+async def test_calls_complete_through_the_loops_queue(client, fallbacks):
+    # The continuation handed to the library is its own native function: no Python callback
+    # exists for a library thread to run.
+    assert _native_glue._WAKE is not None
+    results = await asyncio.wait_for(
+        asyncio.gather(*(client.list_packages() for _ in range(200))), timeout=60)
+    assert [len(r) for r in results] == [5] * 200
+    assert fallbacks["calls"] == 0
+    queue = _native_glue._QUEUES[asyncio.get_running_loop()]
+    assert isinstance(queue, _native_glue._WakeQueue)
+    assert queue.futures == {}
+
+
+async def test_cancelled_calls_leave_nothing_behind(sandbox, client, fallbacks):
+    await client.access_token()
+    sandbox.inject("/getAll", {"kind": "delay", "millis": 300}, times=40)
+    tasks = [asyncio.ensure_future(client.list_packages()) for _ in range(40)]
+    await asyncio.sleep(0.05)
+    for task in tasks[::2]:
+        task.cancel()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30)
+    cancelled = [r for r in results if isinstance(r, asyncio.CancelledError)]
+    assert len(cancelled) == 20
+    assert [len(r) for r in results if not isinstance(r, BaseException)] == [5] * 20
+    await asyncio.sleep(0.1)  # late notices of the cancelled calls
+    assert _native_glue._QUEUES[asyncio.get_running_loop()].futures == {}
+    assert fallbacks["calls"] == 0
+    # The loop still wakes for new calls.
+    assert len(await asyncio.wait_for(client.list_packages(), timeout=10)) == 5
+
+
+def test_more_loops_than_queues_fall_back_and_finished_loops_free_theirs(sandbox, fallbacks):
+    client = agora_link.AgoraLinkClient(make_config(sandbox))
+    loops = 80  # more than the library's 64 queues, all alive at once
+    barrier = threading.Barrier(loops, timeout=60)
+    done = threading.Barrier(loops, timeout=60)
+    results: list = []
+
+    def run_one() -> None:
+        async def call() -> int:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, barrier.wait)
+            count = len(await asyncio.wait_for(client.list_packages(), timeout=30))
+            await loop.run_in_executor(None, done.wait)  # every loop alive until all are done
+            return count
+
+        results.append(asyncio.run(call()))
+
+    threads = [threading.Thread(target=run_one) for _ in range(loops)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert results == [5] * loops
+    assert fallbacks["calls"] >= loops - 64
+    # One loop after another: each finished loop releases its queue, so none falls back.
+    gc.collect()
+    before = fallbacks["calls"]
+    for _ in range(200):
+        assert len(asyncio.run(asyncio.wait_for(client.list_packages(), timeout=10))) == 5
+    gc.collect()
+    assert fallbacks["calls"] == before
+
+
+def test_blocking_calls_and_a_loop_on_another_thread_keep_working(sandbox, fallbacks):
+    client = agora_link.AgoraLinkClient(make_config(sandbox))
+    assert len(client.list_packages_blocking()) == 5
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    try:
+        # A coroutine scheduled on a loop that runs on another thread.
+        future = asyncio.run_coroutine_threadsafe(client.list_packages(), loop)
+        assert len(future.result(timeout=30)) == 5
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
