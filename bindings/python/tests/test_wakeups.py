@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import weakref
 
 import pytest
 
@@ -109,3 +110,44 @@ def test_blocking_calls_and_a_loop_on_another_thread_keep_working(sandbox, fallb
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+def test_a_forked_child_never_releases_a_queue_of_its_own_for_a_parents_loop(sandbox):
+    """A loop of the parent's that a child collects must not release the child's queue that
+    happens to have the same id (the library forgets the parent's queues in a child)."""
+    import os
+    import signal
+
+    client = agora_link.AgoraLinkClient(make_config(sandbox))
+    parents = asyncio.new_event_loop()
+    assert len(parents.run_until_complete(client.list_packages())) == 5
+    parents_id = _native_glue._QUEUES[parents].id
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)
+        ok = False
+        try:
+            # Loops of the child's own until one holds the id the parent's loop had.
+            loops = []
+            while True:
+                loop = asyncio.new_event_loop()
+                loops.append(loop)
+                assert len(loop.run_until_complete(client.list_packages())) == 5
+                if _native_glue._QUEUES[loop].id == parents_id or len(loops) > 64:
+                    break
+            assert _native_glue._QUEUES[loops[-1]].id == parents_id
+            # The parent's loop goes away in the child (its finalizer runs here).
+            gone = weakref.ref(parents)
+            del parents
+            gc.collect()
+            assert gone() is None
+            ok = all(
+                len(loop.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
+                for loop in loops)
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert len(parents.run_until_complete(client.list_packages())) == 5
+    parents.close()

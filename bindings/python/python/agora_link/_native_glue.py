@@ -228,8 +228,15 @@ def _queue_for(loop: Any) -> Optional[_WakeQueue]:
         except TypeError:
             pass
         return None
-    weakref.finalize(loop, _WAKE.free, queue_id)
+    weakref.finalize(loop, _release, queue_id, os.getpid())
     return queue
+
+
+def _release(queue_id: int, pid: int) -> None:
+    # In a forked child the library has forgotten the parent's queues, and the id may be a
+    # queue of the child's own by now.
+    if os.getpid() == pid:
+        _WAKE.free(queue_id)
 
 
 async def _rust_call_async(rust_future: Any, ffi_poll: Any, ffi_complete: Any, ffi_free: Any,
@@ -267,6 +274,8 @@ def _install_fd_wakeups() -> None:
     except AttributeError:
         return  # a library without the queue functions (not a Unix build)
     _gen._uniffi_rust_call_async = _rust_call_async
+    # A forked child's loops get queues of their own (the library forgets the parent's).
+    os.register_at_fork(after_in_child=_QUEUES.clear)
 
 
 def _install_context_manager() -> None:
