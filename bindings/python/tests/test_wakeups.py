@@ -94,6 +94,15 @@ def test_more_loops_than_queues_fall_back_and_finished_loops_free_theirs(sandbox
         assert len(asyncio.run(asyncio.wait_for(client.list_packages(), timeout=10))) == 5
     gc.collect()
     assert fallbacks["calls"] == before
+    # Loops closed but kept referenced by the application: their queues are taken back when
+    # the library runs out, so none falls back either.
+    kept = []
+    for _ in range(80):
+        loop = asyncio.new_event_loop()
+        assert len(loop.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
+        loop.close()
+        kept.append(loop)
+    assert fallbacks["calls"] == before
 
 
 def test_blocking_calls_and_a_loop_on_another_thread_keep_working(sandbox, fallbacks):

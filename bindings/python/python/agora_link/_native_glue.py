@@ -151,7 +151,7 @@ class _WakeQueue:
     """An event loop's queue of completion notices in the library: ``futures`` maps each slot
     in flight to the future its coroutine awaits."""
 
-    __slots__ = ("id", "base", "fd", "futures", "buffer", "__weakref__")
+    __slots__ = ("id", "base", "fd", "futures", "buffer", "pid", "released", "__weakref__")
 
     def __init__(self, queue_id: int, fd: int) -> None:
         self.id = queue_id
@@ -159,6 +159,16 @@ class _WakeQueue:
         self.fd = fd
         self.futures: Dict[int, Any] = {}
         self.buffer = (ctypes.c_uint64 * _NOTICES)()
+        self.pid = os.getpid()
+        self.released = False
+
+    def release(self) -> None:
+        """Gives the queue back to the library, once, and only in the process that claimed it
+        (a forked child's library has forgotten its parent's queues, and the id may be a queue
+        of the child's own by then)."""
+        if not self.released and os.getpid() == self.pid:
+            self.released = True
+            _WAKE.free(self.id)
 
     def drain(self) -> None:
         """The loop's reader callback: reads the wake-up bytes, then resolves every future
@@ -215,6 +225,8 @@ def _queue_for(loop: Any) -> Optional[_WakeQueue]:
         return queue
     fd = ctypes.c_int32(-1)
     queue_id = _WAKE.new(ctypes.byref(fd))
+    if queue_id == 0 and _release_closed_loops():
+        queue_id = _WAKE.new(ctypes.byref(fd))
     if queue_id == 0:
         return None  # every queue taken (or being claimed): UniFFI's callback, this time
     queue = _WakeQueue(queue_id, fd.value)
@@ -228,15 +240,20 @@ def _queue_for(loop: Any) -> Optional[_WakeQueue]:
         except TypeError:
             pass
         return None
-    weakref.finalize(loop, _release, queue_id, os.getpid())
+    weakref.finalize(loop, queue.release)
     return queue
 
 
-def _release(queue_id: int, pid: int) -> None:
-    # In a forked child the library has forgotten the parent's queues, and the id may be a
-    # queue of the child's own by now.
-    if os.getpid() == pid:
-        _WAKE.free(queue_id)
+def _release_closed_loops() -> bool:
+    """Releases the queues of loops that are closed but not yet collected (an application may
+    keep a closed loop referenced); true if any was."""
+    released = False
+    for loop, queue in list(_QUEUES.items()):
+        if queue is not None and loop.is_closed():
+            queue.release()
+            _QUEUES[loop] = None
+            released = True
+    return released
 
 
 async def _rust_call_async(rust_future: Any, ffi_poll: Any, ffi_complete: Any, ffi_free: Any,
