@@ -56,8 +56,16 @@ struct Queue {
     read_fd: AtomicI32,
     /// The fork generation in which the sockets were made.
     generation: AtomicU64,
+    /// The inode numbers of the two sockets, to tell them from whatever a forked child may have
+    /// put at the same descriptor numbers after closing its copies.
+    read_inode: AtomicU64,
+    write_inode: AtomicU64,
     /// The notices not yet drained: a Treiber stack (push by compare-and-swap, drain by swap).
     head: AtomicPtr<Node>,
+    /// Notices taken from `head` that did not fit the drainer's buffer, handed to its next
+    /// drain (only the draining thread touches it, and claims and releases, which no drain
+    /// overlaps).
+    backlog: AtomicPtr<Node>,
 }
 
 impl Queue {
@@ -67,20 +75,44 @@ impl Queue {
             write_fd: AtomicI32::new(-1),
             read_fd: AtomicI32::new(-1),
             generation: AtomicU64::new(0),
+            read_inode: AtomicU64::new(0),
+            write_inode: AtomicU64::new(0),
             head: AtomicPtr::new(std::ptr::null_mut()),
+            backlog: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
-    /// Takes every notice (most recent first) and frees the nodes.
-    fn take_all(&self, mut each: impl FnMut(u64)) {
-        let mut node = self.head.swap(std::ptr::null_mut(), Ordering::Acquire);
-        while !node.is_null() {
-            // SAFETY: every node on the stack came from `Box::into_raw` in `push`, and the swap
-            // above made this thread its only owner.
+    /// Drops every notice, queued or in the backlog.
+    fn clear(&self) {
+        for list in [&self.backlog, &self.head] {
+            let mut node = list.swap(std::ptr::null_mut(), Ordering::Acquire);
+            while !node.is_null() {
+                // SAFETY: every node came from `Box::into_raw` in `push`, and the swap above
+                // made this thread its only owner.
+                let boxed = unsafe { Box::from_raw(node) };
+                node = boxed.next;
+            }
+        }
+    }
+
+    /// Hands up to `capacity` notices to `each` (the backlog first, then the stack, most
+    /// recent first), freeing their nodes, and keeps the rest in the backlog; returns how many.
+    fn drain(&self, capacity: usize, mut each: impl FnMut(u64)) -> usize {
+        let mut node = self.backlog.swap(std::ptr::null_mut(), Ordering::Acquire);
+        if node.is_null() {
+            node = self.head.swap(std::ptr::null_mut(), Ordering::Acquire);
+        }
+        let mut taken = 0;
+        while !node.is_null() && taken < capacity {
+            // SAFETY: as in `clear`: the swaps above made this thread the chain's only owner.
             let boxed = unsafe { Box::from_raw(node) };
             each(boxed.notice);
+            taken += 1;
             node = boxed.next;
         }
+        // The rest of the chain, whole: O(1), however long it is.
+        self.backlog.store(node, Ordering::Release);
+        taken
     }
 
     /// Pushes a notice; true when the stack was empty (the loop needs a wake-up byte).
@@ -111,6 +143,21 @@ static REGISTRY: [Queue; QUEUES] = [const { Queue::empty() }; QUEUES];
 /// a lock inherited across `fork()` from a thread that does not exist in the child) gets 0, and
 /// the caller uses UniFFI's callback for that call; nothing waits on it.
 static ADMIN: Mutex<u64> = Mutex::new(0);
+
+/// The inode of socket `fd`, or 0 when `fd` is not an open socket.
+fn socket_inode(fd: i32) -> u64 {
+    // SAFETY: fstat fills a local struct.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    if fd < 0 || unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return 0;
+    }
+    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return 0;
+    }
+    // 32 bits on some targets (armv7 glibc), 64 on others.
+    #[allow(clippy::useless_conversion)]
+    u64::from(stat.st_ino)
+}
 
 /// A nonblocking, close-on-exec Unix socket pair: (read end, write end).
 fn socket_pair() -> Option<(i32, i32)> {
@@ -170,18 +217,25 @@ pub unsafe extern "C" fn agora_link_py_wake_queue_new(read_fd: *mut i32) -> u32 
                 queue.read_fd.swap(read, Ordering::AcqRel),
                 queue.write_fd.swap(write, Ordering::AcqRel),
             );
+            let (old_read_inode, old_write_inode) = (
+                queue.read_inode.swap(socket_inode(read), Ordering::AcqRel),
+                queue
+                    .write_inode
+                    .swap(socket_inode(write), Ordering::AcqRel),
+            );
             // The inherited copies of the parent's sockets: closing them here leaves the
-            // parent's open.
-            for fd in [old_read, old_write] {
-                if fd >= 0 {
-                    // SAFETY: descriptors this library made (in the parent) and no one else uses.
+            // parent's open. Only if they still are those sockets: the child may have closed
+            // them and opened something else at the same numbers.
+            for (fd, inode) in [(old_read, old_read_inode), (old_write, old_write_inode)] {
+                if fd >= 0 && inode != 0 && socket_inode(fd) == inode {
+                    // SAFETY: a descriptor this library made (in the parent), still that socket.
                     unsafe { libc::close(fd) };
                 }
             }
             queue.generation.store(current, Ordering::Release);
         }
         // Notices left from the previous loop, and bytes it did not read.
-        queue.take_all(|_| ());
+        queue.clear();
         let read = queue.read_fd.load(Ordering::Acquire);
         let mut sink = [0u8; 256];
         // SAFETY: reads into a local buffer from our own nonblocking socket.
@@ -205,7 +259,7 @@ pub extern "C" fn agora_link_py_wake_queue_free(id: u32) {
     {
         // Emptied before it is released: a claim that follows empties it again itself, and
         // nothing of the next owner's is ever dropped here.
-        queue.take_all(|_| ());
+        queue.clear();
         queue.in_use.store(false, Ordering::Release);
     }
 }
@@ -239,10 +293,11 @@ pub extern "C" fn agora_link_py_continuation(data: u64, poll_code: i8) {
     }
 }
 
-/// Moves up to `capacity` pending notices of queue `id` into `out` and returns how many (the
-/// most recent first); call again while it returns `capacity`. Each notice is
-/// `slot << 1 | poll_code`. 0 for an unknown id. Called by the event loop's thread after
-/// reading the wake-up bytes from its socket.
+/// Moves up to `capacity` pending notices of queue `id` into `out` and returns how many; call
+/// again while it returns `capacity` (what did not fit is kept for the next call, at no cost
+/// per notice). Each notice is `slot << 1 | poll_code`. 0 for an unknown id. Called by the
+/// event loop's thread after reading the wake-up bytes from its socket; one thread drains a
+/// queue at a time.
 ///
 /// # Safety
 ///
@@ -263,21 +318,12 @@ pub unsafe extern "C" fn agora_link_py_wake_queue_drain(
         return 0;
     }
     let mut written = 0usize;
-    let mut overflow: Vec<u64> = Vec::new();
-    queue.take_all(|notice| {
-        if written < capacity {
-            // SAFETY: `written < capacity`, and the caller vouches for `capacity` slots.
-            unsafe { *out.add(written) = notice };
-            written += 1;
-        } else {
-            overflow.push(notice);
-        }
-    });
-    // More than fit: put the rest back (a byte is not needed: the caller drains again).
-    for notice in overflow {
-        queue.push(notice);
-    }
-    written
+    queue.drain(capacity, |notice| {
+        // SAFETY: `drain` hands out at most `capacity` notices, and the caller vouches for
+        // `capacity` slots.
+        unsafe { *out.add(written) = notice };
+        written += 1;
+    })
 }
 
 #[cfg(test)]
@@ -362,6 +408,19 @@ mod tests {
             seen.iter().all(|n| (n >> 1) % 2 == n & 1),
             "poll codes kept"
         );
+
+        // 200,000 notices drained one at a time: each drain costs the same however many wait.
+        for slot in 0..200_000u64 {
+            agora_link_py_continuation(base | slot, 1);
+        }
+        let _ = bytes_waiting(fd);
+        let mut count = 0usize;
+        let mut one = [0u64; 1];
+        // SAFETY: `one` has 1 slot.
+        while unsafe { agora_link_py_wake_queue_drain(id, one.as_mut_ptr(), 1) } == 1 {
+            count += 1;
+        }
+        assert_eq!(count, 200_000);
 
         // Out of range: ignored, no panic.
         agora_link_py_continuation(u64::MAX, 1);

@@ -40,7 +40,7 @@ async def test_calls_complete_through_the_loops_queue(client, fallbacks):
         asyncio.gather(*(client.list_packages() for _ in range(200))), timeout=60)
     assert [len(r) for r in results] == [5] * 200
     assert fallbacks["calls"] == 0
-    queue = _native_glue._QUEUES[asyncio.get_running_loop()]
+    queue = _native_glue._queue_of(asyncio.get_running_loop())
     assert isinstance(queue, _native_glue._WakeQueue)
     assert queue.futures == {}
 
@@ -57,7 +57,7 @@ async def test_cancelled_calls_leave_nothing_behind(sandbox, client, fallbacks):
     assert len(cancelled) == 20
     assert [len(r) for r in results if not isinstance(r, BaseException)] == [5] * 20
     await asyncio.sleep(0.1)  # late notices of the cancelled calls
-    assert _native_glue._QUEUES[asyncio.get_running_loop()].futures == {}
+    assert _native_glue._queue_of(asyncio.get_running_loop()).futures == {}
     assert fallbacks["calls"] == 0
     # The loop still wakes for new calls.
     assert len(await asyncio.wait_for(client.list_packages(), timeout=10)) == 5
@@ -130,7 +130,7 @@ def test_a_forked_child_never_releases_a_queue_of_its_own_for_a_parents_loop(san
     client = agora_link.AgoraLinkClient(make_config(sandbox))
     parents = asyncio.new_event_loop()
     assert len(parents.run_until_complete(client.list_packages())) == 5
-    parents_id = _native_glue._QUEUES[parents].id
+    parents_id = _native_glue._queue_of(parents).id
     pid = os.fork()
     if pid == 0:
         signal.alarm(60)
@@ -142,9 +142,9 @@ def test_a_forked_child_never_releases_a_queue_of_its_own_for_a_parents_loop(san
                 loop = asyncio.new_event_loop()
                 loops.append(loop)
                 assert len(loop.run_until_complete(client.list_packages())) == 5
-                if _native_glue._QUEUES[loop].id == parents_id or len(loops) > 64:
+                if _native_glue._queue_of(loop).id == parents_id or len(loops) > 64:
                     break
-            assert _native_glue._QUEUES[loops[-1]].id == parents_id
+            assert _native_glue._queue_of(loops[-1]).id == parents_id
             # The parent's loop goes away in the child (its finalizer runs here).
             gone = weakref.ref(parents)
             del parents
@@ -160,3 +160,104 @@ def test_a_forked_child_never_releases_a_queue_of_its_own_for_a_parents_loop(san
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     assert len(parents.run_until_complete(client.list_packages())) == 5
     parents.close()
+
+
+def test_a_forked_child_keeps_its_own_files_at_the_parents_socket_numbers(sandbox):
+    """A child that closed the inherited wake socket (as daemonizing code does) and opened a file
+    at the same descriptor number keeps that file: the library closes only what is still its
+    own inherited socket."""
+    import os
+    import signal
+    import stat
+    import tempfile
+
+    client = agora_link.AgoraLinkClient(make_config(sandbox))
+    loop = asyncio.new_event_loop()
+    assert len(loop.run_until_complete(client.list_packages())) == 5
+    inherited = _native_glue._queue_of(loop).fd
+    with tempfile.TemporaryFile() as scratch:
+        scratch_fd = scratch.fileno()
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(60)
+            ok = False
+            try:
+                os.close(inherited)
+                mine = os.dup(scratch_fd)  # the lowest free number: the socket's
+                assert mine == inherited
+                child = asyncio.new_event_loop()
+                assert len(child.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
+                ok = stat.S_ISREG(os.fstat(mine).st_mode)
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert len(loop.run_until_complete(client.list_packages())) == 5
+    loop.close()
+
+
+@pytest.fixture
+def frees(monkeypatch):
+    """Counts the Rust futures freed (list and record results come back in a RustBuffer)."""
+    lib = _native_glue._gen._UniffiLib
+    original = lib.ffi_agora_link_rust_future_free_rust_buffer
+    counted = {"frees": 0}
+
+    def counting(handle):
+        counted["frees"] += 1
+        return original(handle)
+
+    monkeypatch.setattr(lib, "ffi_agora_link_rust_future_free_rust_buffer", counting)
+    return counted
+
+
+def test_a_coroutine_driven_without_a_loop_frees_its_rust_future(client, frees):
+    coroutine = client.list_packages()
+    with pytest.raises(RuntimeError):
+        coroutine.send(None)  # no running loop (as under trio, or driven by hand)
+    assert frees["frees"] == 1
+
+
+def test_a_loop_dropped_with_calls_in_flight_is_collected_and_frees_them(sandbox, client, frees):
+    client.access_token_blocking()
+    before = frees["frees"]
+    sandbox.inject("/getAll", {"kind": "delay", "millis": 300}, times=30)
+    gone = []
+    for _ in range(10):
+        loop = asyncio.new_event_loop()
+        tasks = [loop.create_task(client.list_packages()) for _ in range(3)]
+        loop.run_until_complete(asyncio.sleep(0.02))
+        loop.close()  # with its three calls in flight
+        gone.append(weakref.ref(loop))
+        del loop, tasks
+    gc.collect()
+    assert [ref() for ref in gone] == [None] * 10
+    assert frees["frees"] - before == 30
+
+
+def test_claims_racing_a_sweep_of_closed_loops_all_complete(sandbox, fallbacks):
+    client = agora_link.AgoraLinkClient(make_config(sandbox))
+    kept = []
+    for _ in range(1000):  # closed loops the application keeps: the sweep has much to walk
+        loop = asyncio.new_event_loop()
+        assert len(loop.run_until_complete(client.list_packages())) == 5
+        loop.close()
+        kept.append(loop)
+    threads = 40
+    barrier = threading.Barrier(threads, timeout=60)
+    results: list = []
+
+    def run_one() -> None:
+        barrier.wait()
+        try:
+            results.append(len(asyncio.run(asyncio.wait_for(client.list_packages(), 30))))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            results.append(error)
+
+    workers = [threading.Thread(target=run_one) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=90)
+    assert results == [5] * threads

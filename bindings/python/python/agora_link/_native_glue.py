@@ -36,7 +36,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Callable, Coroutine, Dict, Optional
+from typing import Any, Callable, Coroutine, Dict, Optional, Tuple
 
 from ._native import agora_link as _gen
 
@@ -147,28 +147,40 @@ _NOTICES = 256
 _SLOTS = itertools.count(1)
 
 
-class _WakeQueue:
-    """An event loop's queue of completion notices in the library: ``futures`` maps each slot
-    in flight to the future its coroutine awaits."""
+class _Claim:
+    """A queue id as the library handed it out: given back once, and only by the process that
+    claimed it (a forked child's library has forgotten its parent's queues, and the id may be a
+    queue of the child's own by then). Holds nothing else, so that the finalizer holding it
+    keeps no loop, future or coroutine alive."""
 
-    __slots__ = ("id", "base", "fd", "futures", "buffer", "pid", "released", "__weakref__")
+    __slots__ = ("id", "pid", "released")
 
-    def __init__(self, queue_id: int, fd: int) -> None:
+    def __init__(self, queue_id: int) -> None:
         self.id = queue_id
-        self.base = (queue_id - 1) << _SLOT_BITS
-        self.fd = fd
-        self.futures: Dict[int, Any] = {}
-        self.buffer = (ctypes.c_uint64 * _NOTICES)()
         self.pid = os.getpid()
         self.released = False
 
     def release(self) -> None:
-        """Gives the queue back to the library, once, and only in the process that claimed it
-        (a forked child's library has forgotten its parent's queues, and the id may be a queue
-        of the child's own by then)."""
         if not self.released and os.getpid() == self.pid:
             self.released = True
             _WAKE.free(self.id)
+
+
+class _WakeQueue:
+    """An event loop's queue of completion notices in the library: ``futures`` maps each slot
+    in flight to the future its coroutine awaits. Kept alive by the loop alone (its reader
+    callback), so that a loop dropped with calls in flight is collected with them, and their
+    coroutines' ``finally`` frees their Rust futures."""
+
+    __slots__ = ("id", "base", "fd", "futures", "buffer", "claim", "__weakref__")
+
+    def __init__(self, claim: _Claim, fd: int) -> None:
+        self.id = claim.id
+        self.base = (claim.id - 1) << _SLOT_BITS
+        self.fd = fd
+        self.futures: Dict[int, Any] = {}
+        self.buffer = (ctypes.c_uint64 * _NOTICES)()
+        self.claim = claim
 
     def drain(self) -> None:
         """The loop's reader callback: reads the wake-up bytes, then resolves every future
@@ -207,60 +219,85 @@ class _WakeFunctions:
 
 
 _WAKE: Any = None
-#: Each event loop's queue, or None for a loop that cannot watch a descriptor. Weak: a loop
-#: that is gone releases its queue (weakref.finalize).
-_QUEUES: "weakref.WeakKeyDictionary[Any, Optional[_WakeQueue]]" = weakref.WeakKeyDictionary()
+#: Each event loop's claim and queue (a weak reference: the loop's reader keeps the queue
+#: alive), or None for a loop that cannot watch a descriptor. Weak keys: a loop that is gone is
+#: forgotten, and its finalizer gives the queue back. Written under _QUEUES_LOCK.
+_QUEUES: "weakref.WeakKeyDictionary[Any, Optional[Tuple[_Claim, weakref.ref[_WakeQueue]]]]" = (
+    weakref.WeakKeyDictionary())
+_QUEUES_LOCK = threading.Lock()
+_MISSING = object()
+
+
+def _queue_of(loop: Any) -> Optional[_WakeQueue]:
+    """The queue ``loop`` holds, if any."""
+    entry = _QUEUES.get(loop)
+    return entry[1]() if entry is not None else None
 
 
 def _queue_for(loop: Any) -> Optional[_WakeQueue]:
     if asyncio._get_running_loop() is not loop:
         return None  # the blocking driver's _Waiter, or a loop running on another thread
     try:
-        queue = _QUEUES[loop]
-    except KeyError:
-        pass
+        entry = _QUEUES.get(loop, _MISSING)
     except TypeError:
         return None  # a loop without weak references
-    else:
-        return queue
+    if entry is not _MISSING:
+        return entry[1]() if entry is not None else None  # type: ignore[index]
     fd = ctypes.c_int32(-1)
     queue_id = _WAKE.new(ctypes.byref(fd))
     if queue_id == 0 and _release_closed_loops():
         queue_id = _WAKE.new(ctypes.byref(fd))
     if queue_id == 0:
         return None  # every queue taken (or being claimed): UniFFI's callback, this time
-    queue = _WakeQueue(queue_id, fd.value)
+    queue = _WakeQueue(_Claim(queue_id), fd.value)
     try:
         loop.add_reader(fd.value, queue.drain)
-        _QUEUES[loop] = queue
-    except (NotImplementedError, TypeError, ValueError, RuntimeError):
-        _WAKE.free(queue_id)
-        try:
+    except (NotImplementedError, TypeError, ValueError, RuntimeError, OSError):
+        queue.claim.release()
+        with _QUEUES_LOCK:
             _QUEUES[loop] = None
-        except TypeError:
-            pass
         return None
-    weakref.finalize(loop, queue.release)
+    with _QUEUES_LOCK:
+        _QUEUES[loop] = (queue.claim, weakref.ref(queue))
+    weakref.finalize(loop, queue.claim.release)
     return queue
 
 
 def _release_closed_loops() -> bool:
-    """Releases the queues of loops that are closed but not yet collected (an application may
+    """Gives back the queues of loops that are closed but not collected (an application may
     keep a closed loop referenced); true if any was."""
     released = False
-    for loop, queue in list(_QUEUES.items()):
-        if queue is not None and loop.is_closed():
-            queue.release()
-            _QUEUES[loop] = None
-            released = True
+    try:
+        with _QUEUES_LOCK:
+            entries = list(_QUEUES.items())
+        for loop, entry in entries:
+            if entry is not None and not entry[0].released and loop.is_closed():
+                entry[0].release()
+                with _QUEUES_LOCK:
+                    _QUEUES[loop] = None
+                released = True
+    except Exception:  # noqa: BLE001 - a sweep that fails only means no queue this time
+        pass
     return released
+
+
+def _forget_queues() -> None:
+    """In a forked child: its loops get queues of their own (the library forgot the parent's),
+    and the lock may have been held by a thread that does not exist here."""
+    global _QUEUES_LOCK
+    _QUEUES_LOCK = threading.Lock()
+    _QUEUES.clear()
 
 
 async def _rust_call_async(rust_future: Any, ffi_poll: Any, ffi_complete: Any, ffi_free: Any,
                            lift_func: Any, error_ffi_converter: Any) -> Any:
     """UniFFI's ``_uniffi_rust_call_async`` with the library's queue as the continuation."""
-    loop = _gen._uniffi_get_event_loop()
-    queue = _queue_for(loop)
+    try:
+        loop = _gen._uniffi_get_event_loop()
+        queue = _queue_for(loop)
+    except BaseException:
+        ffi_free(rust_future)  # no running loop (trio, a coroutine driven by hand): as UniFFI does
+        raise
     if queue is None:
         return await _UNIFFI_RUST_CALL_ASYNC(rust_future, ffi_poll, ffi_complete, ffi_free,
                                              lift_func, error_ffi_converter)
@@ -292,7 +329,7 @@ def _install_fd_wakeups() -> None:
         return  # a library without the queue functions (not a Unix build)
     _gen._uniffi_rust_call_async = _rust_call_async
     # A forked child's loops get queues of their own (the library forgets the parent's).
-    os.register_at_fork(after_in_child=_QUEUES.clear)
+    os.register_at_fork(after_in_child=_forget_queues)
 
 
 def _install_context_manager() -> None:
