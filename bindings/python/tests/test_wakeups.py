@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
+import stat
+import tempfile
 import threading
 import weakref
+from typing import Callable
 
 import pytest
 
@@ -63,6 +68,15 @@ async def test_cancelled_calls_leave_nothing_behind(sandbox, client, fallbacks):
     assert len(await asyncio.wait_for(client.list_packages(), timeout=10)) == 5
 
 
+def _in_threads(count: int, target: Callable[[], None]) -> None:
+    """Runs ``target`` on ``count`` threads at once and waits for them (90 s each at most)."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+
+
 def test_more_loops_than_queues_fall_back_and_finished_loops_free_theirs(sandbox, fallbacks):
     client = agora_link.AgoraLinkClient(make_config(sandbox))
     loops = 80  # more than the library's 64 queues, all alive at once
@@ -80,11 +94,7 @@ def test_more_loops_than_queues_fall_back_and_finished_loops_free_theirs(sandbox
 
         results.append(asyncio.run(call()))
 
-    threads = [threading.Thread(target=run_one) for _ in range(loops)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
+    _in_threads(loops, run_one)
     assert results == [5] * loops
     assert fallbacks["calls"] >= loops - 64
     # One loop after another: each finished loop releases its queue, so none falls back.
@@ -121,78 +131,71 @@ def test_blocking_calls_and_a_loop_on_another_thread_keep_working(sandbox, fallb
         loop.close()
 
 
-def test_a_forked_child_never_releases_a_queue_of_its_own_for_a_parents_loop(sandbox):
-    """A loop of the parent's that a child collects must not release the child's queue that
-    happens to have the same id (the library forgets the parent's queues in a child)."""
-    import os
-    import signal
-
-    client = agora_link.AgoraLinkClient(make_config(sandbox))
-    parents = asyncio.new_event_loop()
-    assert len(parents.run_until_complete(client.list_packages())) == 5
-    parents_id = _native_glue._queue_of(parents).id
+def _in_a_forked_child(body: Callable[[], bool]) -> None:
+    """Runs ``body`` in a forked child (60 s at most) and asserts that it returned true."""
     pid = os.fork()
     if pid == 0:
         signal.alarm(60)
-        ok = False
         try:
-            # Loops of the child's own until one holds the id the parent's loop had.
-            loops = []
-            while True:
-                loop = asyncio.new_event_loop()
-                loops.append(loop)
-                assert len(loop.run_until_complete(client.list_packages())) == 5
-                if _native_glue._queue_of(loop).id == parents_id or len(loops) > 64:
-                    break
-            assert _native_glue._queue_of(loops[-1]).id == parents_id
-            # The parent's loop goes away in the child (its finalizer runs here).
-            gone = weakref.ref(parents)
-            del parents
-            gc.collect()
-            assert gone() is None
-            ok = all(
-                len(loop.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
-                for loop in loops)
-        except BaseException:
+            ok = body()
+        except BaseException:  # noqa: BLE001 - the exit status reports it
             ok = False
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    assert len(parents.run_until_complete(client.list_packages())) == 5
-    parents.close()
+
+
+def test_a_forked_child_never_releases_a_queue_of_its_own_for_a_parents_loop(sandbox):
+    """A loop of the parent's that a child collects must not release the child's queue that
+    happens to have the same id (the library forgets the parent's queues in a child)."""
+    client = agora_link.AgoraLinkClient(make_config(sandbox))
+    parents = [asyncio.new_event_loop()]  # the only reference, so that the child can drop it
+    assert len(parents[0].run_until_complete(client.list_packages())) == 5
+    parents_id = _native_glue._queue_of(parents[0]).id
+
+    def child() -> bool:
+        # Loops of the child's own until one holds the id the parent's loop had.
+        loops = []
+        while True:
+            loop = asyncio.new_event_loop()
+            loops.append(loop)
+            assert len(loop.run_until_complete(client.list_packages())) == 5
+            if _native_glue._queue_of(loop).id == parents_id or len(loops) > 64:
+                break
+        assert _native_glue._queue_of(loops[-1]).id == parents_id
+        # The parent's loop goes away in the child (its finalizer runs here).
+        gone = weakref.ref(parents[0])
+        parents.clear()
+        gc.collect()
+        assert gone() is None
+        return all(
+            len(loop.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
+            for loop in loops)
+
+    _in_a_forked_child(child)
+    assert len(parents[0].run_until_complete(client.list_packages())) == 5
+    parents[0].close()
 
 
 def test_a_forked_child_keeps_its_own_files_at_the_parents_socket_numbers(sandbox):
     """A child that closed the inherited wake socket (as daemonizing code does) and opened a file
     at the same descriptor number keeps that file: the library closes only what is still its
     own inherited socket."""
-    import os
-    import signal
-    import stat
-    import tempfile
-
     client = agora_link.AgoraLinkClient(make_config(sandbox))
     loop = asyncio.new_event_loop()
     assert len(loop.run_until_complete(client.list_packages())) == 5
     inherited = _native_glue._queue_of(loop).fd
     with tempfile.TemporaryFile() as scratch:
-        scratch_fd = scratch.fileno()
-        pid = os.fork()
-        if pid == 0:
-            signal.alarm(60)
-            ok = False
-            try:
-                os.close(inherited)
-                mine = os.dup(scratch_fd)  # the lowest free number: the socket's
-                assert mine == inherited
-                child = asyncio.new_event_loop()
-                assert len(child.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
-                ok = stat.S_ISREG(os.fstat(mine).st_mode)
-            except BaseException:
-                ok = False
-            os._exit(0 if ok else 1)
-        _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+        def child() -> bool:
+            os.close(inherited)
+            mine = os.dup(scratch.fileno())  # the lowest free number: the socket's
+            assert mine == inherited
+            fresh = asyncio.new_event_loop()
+            assert len(fresh.run_until_complete(asyncio.wait_for(client.list_packages(), 10))) == 5
+            return stat.S_ISREG(os.fstat(mine).st_mode)
+
+        _in_a_forked_child(child)
     assert len(loop.run_until_complete(client.list_packages())) == 5
     loop.close()
 
@@ -255,9 +258,5 @@ def test_claims_racing_a_sweep_of_closed_loops_all_complete(sandbox, fallbacks):
         except BaseException as error:  # noqa: BLE001 - reported below
             results.append(error)
 
-    workers = [threading.Thread(target=run_one) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=90)
+    _in_threads(threads, run_one)
     assert results == [5] * threads
