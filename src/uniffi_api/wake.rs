@@ -35,7 +35,7 @@ use std::sync::Mutex;
 
 /// How many event loops can hold a queue at once (each has one while it has async calls of
 /// the library); beyond that the Python glue uses UniFFI's own callback.
-pub const QUEUES: usize = 64;
+const QUEUES: usize = 64;
 
 /// A continuation's data: the queue's index above bit 40, the slot of its future below.
 const SLOT_BITS: u32 = 40;
