@@ -388,11 +388,44 @@ fn running() -> Result<(Handle, std::sync::Arc<tokio::sync::Notify>)> {
     }
 }
 
+/// Process-wide state of higher layers that must not outlive the library (the SigV4 signing
+/// keys cached by `iot::sigv4`): functions registered with [`on_shutdown`], run by every
+/// [`shutdown`] call.
+static SHUTDOWN_HOOKS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Registers `hook` to run at every [`shutdown`] call, after the runtime has stopped, whatever
+/// the call returns. Each caller registers once (behind a `std::sync::Once`).
+pub(crate) fn on_shutdown(hook: fn()) {
+    SHUTDOWN_HOOKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(hook);
+}
+
 /// Stops the library runtime, for hosts that unload the library: calls in flight are cancelled
 /// and worker threads get up to `timeout` to finish; blocking calls in flight return
 /// [`Error::Shutdown`]. Final: later calls fail with [`Error::Shutdown`]. Returns whether the
-/// runtime was running. From a library thread it fails with [`Error::WouldDeadlock`].
+/// runtime was running. From a library thread it fails with [`Error::WouldDeadlock`]. Either way
+/// it drops the SigV4 signing keys that presigning caches, so that no key derived from a secret
+/// stays in memory.
 pub fn shutdown(timeout: Duration) -> Result<bool> {
+    let stopped = stop(timeout);
+    run_shutdown_hooks();
+    stopped
+}
+
+/// Runs the [`on_shutdown`] hooks (outside the lock: a hook may register another).
+pub(crate) fn run_shutdown_hooks() {
+    let hooks = SHUTDOWN_HOOKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    for hook in hooks {
+        hook();
+    }
+}
+
+fn stop(timeout: Duration) -> Result<bool> {
     if in_async_context() {
         return Err(Error::WouldDeadlock);
     }

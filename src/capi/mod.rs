@@ -373,12 +373,9 @@ pub extern "C" fn agora_link_set_thread_stack_size(bytes: usize) -> agora_link_r
 #[no_mangle]
 pub extern "C" fn agora_link_shutdown(timeout_ms: u32) -> agora_link_result {
     guard(ptr::null_mut(), || {
-        let stopped = crate::runtime::shutdown(Duration::from_millis(u64::from(timeout_ms)))
+        crate::runtime::shutdown(Duration::from_millis(u64::from(timeout_ms)))
             .map(|_| ())
-            .map_err(FfiError::from);
-        // No SigV4 signing key derived from a secret stays in memory.
-        crate::iot::sigv4::clear_signing_key_cache();
-        stopped
+            .map_err(FfiError::from)
     })
 }
 

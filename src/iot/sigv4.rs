@@ -211,7 +211,7 @@ fn derive_signing_key(
 /// secret (SipHash under two keys drawn at random once per process), so the cache holds nothing
 /// from which the secret can be read back or found by searching memory. The derived keys
 /// themselves are released (and their heap blocks wiped, under `wipe-on-free`) by
-/// [`clear_signing_key_cache`], which `agora_link_shutdown` and the bindings' `shutdown` call.
+/// [`clear_signing_key_cache`], which [`crate::runtime::shutdown`] calls.
 /// The lock is only tried: a thread that finds it taken, or a child process forked while another
 /// thread held it, derives the key without the cache.
 mod key_cache {
@@ -271,6 +271,9 @@ mod key_cache {
             return entry.key.clone();
         }
         let key = super::derive_signing_key(secret, date, region, service);
+        // The first key cached: `runtime::shutdown` drops them all from now on.
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        REGISTERED.call_once(|| crate::runtime::on_shutdown(clear));
         let slot = cache.next % ENTRIES;
         cache.next = (slot + 1) % ENTRIES;
         cache.entries[slot] = Some(Box::new(Entry {
@@ -281,6 +284,21 @@ mod key_cache {
             key: key.clone(),
         }));
         key
+    }
+
+    /// Whether a key for these inputs is cached (for tests).
+    #[cfg(test)]
+    pub(super) fn holds(secret: &str, date: &[u8; 8], region: &str, service: &str) -> bool {
+        let print = fingerprint(secret);
+        let cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.entries.iter().flatten().any(|entry| {
+            entry.fingerprint == print
+                && entry.date == *date
+                && *entry.region == *region
+                && *entry.service == *service
+        })
     }
 
     /// Drops every cached signing key. Waits for a presigning in progress.
@@ -295,7 +313,8 @@ mod key_cache {
 
 /// Drops the signing keys [`presign_query`] keeps (a few, of recent (secret, date, region,
 /// service)), so that no key derived from a secret stays in memory; the next presigning derives
-/// its key again. `agora_link_shutdown` and the bindings' `shutdown` call it. Thread-safe.
+/// its key again. [`crate::runtime::shutdown`] calls it (and so do `agora_link_shutdown` and the
+/// bindings' `shutdown_runtime`, through it). Thread-safe.
 pub fn clear_signing_key_cache() {
     key_cache::clear();
 }
@@ -472,6 +491,38 @@ mod tests {
         ] {
             assert_eq!(amz_date(time).as_bytes(), amz_date_bytes(time));
         }
+    }
+
+    /// The first key cached registers the cache with the runtime's shutdown: its hooks drop it.
+    #[test]
+    fn the_runtime_shutdown_hooks_drop_cached_signing_keys() {
+        let secret = "a secret of this test's own";
+        let params = PresignParams {
+            secret_access_key: secret,
+            ..iot_sdk_vector_params()
+        };
+        let _ = presign_query(&params);
+        let date = *b"20170628";
+        // Another test may hold the cache's lock at the moment (then nothing is cached): retry.
+        for _ in 0..100 {
+            if key_cache::holds(secret, &date, params.region, params.service) {
+                break;
+            }
+            let _ = presign_query(&params);
+        }
+        assert!(key_cache::holds(
+            secret,
+            &date,
+            params.region,
+            params.service
+        ));
+        crate::runtime::run_shutdown_hooks();
+        assert!(!key_cache::holds(
+            secret,
+            &date,
+            params.region,
+            params.service
+        ));
     }
 
     /// The AWS IoT Device SDK's presigning vector (fake keys), without a session token.

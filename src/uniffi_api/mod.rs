@@ -622,10 +622,7 @@ impl AgoraLinkClient {
 /// 4294967295) with `InvalidArgument`.
 #[uniffi::export]
 pub fn shutdown_runtime(timeout_ms: i64) -> Outcome<bool> {
-    let stopped = crate::runtime::shutdown(millis_between(timeout_ms, 0)?);
-    // No SigV4 signing key derived from a secret stays in memory.
-    crate::iot::sigv4::clear_signing_key_cache();
-    Ok(stopped?)
+    Ok(crate::runtime::shutdown(millis_between(timeout_ms, 0)?)?)
 }
 
 /// The region named `name`, case-insensitive: `cn`/`china` or `na`/`north-america` (the values of
