@@ -6,11 +6,14 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::tracker::{Activity, Tracker};
+use crate::tracker::{Activity, Admission, SocketSlot, Tracker};
 
 pin_project_lite::pin_project! {
-    /// `T` with every read that brings bytes reported to the connection's activity.
+    /// `T` with every read that brings bytes reported to the connection's activity, and its
+    /// socket recorded in the tracker while it is open.
     pub(crate) struct TrackedIo<T> {
+        // Declared (so dropped) before `inner`: the tracker forgets the socket before it closes.
+        slot: Option<SocketSlot>,
         #[pin]
         inner: T,
         activity: Arc<Activity>,
@@ -18,11 +21,25 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<T> TrackedIo<T> {
-    pub(crate) fn new(inner: T, activity: Arc<Activity>, tracker: Tracker) -> Self {
+impl TrackedIo<tokio::net::TcpStream> {
+    /// Wraps the socket of a connection just admitted, recording it in the tracker. Call it at
+    /// once after [`Tracker::admit`], so that the socket is never closed while recorded.
+    pub(crate) fn new(
+        inner: tokio::net::TcpStream,
+        admission: &Admission,
+        tracker: Tracker,
+    ) -> Self {
+        #[cfg(unix)]
+        let slot = {
+            use std::os::unix::io::AsRawFd as _;
+            Some(admission.attach_socket(inner.as_raw_fd()))
+        };
+        #[cfg(not(unix))]
+        let slot = None;
         TrackedIo {
+            slot,
             inner,
-            activity,
+            activity: admission.activity.clone(),
             tracker,
         }
     }

@@ -154,12 +154,15 @@ pub async fn serve<M, S, B>(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // Wrapped at once: the tracker may now look into the socket, which is closed after the
+        // tracker forgets it.
+        let io = TrackedIo::new(stream, &admission, tracker.clone());
         let service = Arc::new(make_service(ConnectionInfo { peer }));
         let transport = transport.clone();
         let tracker = tracker.clone();
         let stopping = stopping.clone();
         connections.spawn(async move {
-            connection(stream, admission, transport, service, tracker, stopping).await;
+            connection(io, admission, transport, service, tracker, stopping).await;
         });
     }
     drop(listener);
@@ -207,7 +210,7 @@ impl Drop for InProgress {
 }
 
 async fn connection<S, B>(
-    stream: TcpStream,
+    io: TrackedIo<TcpStream>,
     admission: Admission,
     transport: Transport,
     service: Arc<S>,
@@ -225,7 +228,6 @@ async fn connection<S, B>(
     B::Error: Into<BoxError>,
 {
     let activity = admission.activity.clone();
-    let io = TrackedIo::new(stream, activity.clone(), tracker.clone());
     let hyper_service = {
         let tracker = tracker.clone();
         hyper::service::service_fn(move |request: Request<Incoming>| {

@@ -28,6 +28,10 @@ pub(crate) struct Activity {
     request_since: AtomicU64,
     /// Requests whose body is still arriving.
     bodies_pending: AtomicU32,
+    /// When the connection was last spared from shedding because its client had sent bytes the
+    /// server had not read yet ([`Tracker::shed_one`]); its first head's shedding clock starts
+    /// there (its deadline does not move).
+    spared_since: AtomicU64,
     /// Woken when a request head starts on an idle connection (its deadline moves closer).
     pub(crate) changed: Notify,
 }
@@ -71,6 +75,10 @@ struct Entry {
     activity: Arc<Activity>,
     kill: Arc<Notify>,
     peer: IpAddr,
+    /// The connection's socket while it is open ([`SocketSlot`] clears it, under the lock,
+    /// before the socket is closed): asked whether unread bytes wait in it before shedding.
+    #[cfg(unix)]
+    socket: Option<std::os::unix::io::RawFd>,
 }
 
 /// The open connections, and how many each peer address holds.
@@ -129,6 +137,11 @@ impl std::fmt::Debug for Tracker {
     }
 }
 
+/// The most connections [`Tracker::shed_one`] spares, because unread bytes wait in their
+/// sockets, before it sheds the next most overdue one regardless (each costs a scan of the open
+/// connections and an `ioctl`).
+const MAX_SPARED_PER_SHED: usize = 8;
+
 /// A connection admitted by [`Tracker::admit`]; dropping it removes the connection.
 pub(crate) struct Admission {
     tracker: Tracker,
@@ -141,6 +154,50 @@ impl Drop for Admission {
     fn drop(&mut self) {
         self.tracker.lock().remove(self.id);
     }
+}
+
+impl Admission {
+    /// Records the connection's socket, so that shedding can see whether its client has sent
+    /// bytes the server has not read yet. The socket must outlive the returned slot: drop the
+    /// slot first (it forgets the descriptor under the tracker's lock, so the descriptor is
+    /// never asked about after it is closed and perhaps reused).
+    #[cfg(unix)]
+    pub(crate) fn attach_socket(&self, socket: std::os::unix::io::RawFd) -> SocketSlot {
+        if let Some(entry) = self.tracker.lock().connections.get_mut(&self.id) {
+            entry.socket = Some(socket);
+        }
+        SocketSlot {
+            tracker: self.tracker.clone(),
+            id: self.id,
+        }
+    }
+}
+
+/// A connection's socket recorded in its tracker entry ([`Admission::attach_socket`]);
+/// dropping it forgets the socket. Drop it before the socket.
+pub(crate) struct SocketSlot {
+    tracker: Tracker,
+    id: u64,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(entry) = self.tracker.lock().connections.get_mut(&self.id) {
+            entry.socket = None;
+        }
+    }
+}
+
+/// Whether bytes the server has not read yet wait in `socket` (`FIONREAD`). A closed or
+/// failed socket has none.
+#[cfg(unix)]
+fn has_unread_bytes(socket: std::os::unix::io::RawFd) -> bool {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: `socket` is open (the caller holds the tracker's lock, and `SocketSlot` forgets it
+    // under that lock before it is closed); FIONREAD writes one `c_int` into `unread`, which we own.
+    let done = unsafe { libc::ioctl(socket, libc::FIONREAD, &mut unread as *mut libc::c_int) };
+    done == 0 && unread > 0
 }
 
 /// A connection that does not speak HTTP through [`crate::serve`] (a WebSocket gateway reading
@@ -294,6 +351,8 @@ impl Tracker {
                 activity: activity.clone(),
                 kill: kill.clone(),
                 peer: peer.to_canonical(),
+                #[cfg(unix)]
+                socket: None,
             },
         );
         Some(Admission {
@@ -320,32 +379,66 @@ impl Tracker {
     /// 40 ms between requests, and a connection idle for 2 s before either. A connection whose
     /// request is being answered is never picked; one picked just as its request starts
     /// finishes that request before closing.
+    ///
+    /// A connection waiting for its client's next (or first) byte whose socket already holds
+    /// unread bytes is spared: the client has sent a request the server has not got to yet (a
+    /// busy server reads late), and closing the socket then would reset it and lose the request.
+    /// Its time so far was the server's, not the client's: it counts from now as a head being
+    /// sent. At most [`MAX_SPARED_PER_SHED`] are spared per connection shed.
     fn shed_locked(&self, open: &mut Open) -> bool {
         let now = self.now_ms();
         let limits = &self.inner.limits;
-        let per_peer = &open.per_peer;
-        let victim = open
-            .connections
-            .iter()
-            .filter_map(|(id, entry)| {
-                let held = per_peer.get(&entry.peer).copied().unwrap_or(0);
-                entry
-                    .activity
-                    .overdue(now, limits)
-                    .map(|score| (held, score, std::cmp::Reverse(*id)))
-            })
-            .max()
-            .map(|(_, _, std::cmp::Reverse(id))| id);
-        match victim.and_then(|id| open.remove(id)) {
-            Some(entry) => {
+        for attempt in 0..=MAX_SPARED_PER_SHED {
+            let per_peer = &open.per_peer;
+            let victim = open
+                .connections
+                .iter()
+                .filter_map(|(id, entry)| {
+                    let held = per_peer.get(&entry.peer).copied().unwrap_or(0);
+                    entry
+                        .activity
+                        .overdue(now, limits)
+                        .map(|score| (held, score, std::cmp::Reverse(*id)))
+                })
+                .max()
+                .map(|(_, _, std::cmp::Reverse(id))| id);
+            let Some(victim) = victim else {
+                return false;
+            };
+            #[cfg(unix)]
+            if attempt < MAX_SPARED_PER_SHED {
+                if let Some(entry) = open.connections.get(&victim) {
+                    if entry.activity.awaits_first_byte()
+                        && entry.socket.is_some_and(has_unread_bytes)
+                    {
+                        entry.activity.spare(now);
+                        continue;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = attempt;
+            if let Some(entry) = open.remove(victim) {
+                // A connection waiting for its client's next request is told at once (FIN), not
+                // when its task next runs (tens of milliseconds on a loaded server, long enough
+                // for the client to send a request into a socket about to be reset).
+                #[cfg(unix)]
+                if let Some(socket) = entry.socket {
+                    if entry.activity.awaits_first_byte() {
+                        // SAFETY: `socket` is open (see `has_unread_bytes`); shutting its write
+                        // side only sends a FIN.
+                        unsafe { libc::shutdown(socket, libc::SHUT_WR) };
+                    }
+                }
                 // `notify_one` stores a permit, so the connection task sees it even if it is not
                 // waiting yet.
                 entry.kill.notify_one();
                 self.inner.shed.fetch_add(1, Ordering::Relaxed);
-                true
+                return true;
             }
-            None => false,
+            return false;
         }
+        false
     }
 
     pub(crate) fn count_closed(&self, verdict: Verdict) {
@@ -425,6 +518,22 @@ impl Activity {
         self.head_since.store(0, Ordering::Release);
     }
 
+    /// Whether the server is waiting for the client's first byte of a request head (of its
+    /// first request, or of the next one on a keep-alive connection) and has read none of it.
+    fn awaits_first_byte(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == 0
+    }
+
+    /// Spared from shedding at `now`: unread bytes wait in its socket, so a head has started
+    /// arriving; its shedding clock restarts (the head's deadline, for a connection's first
+    /// head, still counts from accepting it).
+    fn spare(&self, now: u64) {
+        self.spared_since.store(now, Ordering::Release);
+        self.head_since.store(now, Ordering::Release);
+        // The deadline may now be the head's, sooner than the idle one.
+        self.changed.notify_one();
+    }
+
     /// A request body starts arriving (`body_finished` follows, exactly once).
     pub(crate) fn body_started(&self) {
         self.bodies_pending.fetch_add(1, Ordering::AcqRel);
@@ -454,9 +563,11 @@ impl Activity {
         } else {
             let first = self.requests.load(Ordering::Acquire) == 0;
             match self.head_since.load(Ordering::Acquire) {
-                // A new connection: since it was accepted.
+                // A new connection: since it was accepted (or last spared).
                 _ if first => (
-                    self.idle_since.load(Ordering::Acquire),
+                    self.idle_since
+                        .load(Ordering::Acquire)
+                        .max(self.spared_since.load(Ordering::Acquire)),
                     limits.header_read_timeout,
                 ),
                 0 => (self.idle_since.load(Ordering::Acquire), limits.idle_timeout),
@@ -578,5 +689,219 @@ mod tests {
         assert_eq!(shed, ["half head", "stalled body", "keep-alive", "fresh"]);
         assert_eq!(tracker.stats().shed, 4);
         assert_eq!(tracker.stats().open, 1);
+    }
+
+    /// A loopback pair: the server's end (whose descriptor the tracker is given) and the
+    /// client's.
+    #[cfg(unix)]
+    fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (server, client)
+    }
+
+    /// Writes `bytes` from the client and waits (at most 5 s) until the server's socket holds
+    /// them unread.
+    #[cfg(unix)]
+    fn send_unread(server: &std::net::TcpStream, client: &mut std::net::TcpStream, bytes: &[u8]) {
+        use std::io::Write as _;
+        use std::os::unix::io::AsRawFd as _;
+        client.write_all(bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !has_unread_bytes(server.as_raw_fd()) {
+            assert!(Instant::now() < deadline, "the bytes never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The connections shed by `shed_one` calls until none is left, in order, by their index in
+    /// `admitted`, after those in `order` (shed before).
+    fn shed_all(tracker: &Tracker, admitted: &[Admission], mut order: Vec<usize>) -> Vec<usize> {
+        while tracker.shed_one() {
+            let open = tracker.lock();
+            let gone = (0..admitted.len())
+                .find(|i| !open.connections.contains_key(&admitted[*i].id) && !order.contains(i))
+                .unwrap();
+            order.push(gone);
+        }
+        order
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_connection_holding_a_request_the_server_has_not_read_is_not_shed() {
+        use std::os::unix::io::AsRawFd as _;
+        let tracker = Tracker::new(Limits::default());
+        std::thread::sleep(Duration::from_millis(400));
+        let now = tracker.now_ms();
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let admitted: Vec<Admission> = (0..6).map(|_| tracker.admit(peer).unwrap()).collect();
+        let mut sockets: Vec<_> = (0..6).map(|_| socket_pair()).collect();
+        let mut slots: Vec<Option<SocketSlot>> = admitted
+            .iter()
+            .zip(&sockets)
+            .map(|(a, (server, _))| Some(a.attach_socket(server.as_raw_fd())))
+            .collect();
+        // 0: a keep-alive client's next request, sent after 150 ms idle and not read yet (the
+        // server is busy): the most overdue by its idle time, but its client is not at fault.
+        admitted[0].activity.requests.store(75, Ordering::Release);
+        set(
+            &admitted[0].activity,
+            &admitted[0].activity.idle_since,
+            150,
+            now,
+        );
+        // 1: the same, idle for 100 ms, nothing sent.
+        admitted[1].activity.requests.store(3, Ordering::Release);
+        set(
+            &admitted[1].activity,
+            &admitted[1].activity.idle_since,
+            100,
+            now,
+        );
+        // 2: a new connection accepted 300 ms ago whose head waits unread.
+        set(
+            &admitted[2].activity,
+            &admitted[2].activity.idle_since,
+            300,
+            now,
+        );
+        // 3: a new connection accepted 200 ms ago, nothing sent.
+        set(
+            &admitted[3].activity,
+            &admitted[3].activity.idle_since,
+            200,
+            now,
+        );
+        // 4: a head being read for 250 ms (slowloris), its next byte unread: shed all the same.
+        admitted[4].activity.requests.store(1, Ordering::Release);
+        set(
+            &admitted[4].activity,
+            &admitted[4].activity.head_since,
+            250,
+            now,
+        );
+        // 5: idle for 390 ms with unread bytes, but its socket is being closed (the slot is
+        // gone): no longer asked about, shed by its idle time.
+        admitted[5].activity.requests.store(2, Ordering::Release);
+        set(
+            &admitted[5].activity,
+            &admitted[5].activity.idle_since,
+            390,
+            now,
+        );
+        for i in [0, 2, 4, 5] {
+            let (server, client) = &mut sockets[i];
+            send_unread(
+                server,
+                client,
+                b"POST /customers/c/projects/new HTTP/1.1\r\n",
+            );
+        }
+        slots[5] = None;
+
+        // Shed by overdue score: 4 (250/5000), 3 (200/5000), 1 (100/15000) and 5 (390/15000)
+        // ... while 0 (150/15000) and 2 (300/5000) are spared and count from now.
+        let first = {
+            assert!(tracker.shed_one());
+            let open = tracker.lock();
+            (0..6)
+                .find(|i| !open.connections.contains_key(&admitted[*i].id))
+                .unwrap()
+        };
+        assert_eq!(
+            first, 4,
+            "the slowloris goes first, not the unread new connection"
+        );
+        assert_ne!(admitted[2].activity.head_since.load(Ordering::Acquire), 0);
+        let order = shed_all(&tracker, &admitted, vec![first]);
+        assert_eq!(
+            order[..4],
+            [4, 3, 5, 1],
+            "shed before the spared ones: {order:?}"
+        );
+        assert_eq!(order.len(), 6);
+        assert_eq!(tracker.stats().shed, 6);
+        drop(slots);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_connection_shed_while_idle_is_told_at_once_and_one_mid_head_is_not() {
+        use std::io::Read as _;
+        use std::os::unix::io::AsRawFd as _;
+        let tracker = Tracker::new(Limits::default());
+        std::thread::sleep(Duration::from_millis(50));
+        let now = tracker.now_ms();
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let (idle, mid_head) = (tracker.admit(peer).unwrap(), tracker.admit(peer).unwrap());
+        let (idle_server, mut idle_client) = socket_pair();
+        let (head_server, mut head_client) = socket_pair();
+        let _slots = [
+            idle.attach_socket(idle_server.as_raw_fd()),
+            mid_head.attach_socket(head_server.as_raw_fd()),
+        ];
+        idle.activity.requests.store(4, Ordering::Release);
+        set(&idle.activity, &idle.activity.idle_since, 40, now);
+        mid_head.activity.requests.store(4, Ordering::Release);
+        set(&mid_head.activity, &mid_head.activity.head_since, 40, now);
+        for client in [&idle_client, &head_client] {
+            client
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+        }
+        // Both shed; no connection task runs here to close either socket.
+        assert!(tracker.shed_one());
+        assert!(tracker.shed_one());
+        // The idle one's client reads the end of the stream at once, before it could send a
+        // request into a socket about to be closed.
+        assert_eq!(idle_client.read(&mut [0u8; 16]).unwrap(), 0);
+        // One whose head was arriving is left to its task (which closes it).
+        let waiting = head_client.read(&mut [0u8; 16]).unwrap_err().kind();
+        assert!(matches!(
+            waiting,
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sparing_is_bounded_per_connection_shed() {
+        use std::os::unix::io::AsRawFd as _;
+        let tracker = Tracker::new(Limits::default());
+        std::thread::sleep(Duration::from_millis(100));
+        let now = tracker.now_ms();
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let n = MAX_SPARED_PER_SHED + 3;
+        let admitted: Vec<Admission> = (0..n).map(|_| tracker.admit(peer).unwrap()).collect();
+        let mut sockets: Vec<_> = (0..n).map(|_| socket_pair()).collect();
+        let _slots: Vec<SocketSlot> = admitted
+            .iter()
+            .zip(&sockets)
+            .map(|(a, (server, _))| a.attach_socket(server.as_raw_fd()))
+            .collect();
+        for (i, admission) in admitted.iter().enumerate() {
+            admission.activity.requests.store(1, Ordering::Release);
+            // The lower the index, the longer idle.
+            set(
+                &admission.activity,
+                &admission.activity.idle_since,
+                90 - i as u64,
+                now,
+            );
+            let (server, client) = &mut sockets[i];
+            send_unread(server, client, b"G");
+        }
+        assert!(tracker.shed_one());
+        let open = tracker.lock();
+        let gone: Vec<usize> = (0..n)
+            .filter(|i| !open.connections.contains_key(&admitted[*i].id))
+            .collect();
+        // The first MAX_SPARED_PER_SHED most overdue are spared, the next is shed.
+        assert_eq!(gone, [MAX_SPARED_PER_SHED]);
+        for admission in &admitted[..MAX_SPARED_PER_SHED] {
+            assert_ne!(admission.activity.head_since.load(Ordering::Acquire), 0);
+        }
     }
 }
