@@ -3,8 +3,9 @@
 //! attacker connections — a third trickling a request head (slowloris), a third stalling a body,
 //! a third idle after one request — that reconnect 100 ms after the server closes them, while
 //! signed activations arrive every 20 ms, alternately on a new connection and on a keep-alive
-//! one, with Agora's 500 ms timeout. The same activations are first measured without the attack
-//! (the baseline).
+//! one, with Agora's 500 ms timeout, sent from a thread and runtime of their own (Agora is not
+//! the attacker) and each answer read whole. The same activations are first measured without the
+//! attack (the baseline).
 //!
 //! `cargo run --release -p agora-link-provisioning --example bench_held_connections -- [attack seconds, default 20] [held, default 2000] [descriptor limit, default 1024] [bad signatures a second, default 10000; 0: as fast as answered]`
 //!
@@ -46,7 +47,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let failed = runtime.block_on(run(attack, held, limit, flood_rate));
+    // Agora's side runs apart from the attackers (its own thread and runtime), as it does in the
+    // world: its figures are then the server's doing, not the attackers' load on this process.
+    let agora = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let failed = runtime.block_on(run(attack, held, limit, flood_rate, agora.handle().clone()));
     std::process::exit(i32::from(failed));
 }
 
@@ -102,7 +110,13 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn run(attack: Duration, held: usize, limit: u64, flood_rate: u64) -> bool {
+async fn run(
+    attack: Duration,
+    held: usize,
+    limit: u64,
+    flood_rate: u64,
+    agora: tokio::runtime::Handle,
+) -> bool {
     if let Some(own) = agora_link_server_guard::raise_nofile_limit() {
         if own.after < held as u64 + 256 {
             println!(
@@ -165,13 +179,6 @@ async fn run(attack: Duration, held: usize, limit: u64, flood_rate: u64) -> bool
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .timeout(AGORA_TIMEOUT)
-        .build()
-        .unwrap();
-    // Agora's side runs apart from the attackers (its own thread and runtime), as it does in the
-    // world: its figures are then the server's doing, not the attackers' load on this process.
-    let agora = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
         .build()
         .unwrap();
     let legit = |duration: Duration| {
@@ -259,7 +266,6 @@ async fn run(attack: Duration, held: usize, limit: u64, flood_rate: u64) -> bool
         logged as f64 / 1024.0 / flood_elapsed
     );
     let _ = child.kill().await;
-    agora.shutdown_background();
     let _ = std::fs::remove_file(&log_path);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));

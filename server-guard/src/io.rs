@@ -22,8 +22,9 @@ pin_project_lite::pin_project! {
 }
 
 impl TrackedIo<tokio::net::TcpStream> {
-    /// Wraps the socket of a connection just admitted, recording it in the tracker. Call it at
-    /// once after [`Tracker::admit`], so that the socket is never closed while recorded.
+    /// Wraps the socket of a connection just admitted, recording it in the tracker until this
+    /// is dropped (the record goes first: `slot` is declared before `inner`, so the descriptor is
+    /// never asked about once closed).
     pub(crate) fn new(
         inner: tokio::net::TcpStream,
         admission: &Admission,

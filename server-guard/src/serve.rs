@@ -344,6 +344,10 @@ async fn drive<C, G>(
     let mut watching = true;
     loop {
         tokio::select! {
+            // The connection first: a request that arrived before the task ran (the server was
+            // busy) starts, so that a shed seen in the same wake-up answers it before closing
+            // instead of resetting it.
+            biased;
             _ = conn.as_mut() => return,
             end = &mut watchdog, if watching => {
                 if end == End::Shed && admission.activity.is_answering() {
@@ -365,6 +369,76 @@ async fn drive<C, G>(
                     graceful.start(conn.as_mut());
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll};
+
+    use crate::limits::Limits;
+
+    /// A connection whose request arrived while its task was not running: its first poll starts
+    /// the request (as hyper does when it reads a head and calls the service); it ends once a
+    /// graceful shutdown has begun (the answer written).
+    struct Arrived {
+        activity: Arc<Activity>,
+        tracker: Tracker,
+        started: bool,
+        graceful: Arc<AtomicBool>,
+    }
+
+    impl Future for Arrived {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            let this = self.get_mut();
+            if !this.started {
+                this.started = true;
+                this.activity.request_started(&this.tracker);
+            }
+            if this.graceful.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    struct Answer;
+
+    impl Graceful<Arrived> for Answer {
+        fn start(&self, conn: Pin<&mut Arrived>) {
+            conn.graceful.store(true, Ordering::Release);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_arrived_before_its_shed_connection_ran_is_answered() {
+        let tracker = Tracker::new(Limits::default());
+        let (_stop, mut stopping) = watch::channel(false);
+        // Each round: a connection shed before its task runs, its request already there. Were
+        // the watchdog polled first (an unbiased select: half the rounds), the connection would
+        // close without answering.
+        for round in 0..32 {
+            let admission = tracker
+                .admit(std::net::IpAddr::from([127, 0, 0, 1]))
+                .unwrap();
+            assert!(tracker.shed_one());
+            let graceful = Arc::new(AtomicBool::new(false));
+            let conn = Arrived {
+                activity: admission.activity.clone(),
+                tracker: tracker.clone(),
+                started: false,
+                graceful: graceful.clone(),
+            };
+            drive(conn, Answer, &admission, &tracker, &mut stopping).await;
+            assert!(
+                graceful.load(Ordering::Acquire),
+                "round {round}: the request was dropped, not answered"
+            );
         }
     }
 }
