@@ -322,6 +322,11 @@ where
     }
 }
 
+/// How long a request that arrived on a connection after it was shed, before its task could close
+/// it, has for its body (already sent by then) before the connection is closed: the request is
+/// answered if its body is complete by then.
+const LATE_REQUEST_GRACE: Duration = Duration::from_millis(500);
+
 /// Runs a connection until it ends, the watchdog closes it, or the server stops (then
 /// gracefully: requests in flight finish).
 async fn drive<C, G>(
@@ -342,6 +347,10 @@ async fn drive<C, G>(
     let watchdog = watchdog(admission, tracker);
     tokio::pin!(watchdog);
     let mut watching = true;
+    // How long a request that arrived after the connection was shed may take to be answered.
+    let grace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(grace);
+    let mut in_grace = false;
     loop {
         tokio::select! {
             // The connection first: a request that arrived before the task ran (the server was
@@ -350,11 +359,19 @@ async fn drive<C, G>(
             biased;
             _ = conn.as_mut() => return,
             end = &mut watchdog, if watching => {
-                if end == End::Shed && admission.activity.is_answering() {
-                    // Shed just as its request became complete: answer it, then close. (One
-                    // still receiving a body is closed at once: it holds a descriptor the cap no
-                    // longer counts.)
+                let activity = &admission.activity;
+                let late = end == End::Shed && activity.started_after_shed();
+                if end == End::Shed && (activity.is_answering() || late) {
+                    // Shed just as its request became complete, or with a request that arrived
+                    // before the task could close it: answer it, then close; the late one's
+                    // body (already sent) has LATE_REQUEST_GRACE. (One shed while its body was
+                    // arriving is closed at once: it holds a descriptor the cap no longer
+                    // counts, and may be stalling.)
                     watching = false;
+                    if late && !activity.is_answering() {
+                        grace.as_mut().reset(tokio::time::Instant::now() + LATE_REQUEST_GRACE);
+                        in_grace = true;
+                    }
                     if !shutting_down {
                         shutting_down = true;
                         graceful.start(conn.as_mut());
@@ -362,6 +379,12 @@ async fn drive<C, G>(
                 } else {
                     return;
                 }
+            }
+            () = &mut grace, if in_grace => {
+                if !admission.activity.is_answering() {
+                    return;
+                }
+                in_grace = false;
             }
             changed = stopping.changed(), if !shutting_down => {
                 if changed.is_err() || *stopping.borrow() {
@@ -381,25 +404,48 @@ mod tests {
 
     use crate::limits::Limits;
 
-    /// A connection whose request arrived while its task was not running: its first poll starts
-    /// the request (as hyper does when it reads a head and calls the service); it ends once a
-    /// graceful shutdown has begun (the answer written).
+    /// A connection whose request arrived while its task was not running. Its first poll starts
+    /// the request (as hyper does when it reads a head and calls the service) with its body
+    /// pending; hyper hands the body over on a later poll of the same task (it wakes itself),
+    /// when `body_arrives`. The connection ends once a graceful shutdown has begun (the answer
+    /// written).
     struct Arrived {
         activity: Arc<Activity>,
         tracker: Tracker,
-        started: bool,
+        polls: u32,
+        body_arrives: bool,
         graceful: Arc<AtomicBool>,
+    }
+
+    impl Arrived {
+        fn new(admission: &Admission, tracker: &Tracker, body_arrives: bool) -> Self {
+            Arrived {
+                activity: admission.activity.clone(),
+                tracker: tracker.clone(),
+                polls: 0,
+                body_arrives,
+                graceful: Arc::new(AtomicBool::new(false)),
+            }
+        }
+
+        fn start_request(&self) {
+            self.activity.request_started(&self.tracker);
+            self.activity.body_started();
+        }
     }
 
     impl Future for Arrived {
         type Output = ();
-        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
             let this = self.get_mut();
-            if !this.started {
-                this.started = true;
-                this.activity.request_started(&this.tracker);
+            this.polls += 1;
+            if this.polls == 1 && this.activity.debug_busy() == 0 {
+                this.start_request();
+                cx.waker().wake_by_ref();
+            } else if this.polls == 2 && this.body_arrives {
+                this.activity.body_finished();
             }
-            if this.graceful.load(Ordering::Acquire) {
+            if this.graceful.load(Ordering::Acquire) && this.activity.is_answering() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -419,26 +465,58 @@ mod tests {
     async fn a_request_that_arrived_before_its_shed_connection_ran_is_answered() {
         let tracker = Tracker::new(Limits::default());
         let (_stop, mut stopping) = watch::channel(false);
-        // Each round: a connection shed before its task runs, its request already there. Were
-        // the watchdog polled first (an unbiased select: half the rounds), the connection would
-        // close without answering.
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        // Each round: a connection shed before its task runs, its request (head and body)
+        // already there. Were the watchdog polled first (an unbiased select: half the rounds),
+        // or a body pending at the shed closed at once, it would close without answering.
         for round in 0..32 {
-            let admission = tracker
-                .admit(std::net::IpAddr::from([127, 0, 0, 1]))
-                .unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let admission = tracker.admit(peer).unwrap();
             assert!(tracker.shed_one());
-            let graceful = Arc::new(AtomicBool::new(false));
-            let conn = Arrived {
-                activity: admission.activity.clone(),
-                tracker: tracker.clone(),
-                started: false,
-                graceful: graceful.clone(),
-            };
-            drive(conn, Answer, &admission, &tracker, &mut stopping).await;
+            let conn = Arrived::new(&admission, &tracker, true);
+            let graceful = conn.graceful.clone();
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                drive(conn, Answer, &admission, &tracker, &mut stopping),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the connection hung"));
             assert!(
                 graceful.load(Ordering::Acquire),
                 "round {round}: the request was dropped, not answered"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_stalled_before_the_shed_closes_at_once_and_a_late_one_within_its_grace() {
+        let tracker = Tracker::new(Limits::default());
+        let (_stop, mut stopping) = watch::channel(false);
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // A body stalling since before the shed: closed without an answer, at once.
+        let admission = tracker.admit(peer).unwrap();
+        let conn = Arrived::new(&admission, &tracker, false);
+        conn.start_request();
+        let graceful = conn.graceful.clone();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(tracker.shed_one());
+        let started = std::time::Instant::now();
+        drive(conn, Answer, &admission, &tracker, &mut stopping).await;
+        assert!(!graceful.load(Ordering::Acquire));
+        assert!(started.elapsed() < LATE_REQUEST_GRACE);
+        // A request that arrived after the shed whose body never comes: closed when its grace
+        // ends, unanswered.
+        let admission = tracker.admit(peer).unwrap();
+        assert!(tracker.shed_one());
+        let conn = Arrived::new(&admission, &tracker, false);
+        let started = std::time::Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            drive(conn, Answer, &admission, &tracker, &mut stopping),
+        )
+        .await
+        .expect("closed when the grace ends");
+        assert!(started.elapsed() >= LATE_REQUEST_GRACE);
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Activity {
     /// server had not read yet ([`Tracker::shed_one`]); its first head's shedding clock starts
     /// there (its deadline does not move).
     spared_since: AtomicU64,
+    /// When the connection was shed (`0`: not shed).
+    shed_at: AtomicU64,
     /// Woken when a request head starts on an idle connection (its deadline moves closer).
     pub(crate) changed: Notify,
 }
@@ -424,6 +426,7 @@ impl Tracker {
             #[cfg(not(unix))]
             let _ = attempt;
             if let Some(entry) = open.remove(id) {
+                entry.activity.shed_at.store(now, Ordering::Release);
                 // `notify_one` stores a permit, so the connection task sees it even if it is not
                 // waiting yet.
                 entry.kill.notify_one();
@@ -525,6 +528,20 @@ impl Activity {
         self.head_since.store(now, Ordering::Release);
         // The deadline may now be the head's, sooner than the idle one.
         self.changed.notify_one();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn debug_busy(&self) -> u32 {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// Whether a request started after the connection was shed: it had arrived before the
+    /// connection's task could close it (a busy server), and is to be answered.
+    pub(crate) fn started_after_shed(&self) -> bool {
+        let shed_at = self.shed_at.load(Ordering::Acquire);
+        shed_at != 0
+            && self.busy.load(Ordering::Acquire) > 0
+            && self.request_since.load(Ordering::Acquire) >= shed_at
     }
 
     /// A request body starts arriving (`body_finished` follows, exactly once).
