@@ -22,9 +22,10 @@ pub struct Limits {
     /// current state — sending a head, sending a body, idle — relative to that state's timeout,
     /// so slow and long-idle connections go before a keep-alive client between two requests or
     /// a client that has just connected; a connection whose request is being answered is never
-    /// shed, nor, while it waits for a request, is one whose client has already sent bytes the
-    /// server has not read (a request sent while the server was busy). When every connection is
-    /// being answered, the new one is closed instead.
+    /// shed, and one waiting for a request whose client has already sent bytes the server has not
+    /// read (a request sent while the server was busy) is spared: its clock restarts, once per
+    /// request, at most 8 such per connection shed. When no connection can be shed (each being
+    /// answered or spared), the new one is closed instead.
     /// Default: 4096.
     pub max_connections: usize,
 }

@@ -327,6 +327,11 @@ where
 /// answered if its body is complete by then.
 const LATE_REQUEST_GRACE: Duration = Duration::from_millis(500);
 
+/// The longest a shed connection stays open to answer the request it was shed with (it no
+/// longer counts against the cap): closed then, answered or not (HTTP/2 clients may otherwise
+/// go on opening streams after its GOAWAY).
+const SHED_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// Runs a connection until it ends, the watchdog closes it, or the server stops (then
 /// gracefully: requests in flight finish).
 async fn drive<C, G>(
@@ -347,10 +352,14 @@ async fn drive<C, G>(
     let watchdog = watchdog(admission, tracker);
     tokio::pin!(watchdog);
     let mut watching = true;
-    // How long a request that arrived after the connection was shed may take to be answered.
-    let grace = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(grace);
-    let mut in_grace = false;
+    // Once shed: the hard end of the connection (it no longer counts against the cap), and the
+    // time a late request's body has.
+    let drain = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(drain);
+    let mut draining = false;
+    let body_grace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(body_grace);
+    let mut awaiting_body = false;
     loop {
         tokio::select! {
             // The connection first: a request that arrived before the task ran (the server was
@@ -363,14 +372,17 @@ async fn drive<C, G>(
                 let late = end == End::Shed && activity.started_after_shed();
                 if end == End::Shed && (activity.is_answering() || late) {
                     // Shed just as its request became complete, or with a request that arrived
-                    // before the task could close it: answer it, then close; the late one's
-                    // body (already sent) has LATE_REQUEST_GRACE. (One shed while its body was
-                    // arriving is closed at once: it holds a descriptor the cap no longer
-                    // counts, and may be stalling.)
+                    // before the task could close it: answer it, then close, within
+                    // SHED_DRAIN_LIMIT; the late one's body (already sent) has
+                    // LATE_REQUEST_GRACE. (One shed while its body was arriving is closed at
+                    // once: it holds a descriptor the cap no longer counts, and may be stalling.)
                     watching = false;
-                    if late && !activity.is_answering() {
-                        grace.as_mut().reset(tokio::time::Instant::now() + LATE_REQUEST_GRACE);
-                        in_grace = true;
+                    let now = tokio::time::Instant::now();
+                    drain.as_mut().reset(now + SHED_DRAIN_LIMIT);
+                    draining = true;
+                    if activity.body_pending() {
+                        body_grace.as_mut().reset(now + LATE_REQUEST_GRACE);
+                        awaiting_body = true;
                     }
                     if !shutting_down {
                         shutting_down = true;
@@ -380,11 +392,12 @@ async fn drive<C, G>(
                     return;
                 }
             }
-            () = &mut grace, if in_grace => {
-                if !admission.activity.is_answering() {
+            () = &mut drain, if draining => return,
+            () = &mut body_grace, if awaiting_body => {
+                if admission.activity.body_pending() {
                     return;
                 }
-                in_grace = false;
+                awaiting_body = false;
             }
             changed = stopping.changed(), if !shutting_down => {
                 if changed.is_err() || *stopping.borrow() {
@@ -414,6 +427,8 @@ mod tests {
         tracker: Tracker,
         polls: u32,
         body_arrives: bool,
+        /// The service never answers.
+        hangs: bool,
         graceful: Arc<AtomicBool>,
     }
 
@@ -424,6 +439,7 @@ mod tests {
                 tracker: tracker.clone(),
                 polls: 0,
                 body_arrives,
+                hangs: false,
                 graceful: Arc::new(AtomicBool::new(false)),
             }
         }
@@ -445,7 +461,8 @@ mod tests {
             } else if this.polls == 2 && this.body_arrives {
                 this.activity.body_finished();
             }
-            if this.graceful.load(Ordering::Acquire) && this.activity.is_answering() {
+            if !this.hangs && this.graceful.load(Ordering::Acquire) && this.activity.is_answering()
+            {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -518,5 +535,30 @@ mod tests {
         .await
         .expect("closed when the grace ends");
         assert!(started.elapsed() >= LATE_REQUEST_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_whose_answer_never_comes_closes_after_the_drain_limit() {
+        let tracker = Tracker::new(Limits::default());
+        let (_stop, mut stopping) = watch::channel(false);
+        let admission = tracker
+            .admit(std::net::IpAddr::from([127, 0, 0, 1]))
+            .unwrap();
+        assert!(tracker.shed_one());
+        let mut conn = Arrived::new(&admission, &tracker, true);
+        conn.hangs = true;
+        let graceful = conn.graceful.clone();
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(
+            SHED_DRAIN_LIMIT * 2,
+            drive(conn, Answer, &admission, &tracker, &mut stopping),
+        )
+        .await
+        .expect("a shed connection ends within its drain limit");
+        assert!(
+            graceful.load(Ordering::Acquire),
+            "its request was being answered"
+        );
+        assert!(started.elapsed() >= SHED_DRAIN_LIMIT);
     }
 }

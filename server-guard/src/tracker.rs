@@ -60,8 +60,8 @@ pub struct GuardStats {
     pub max_connections: u64,
     /// Connections closed to make room for a new one (the oldest without a request in progress).
     pub shed: u64,
-    /// New connections closed at once because the cap was reached and every open connection was
-    /// busy.
+    /// New connections closed at once because the cap was reached and no open connection could
+    /// be shed (every one being answered, or holding a request not read yet: spared).
     pub refused_at_cap: u64,
     /// Connections closed after `idle_timeout` without a request.
     pub closed_idle: u64,
@@ -521,18 +521,23 @@ impl Activity {
     }
 
     /// Spared from shedding at `now`: unread bytes wait in its socket, so a head has started
-    /// arriving; its shedding clock restarts (the head's deadline, for a connection's first
-    /// head, still counts from accepting it).
+    /// arriving; its shedding clock restarts, and its deadline becomes the head's from now (for a
+    /// connection's first head it still counts from accepting it).
     fn spare(&self, now: u64) {
         self.spared_since.store(now, Ordering::Release);
         self.head_since.store(now, Ordering::Release);
-        // The deadline may now be the head's, sooner than the idle one.
+        // The deadline is now the head's, `header_read_timeout` from now.
         self.changed.notify_one();
     }
 
     #[cfg(test)]
     pub(crate) fn debug_busy(&self) -> u32 {
         self.busy.load(Ordering::Acquire)
+    }
+
+    /// Whether a request body is still to be handed over to its service.
+    pub(crate) fn body_pending(&self) -> bool {
+        self.bodies_pending.load(Ordering::Acquire) > 0
     }
 
     /// Whether a request started after the connection was shed: it had arrived before the
@@ -728,6 +733,7 @@ mod tests {
 
     /// The connections shed by `shed_one` calls until none is left, in order, by their index in
     /// `admitted`, after those in `order` (shed before).
+    #[cfg(unix)]
     fn shed_all(tracker: &Tracker, admitted: &[Admission], mut order: Vec<usize>) -> Vec<usize> {
         while tracker.shed_one() {
             let open = tracker.lock();
