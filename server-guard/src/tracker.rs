@@ -717,6 +717,30 @@ mod tests {
         (server, client)
     }
 
+    /// `n` connections admitted from loopback, each with a real socket pair recorded: the
+    /// admissions, the sockets (server's end, client's end) and the records.
+    #[cfg(unix)]
+    #[allow(clippy::type_complexity)]
+    fn admit_with_sockets(
+        tracker: &Tracker,
+        n: usize,
+    ) -> (
+        Vec<Admission>,
+        Vec<(std::net::TcpStream, std::net::TcpStream)>,
+        Vec<Option<SocketSlot>>,
+    ) {
+        use std::os::unix::io::AsRawFd as _;
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let admitted: Vec<Admission> = (0..n).map(|_| tracker.admit(peer).unwrap()).collect();
+        let sockets: Vec<_> = (0..n).map(|_| socket_pair()).collect();
+        let slots = admitted
+            .iter()
+            .zip(&sockets)
+            .map(|(a, (server, _))| Some(a.attach_socket(server.as_raw_fd())))
+            .collect();
+        (admitted, sockets, slots)
+    }
+
     /// Writes `bytes` from the client and waits (at most 5 s) until the server's socket holds
     /// them unread.
     #[cfg(unix)]
@@ -748,18 +772,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_connection_holding_a_request_the_server_has_not_read_is_not_shed() {
-        use std::os::unix::io::AsRawFd as _;
         let tracker = Tracker::new(Limits::default());
         std::thread::sleep(Duration::from_millis(1000));
         let now = tracker.now_ms();
-        let peer = IpAddr::from([127, 0, 0, 1]);
-        let admitted: Vec<Admission> = (0..6).map(|_| tracker.admit(peer).unwrap()).collect();
-        let mut sockets: Vec<_> = (0..6).map(|_| socket_pair()).collect();
-        let mut slots: Vec<Option<SocketSlot>> = admitted
-            .iter()
-            .zip(&sockets)
-            .map(|(a, (server, _))| Some(a.attach_socket(server.as_raw_fd())))
-            .collect();
+        let (admitted, mut sockets, mut slots) = admit_with_sockets(&tracker, 6);
         // Ages leave every expected order a margin of at least 400 ms against the test's own
         // pauses (a spared connection's score grows from 0 at 200 per ms).
         // 0: a keep-alive client's next request, sent after 600 ms idle and not read yet (the
@@ -824,19 +840,11 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn sparing_is_bounded_per_connection_shed() {
-        use std::os::unix::io::AsRawFd as _;
         let tracker = Tracker::new(Limits::default());
         std::thread::sleep(Duration::from_millis(100));
         let now = tracker.now_ms();
-        let peer = IpAddr::from([127, 0, 0, 1]);
         let n = MAX_SPARED_PER_SHED + 3;
-        let admitted: Vec<Admission> = (0..n).map(|_| tracker.admit(peer).unwrap()).collect();
-        let mut sockets: Vec<_> = (0..n).map(|_| socket_pair()).collect();
-        let _slots: Vec<SocketSlot> = admitted
-            .iter()
-            .zip(&sockets)
-            .map(|(a, (server, _))| a.attach_socket(server.as_raw_fd()))
-            .collect();
+        let (admitted, mut sockets, _slots) = admit_with_sockets(&tracker, n);
         for (i, admission) in admitted.iter().enumerate() {
             admission.activity.requests.store(1, Ordering::Release);
             // The lower the index, the longer idle.
