@@ -492,7 +492,7 @@ impl Tracker {
 impl Activity {
     /// Bytes arrived from the client.
     pub(crate) fn on_read(&self, tracker: &Tracker) {
-        if self.busy.load(Ordering::Acquire) == 0 && self.head_since.load(Ordering::Acquire) == 0 {
+        if self.awaits_first_byte() {
             self.head_since.store(tracker.now_ms(), Ordering::Release);
             // The connection's deadline is now the head's, sooner than the idle one.
             self.changed.notify_one();
@@ -502,7 +502,7 @@ impl Activity {
     /// Whether a request is being answered: its head and body complete, its service running.
     /// (A request whose body is still arriving does not count: it may be stalled.)
     pub(crate) fn is_answering(&self) -> bool {
-        self.busy.load(Ordering::Acquire) > 0 && self.bodies_pending.load(Ordering::Acquire) == 0
+        self.busy.load(Ordering::Acquire) > 0 && !self.body_pending()
     }
 
     /// A request head is complete and its service starts.
@@ -682,15 +682,7 @@ mod tests {
             now,
         );
 
-        let mut order = Vec::new();
-        while tracker.shed_one() {
-            let open = tracker.lock();
-            let gone = admitted
-                .iter()
-                .position(|a| !open.connections.contains_key(&a.id) && !order.contains(&a.id))
-                .unwrap();
-            order.push(admitted[gone].id);
-        }
+        let order = shed_all(&tracker, &admitted, Vec::new());
         let names = [
             "keep-alive",
             "half head",
@@ -698,10 +690,7 @@ mod tests {
             "fresh",
             "stalled body",
         ];
-        let shed: Vec<&str> = order
-            .iter()
-            .map(|id| names[admitted.iter().position(|a| a.id == *id).unwrap()])
-            .collect();
+        let shed: Vec<&str> = order.iter().map(|i| names[*i]).collect();
         assert_eq!(shed, ["half head", "stalled body", "keep-alive", "fresh"]);
         assert_eq!(tracker.stats().shed, 4);
         assert_eq!(tracker.stats().open, 1);
@@ -757,7 +746,6 @@ mod tests {
 
     /// The connections shed by `shed_one` calls until none is left, in order, by their index in
     /// `admitted`, after those in `order` (shed before).
-    #[cfg(unix)]
     fn shed_all(tracker: &Tracker, admitted: &[Admission], mut order: Vec<usize>) -> Vec<usize> {
         while tracker.shed_one() {
             let open = tracker.lock();
